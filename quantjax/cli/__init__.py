@@ -1,0 +1,1 @@
+"""The ``quantjax`` command. One module per subcommand group; see ``main.py``."""

@@ -1,0 +1,61 @@
+"""Entry point of the ``quantjax`` console script.
+
+Every subcommand group lives in its own module with a ``register(subparsers)``
+function. A :class:`quantjax.errors.UserError` becomes one line on stderr and
+exit code 2 (traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from quantjax import __version__
+from quantjax.cli import backtest, data, demo, export, replay, report, score, sweep, train
+from quantjax.cli.common import Parser
+from quantjax.errors import UserError
+
+GROUPS = (data, train, sweep, backtest, score, export, replay, report, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    debug = Parser(add_help=False)
+    debug.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="show full tracebacks for errors",
+    )
+    parser = Parser(
+        prog="quantjax",
+        description="JAX framework for HFT prediction, backtesting and credit risk.",
+        parents=[debug],
+    )
+    parser.add_argument("--version", action="version", version=f"quantjax {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for group in GROUPS:
+        group.register(sub, [debug])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    try:
+        rc = args.func(args)
+    except UserError as e:
+        if debug:
+            traceback.print_exc()
+        msg = str(e).replace("\n", " ")
+        sys.stderr.write(f"quantjax: error: {msg}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("quantjax: interrupted\n")
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

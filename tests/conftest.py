@@ -1,0 +1,14 @@
+"""Shared test setup: a persistent JAX compilation cache and deterministic CPU runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+
+_CACHE = Path(os.environ.get("QUANTJAX_TEST_JAX_CACHE", Path(__file__).parent.parent / ".jax_cache"))
+jax.config.update("jax_compilation_cache_dir", str(_CACHE))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
