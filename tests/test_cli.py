@@ -1,0 +1,75 @@
+"""The quantjax command: help everywhere, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from quantjax.cli.main import build_parser, main
+
+GROUPS = ["data", "train", "sweep", "backtest", "score", "export", "replay", "report", "demo"]
+
+
+def _subcommands(parser):
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            yield from action.choices.items()
+
+
+def test_every_command_has_help(capsys):
+    parser = build_parser()
+    names = dict(_subcommands(parser))
+    assert set(GROUPS) <= set(names)
+    stack = [(["quantjax", n], p) for n, p in names.items()]
+    seen = 0
+    while stack:
+        path, p = stack.pop()
+        with pytest.raises(SystemExit) as e:
+            main(path[1:] + ["--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert "usage:" in out
+        seen += 1
+        stack.extend((path + [n], sp) for n, sp in _subcommands(p))
+    assert seen >= len(GROUPS)
+
+
+def test_bad_flag_is_one_line_exit_2():
+    r = subprocess.run(
+        [sys.executable, "-m", "quantjax.cli.main", "data", "--no-such-flag"],
+        capture_output=True, text=True,
+    )
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
+
+
+def test_user_error_exit_2_and_debug_traceback(monkeypatch, capsys):
+    from quantjax.cli import common
+    from quantjax.errors import UserError
+
+    parser = common.Parser(prog="x")
+
+    def boom(args):
+        raise UserError("bad thing in field 'x'")
+
+    import quantjax.cli.main as m
+
+    class FakeParser:
+        def parse_args(self, argv):
+            import argparse
+
+            ns = argparse.Namespace(func=boom)
+            if "--debug" in argv:
+                ns.debug = True
+            return ns
+
+    monkeypatch.setattr(m, "build_parser", lambda: FakeParser())
+    assert m.main(["x"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "quantjax: error: bad thing in field 'x'"
+    assert m.main(["x", "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    assert parser.prog == "x"
