@@ -2,8 +2,115 @@
 
 from __future__ import annotations
 
-from quantjax.cli.common import add_placeholder
+import argparse
+
+from quantjax.cli.common import Parser, add_config_args
+
+DESCRIPTION = (
+    "Backtest target positions with the risk engine (fills at t+1, fees, slippage, stops, "
+    "limits, drawdown breaker). Signals come from --signals (long CSV/Parquet: timestamp, "
+    "symbol, target | entry, exit), from a trained model (--checkpoint) or from the built-in "
+    "rule strategy.name (ofi | momentum). Writes config.yaml, metrics.json, equity.parquet, "
+    "trades.parquet and returns.csv into --out."
+)
 
 
 def register(sub, parents) -> None:
-    add_placeholder(sub, parents, "backtest", "backtest signals or a model with the risk engine", "issue 6")
+    p: Parser = sub.add_parser("backtest", help="backtest signals or a model with the risk engine",
+                               description=DESCRIPTION, parents=parents)
+    add_config_args(p, default="configs/backtest.yaml")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", metavar="RUN", help="trained HFT run folder")
+    src.add_argument("--signals", metavar="PATH", help="signals file (.csv or .parquet)")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", metavar="PATH", help="market file (.csv or .parquet)")
+    data.add_argument("--synthetic", action="store_true",
+                      help="generate the market from the config's synthetic section")
+    p.add_argument("--strategy", choices=("ofi", "momentum"), default=None,
+                   help="built-in rule when neither --signals nor --checkpoint is given "
+                        "(same as --set strategy.name=...)")
+    p.add_argument("--out", default="runs/bt", help="output folder (default: runs/bt)")
+    p.set_defaults(func=run_backtest_cmd)
+
+
+def _load_config(args: argparse.Namespace):
+    from pathlib import Path
+
+    from quantjax.config import load
+    from quantjax.config.backtest import BacktestConfig
+
+    path = args.config
+    if path == "configs/backtest.yaml" and not Path(path).is_file():
+        path = None  # default config file absent (e.g. outside the repo): use built-in defaults
+    overrides = list(args.overrides)
+    if args.strategy:
+        overrides.append(f"strategy.name={args.strategy}")
+    return load(BacktestConfig, path, overrides)
+
+
+def _market(args: argparse.Namespace, cfg):
+    if args.synthetic:
+        from quantjax.data.market_io import market_from_frame
+        from quantjax.data.synth_market import generate
+
+        df, _ = generate(cfg.synthetic)
+        market, _ = market_from_frame(df, name="<synthetic>")
+        return market
+    from quantjax.data.market_io import load_market
+
+    market, _ = load_market(args.data)
+    return market
+
+
+def run_backtest_cmd(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from quantjax.backtest import pipeline
+    from quantjax.backtest.outputs import write_results
+    from quantjax.backtest.signals import read_signals
+    from quantjax.cli.common import console
+    from quantjax.config import save
+
+    t0 = time.perf_counter()
+    cfg = _load_config(args)
+    with console.status("loading market data"):
+        market = _market(args, cfg)
+    if args.signals:
+        signals = read_signals(args.signals, market)
+        source = f"signals file {args.signals}"
+    elif args.checkpoint:
+        signals = pipeline.checkpoint_signals(cfg, market, args.checkpoint)
+        source = f"checkpoint {args.checkpoint}"
+    else:
+        signals = pipeline.builtin_signals(cfg, market)
+        source = f"built-in strategy '{cfg.strategy.name}'"
+    with console.status(f"running the engine on {market.n_symbols} symbols x "
+                        f"{market.n_steps} steps"):
+        res = pipeline.run_backtest(cfg, market, signals)
+    ppy = cfg.backtest.periods_per_year
+    if not ppy:
+        ppy = (pipeline.synthetic_periods_per_year(cfg.synthetic) if args.synthetic
+               else pipeline.infer_periods_per_year(market.timestamps))
+    bench = pipeline.equal_weight_benchmark(market) if cfg.backtest.benchmark != "none" else None
+    save(cfg, args.out)
+    with console.status("writing results"):
+        metrics = write_results(res, args.out, ppy, bench)
+    port = metrics["portfolio"]
+
+    def fmt(v, spec=".4f"):
+        return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+    console.print(f"[bold green]backtest done[/bold green] ({source}, mode {res.mode}, "
+                  f"{time.perf_counter() - t0:.1f}s)")
+    console.print(f"  final equity {fmt(port['final_equity'], ',.2f')} "
+                  f"(initial {port['initial_equity']:,.2f}), total return "
+                  f"{fmt(port['total_return'], '.2%')}, sharpe {fmt(port['sharpe'], '.2f')}, "
+                  f"max drawdown {fmt(port['max_drawdown'], '.2%')}", markup=False)
+    console.print(f"  trades {port['n_trades']}, win rate {fmt(port['win_rate'], '.1%')}, "
+                  f"fees {fmt(port['total_fees'], ',.2f')}, breaker tripped "
+                  f"{port['breaker_tripped']}", markup=False)
+    console.print(f"  wrote {args.out}/metrics.json, equity.parquet, trades.parquet, "
+                  "returns.csv, config.yaml", markup=False)
+    return 0
