@@ -115,3 +115,15 @@ def test_load_errors(tmp_path):
     unsafe.write_text("name: !!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load(Outer, unsafe)
+
+
+def test_fixed_length_tuple():
+    @dataclasses.dataclass(frozen=True)
+    class Split:
+        fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+
+    assert from_dict(Split, {"fractions": [0.6, 0.2, 0.2]}).fractions == (0.6, 0.2, 0.2)
+    with pytest.raises(ConfigError, match="fractions"):
+        from_dict(Split, {"fractions": [0.6, 0.4]})
+    with pytest.raises(ConfigError, match=r"fractions\[1\]"):
+        from_dict(Split, {"fractions": [0.6, "x", 0.2]})

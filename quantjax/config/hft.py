@@ -1,0 +1,106 @@
+"""Configuration of the HFT LSTM-attention model and its training run (``configs/hft_lstm*.yaml``).
+
+Sections: ``model`` (the spec's ``ModelConfig`` architecture fields), ``data`` (labels, splits,
+synthetic generator, feature settings), ``loss`` (multi-task loss) and ``train``
+(:class:`quantjax.train.config.TrainConfig`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from quantjax.config import spec
+from quantjax.errors import ConfigError
+from quantjax.train.config import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class HFTModelConfig:
+    """Architecture of :class:`quantjax.models.hft.LSTMAttentionModel` (spec ``ModelConfig``)."""
+
+    sequence_length: int = spec(60, ge=2, doc="window length L (time steps per sample)")
+    hidden_size: int = spec(128, ge=1, doc="H: embedding size and LSTM units per direction")
+    num_layers: int = spec(3, ge=1, doc="stacked LSTM layers")
+    dropout: float = spec(0.2, ge=0, lt=1, doc="dropout between LSTM layers and in the heads")
+    attention_heads: int = spec(8, ge=1, doc="heads of the self-attention over 2H")
+    attention_dropout: float = spec(0.1, ge=0, lt=1, doc="dropout on attention probabilities")
+    causal: bool = spec(False, doc="unidirectional LSTM + causal attention (streamable)")
+    unroll: int = spec(1, ge=1, doc="lax.scan unroll factor of the recurrence")
+    fuse_directions: bool = spec(True, doc="run both LSTM directions in one scan")
+
+    @property
+    def output_size(self) -> int:
+        """Width of the LSTM output / attention input (2H, or H when causal)."""
+        return self.hidden_size if self.causal else 2 * self.hidden_size
+
+    def validate(self) -> None:
+        if self.output_size % self.attention_heads:
+            raise ConfigError(
+                f"model.attention_heads: {self.attention_heads} does not divide the attention "
+                f"width {self.output_size} (2*hidden_size, or hidden_size when causal)"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    """Synthetic market used by ``--synthetic``."""
+
+    symbols: int = spec(8, ge=1, doc="number of synthetic symbols")
+    steps: int = spec(4000, ge=100, doc="bars per symbol")
+    seed: int = spec(0, doc="generator seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class HFTDataConfig:
+    """Labels, splits and features of the HFT dataset."""
+
+    prediction_horizon: int = spec(5, ge=1, doc="label horizon h in bars")
+    direction_threshold: float = spec(1e-4, ge=0, doc="|future return| at or below this is FLAT")
+    split: tuple[float, ...] = spec((0.7, 0.15, 0.15), doc="chronological train/val/test fractions")
+    synthetic: SyntheticConfig = spec(default_factory=SyntheticConfig)
+    features: Any = spec(default_factory=dict, doc="FeaturesConfig mapping (see docs/features.md)")
+
+    def validate(self) -> None:
+        if len(self.split) != 3 or abs(sum(self.split) - 1.0) > 1e-6 or min(self.split) <= 0:
+            raise ConfigError(f"data.split: expected 3 fractions > 0 summing to 1, got {list(self.split)}")
+        if not isinstance(self.features, dict):
+            raise ConfigError("data.features: expected a mapping")
+
+
+@dataclasses.dataclass(frozen=True)
+class HFTLossConfig:
+    """Multi-task loss; the task weights are ``train.loss_weights`` (price, direction, vol)."""
+
+    price: str = spec("huber", choices=("mse", "huber"), doc="price-return regression loss")
+    huber_delta: float = spec(1.0, gt=0, doc="Huber delta, in units of the train return std")
+    volatility: str = spec(
+        "log_mse", choices=("log_mse", "mse"),
+        doc="log_mse: MSE on log-vol; mse: MSE on vol scaled by the train mean vol",
+    )
+    monitor: str = spec(
+        "val_accuracy", choices=("val_accuracy", "val_macro_f1", "val_loss"),
+        doc="validation metric for early stopping and best checkpoint",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class HFTConfig:
+    """Whole HFT training config (``quantjax train hft``)."""
+
+    model: HFTModelConfig = spec(default_factory=HFTModelConfig)
+    data: HFTDataConfig = spec(default_factory=HFTDataConfig)
+    loss: HFTLossConfig = spec(default_factory=HFTLossConfig)
+    train: TrainConfig = spec(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        if len(self.train.loss_weights) != 3:
+            raise ConfigError(
+                f"train.loss_weights: expected 3 weights (price, direction, volatility), "
+                f"got {len(self.train.loss_weights)}"
+            )
+        if self.train.class_weights is not None and len(self.train.class_weights) != 3:
+            raise ConfigError(
+                f"train.class_weights: expected 3 weights (down, flat, up), "
+                f"got {len(self.train.class_weights)}"
+            )

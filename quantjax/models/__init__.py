@@ -1,0 +1,1 @@
+"""Flax linen models used through pure ``init`` / ``apply``."""

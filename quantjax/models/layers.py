@@ -1,0 +1,122 @@
+"""Shared building blocks: traced-rate dropout, a fast (bi)LSTM, multi-head self-attention.
+
+All modules take the dropout rate as a call argument so it can be a traced value
+(a sweep vmaps over it); ``flax.linen.Dropout`` needs a Python float.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+xavier = nn.initializers.xavier_uniform()
+orthogonal = nn.initializers.orthogonal()
+zeros = nn.initializers.zeros
+
+
+def dropout(x: jax.Array, rate: jax.Array | float, rng: jax.Array | None) -> jax.Array:
+    """Inverted dropout with a (possibly traced) ``rate`` in [0, 1); ``rng=None`` is identity."""
+    if rng is None:
+        return x
+    keep = 1.0 - jnp.asarray(rate, x.dtype)
+    mask = jax.random.bernoulli(rng, keep, x.shape)
+    return jnp.where(mask, x / keep, jnp.zeros_like(x))
+
+
+def _lstm_cell(gates: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One LSTM update from pre-activations ``gates[..., 4H]`` (order i, f, g, o)."""
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return h, c
+
+
+class LSTMLayer(nn.Module):
+    """One (bi)directional LSTM layer, time-major.
+
+    Input ``x[L, B, D]`` -> output ``[L, B, n_dir * H]`` (forward then backward features).
+    The input projection of every time step and both directions is ONE matmul outside
+    the recurrence; the scan carries ``h, c[n_dir, B, H]`` and does one batched
+    ``[n_dir, B, H] x [n_dir, H, 4H]`` product per step (directions fused) or runs
+    one scan per direction (``fuse=False``).
+    """
+
+    hidden_size: int
+    bidirectional: bool = True
+    unroll: int = 1
+    fuse: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        H = self.hidden_size
+        nd = 2 if self.bidirectional else 1
+        L, B, D = x.shape
+        w_ih = self.param("w_ih", lambda k, s: jax.vmap(lambda kk: orthogonal(kk, s[1:]))(
+            jax.random.split(k, s[0])), (nd, D, 4 * H))
+        w_hh = self.param("w_hh", lambda k, s: jax.vmap(lambda kk: orthogonal(kk, s[1:]))(
+            jax.random.split(k, s[0])), (nd, H, 4 * H))
+        bias = self.param("bias", nn.initializers.normal(1.0), (nd, 4 * H))
+        # [L, B, nd*4H] in one matmul, then [L, nd, B, 4H]
+        proj = x @ w_ih.transpose(1, 0, 2).reshape(D, nd * 4 * H) + bias.reshape(-1)
+        proj = proj.reshape(L, B, nd, 4 * H).transpose(0, 2, 1, 3)
+        if nd == 2:  # the backward direction reads time reversed
+            proj = jnp.stack([proj[:, 0], proj[::-1, 1]], axis=1)
+        zeros_state = jnp.zeros((nd, B, H), x.dtype)
+
+        if self.fuse or nd == 1:
+            def step(carry, g_t):
+                h, c = carry
+                g = g_t + jnp.einsum("dbh,dhg->dbg", h, w_hh)
+                h, c = _lstm_cell(g, c)
+                return (h, c), h
+
+            _, hs = jax.lax.scan(step, (zeros_state, zeros_state), proj, unroll=self.unroll)
+        else:
+            outs = []
+            for d in range(nd):
+                def step_d(carry, g_t, d=d):
+                    h, c = carry
+                    h, c = _lstm_cell(g_t + h @ w_hh[d], c)
+                    return (h, c), h
+
+                _, h_d = jax.lax.scan(step_d, (zeros_state[d], zeros_state[d]), proj[:, d],
+                                      unroll=self.unroll)
+                outs.append(h_d)
+            hs = jnp.stack(outs, axis=1)
+        # hs[L, nd, B, H]
+        if nd == 2:
+            return jnp.concatenate([hs[:, 0], hs[::-1, 1]], axis=-1)
+        return hs[:, 0]
+
+
+class SelfAttention(nn.Module):
+    """Spec ``AttentionMechanism``: Q/K/V/output projections over ``width``, ``heads`` heads.
+
+    ``x[L, B, E]`` (time-major). With ``last_only`` only the last position's query is
+    computed (all that the HFT heads read) and the result is ``[B, E]``; otherwise
+    ``[L, B, E]``. Returns ``(out, probs)``; ``probs[B, heads, Lq, L]``.
+    """
+
+    width: int
+    heads: int
+    causal: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, last_only: bool, attn_rate, rng) -> tuple:
+        L, B, E = x.shape
+        hd = E // self.heads
+        dense = lambda name: nn.Dense(E, kernel_init=xavier, bias_init=zeros, name=name)  # noqa: E731
+        q_in = x[-1:] if last_only else x
+        q = dense("query")(q_in).reshape(q_in.shape[0], B, self.heads, hd)
+        k = dense("key")(x).reshape(L, B, self.heads, hd)
+        v = dense("value")(x).reshape(L, B, self.heads, hd)
+        scores = jnp.einsum("qbhd,kbhd->bhqk", q, k) / jnp.sqrt(jnp.asarray(hd, x.dtype))
+        if self.causal and not last_only:
+            mask = jnp.tril(jnp.ones((L, L), bool))
+            scores = jnp.where(mask, scores, jnp.asarray(-1e9, scores.dtype))
+        probs = jax.nn.softmax(scores, axis=-1)
+        probs_d = dropout(probs, attn_rate, rng)
+        ctx = jnp.einsum("bhqk,kbhd->qbhd", probs_d, v).reshape(q_in.shape[0], B, E)
+        out = dense("output")(ctx)
+        return (out[0] if last_only else out), probs

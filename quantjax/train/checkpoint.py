@@ -1,0 +1,145 @@
+"""Checkpoints with orbax ``CheckpointManager`` and the public inference loader.
+
+Layout: ``RUN/checkpoints/<step>/{params, train, meta}``:
+
+- ``params``: the model parameters (restorable without any template);
+- ``train``: ``{opt_state, step, key}`` of :class:`quantjax.train.trainer.TrainState`;
+- ``meta`` (JSON): ``config`` (resolved config mapping), ``model_config_class``
+  (``module:Class`` of the model config), ``scaler`` (``mean``/``std`` lists),
+  ``feature_names``, ``extra`` (task data such as target scales), and loop state
+  (``epoch``, ``best_score``, ``best_step``, ``bad_epochs``).
+
+The latest checkpoint is always kept (for ``--resume``) plus the ``max_to_keep`` best by the
+validation score. Saves are asynchronous by default; a half-written checkpoint (process
+killed) is never visible as a step, so resume falls back to the previous one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as ocm
+
+from quantjax.errors import UserError
+
+_NO_SCORE = -1e30
+
+
+class Scaler(NamedTuple):
+    """Feature standardization (same fields as ``quantjax.features.dataset.Scaler``)."""
+
+    mean: np.ndarray  # [F] float32
+    std: np.ndarray  # [F] float32
+
+
+class CheckpointStore:
+    """Thin wrapper over ``ocp.CheckpointManager`` for TrainState + JSON metadata."""
+
+    def __init__(self, directory: str | Path, max_to_keep: int = 3, async_save: bool = True):
+        self.directory = Path(directory).absolute()
+        policy = ocm.AnyPreservationPolicy([
+            ocm.LatestN(n=1),
+            ocm.BestN(get_metric_fn=lambda m: m["score"], n=max_to_keep,
+                      keep_checkpoints_without_metrics=False),
+        ])
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=policy, enable_async_checkpointing=async_save,
+            cleanup_tmp_directories=True, create=True)
+        self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def save(self, state, meta: dict, score: float) -> None:
+        """Save ``state`` (a TrainState) at ``state.step`` with metric ``score`` (higher=better)."""
+        step = int(state.step)
+        score = float(score) if np.isfinite(score) else _NO_SCORE
+        args = ocp.args.Composite(
+            params=ocp.args.StandardSave(state.params),
+            train=ocp.args.StandardSave({"opt_state": state.opt_state, "step": state.step,
+                                         "key": state.key}),
+            meta=ocp.args.JsonSave(meta),
+        )
+        self.manager.save(step, args=args, metrics={"score": score}, force=True)
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def steps(self) -> list[int]:
+        return list(self.manager.all_steps())
+
+    def read_meta(self, step: int) -> dict:
+        out = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        return dict(out["meta"])
+
+    def restore_params(self, step: int, template: Any = None) -> Any:
+        """Params of ``step`` (as numpy/jax arrays); ``template`` fixes the tree structure."""
+        arg = ocp.args.StandardRestore(_abstract(template) if template is not None else None)
+        return self.manager.restore(step, args=ocp.args.Composite(params=arg))["params"]
+
+    def restore(self, step: int, template) -> tuple[Any, dict]:
+        """``(TrainState, meta)`` of ``step``; ``template`` is a TrainState of the right shapes."""
+        train_t = {"opt_state": template.opt_state, "step": template.step, "key": template.key}
+        out = self.manager.restore(step, args=ocp.args.Composite(
+            params=ocp.args.StandardRestore(_abstract(template.params)),
+            train=ocp.args.StandardRestore(_abstract(train_t)),
+            meta=ocp.args.JsonRestore(),
+        ))
+        tr = out["train"]
+        state = template._replace(params=out["params"], opt_state=tr["opt_state"],
+                                  step=tr["step"], key=tr["key"])
+        return state, dict(out["meta"])
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def _abstract(tree):
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def _import(path: str):
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load_for_inference(run_dir: str | Path) -> tuple[Any, Any, Scaler, dict]:
+    """Load the best checkpoint of a training run for inference.
+
+    ``run_dir`` is the ``--workdir`` of ``quantjax train`` (or its ``checkpoints`` folder).
+    Returns ``(model_cfg, params, scaler, extra)``: the model config dataclass (e.g.
+    :class:`quantjax.config.hft.HFTModelConfig`), the params pytree (pass to
+    ``Model(model_cfg).apply(params, x)``), the feature :class:`Scaler` and a dict with
+    ``feature_names``, ``config`` (the full resolved config mapping), ``step`` and the task's
+    ``extra`` entries (for HFT: ``price_scale``, ``vol_scale``, ``horizon``...).
+    """
+    from quantjax.config import from_dict
+
+    run_dir = Path(run_dir)
+    ck = run_dir / "checkpoints" if (run_dir / "checkpoints").is_dir() else run_dir
+    if not ck.is_dir():
+        raise UserError(f"no checkpoints folder in {run_dir}")
+    store = CheckpointStore(ck, async_save=False)
+    try:
+        latest = store.latest_step()
+        if latest is None:
+            raise UserError(f"{ck}: no checkpoint found")
+        meta = store.read_meta(latest)
+        step = (meta.get("loop") or {}).get("best_step")
+        step = step if step in store.steps() else latest
+        meta = store.read_meta(step) if step != latest else meta
+        params = store.restore_params(step)
+    finally:
+        store.close()
+    model_cfg = from_dict(_import(meta["model_config_class"]), meta["config"]["model"])
+    sc = meta.get("scaler") or {}
+    scaler = Scaler(np.asarray(sc.get("mean", []), np.float32), np.asarray(sc.get("std", []), np.float32))
+    extra = dict(meta.get("extra", {}))
+    extra.update(feature_names=tuple(meta.get("feature_names", ())), config=meta["config"], step=step)
+    return model_cfg, params, scaler, extra

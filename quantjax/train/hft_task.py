@@ -1,0 +1,270 @@
+"""The HFT task: the LSTM-attention model + multi-task loss on an ``HFTDataset``.
+
+Windows are gathered inside jit from the ``[S, T, F]`` feature array (never materialized as
+``[N, L, F]``): example ``(s, t_end)`` reads ``features[s, t_end-L+1 : t_end+1]`` and its
+labels at ``(s, t_end)``. Price and volatility targets are scaled by train-split constants
+(``price_scale`` = std of train future returns, ``vol_scale`` = mean train future vol)
+stored in the checkpoint's ``extra``; :func:`predict_fn` returns real units.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from quantjax.config import to_dict
+from quantjax.config.hft import HFTConfig, HFTModelConfig
+from quantjax.errors import DataError
+from quantjax.models.hft import LSTMAttentionModel
+from quantjax.train import losses, metrics
+from quantjax.train.trainer import HParams, Task, hparams_from_config
+
+N_CLASSES = 3
+MODEL_CONFIG_CLASS = "quantjax.config.hft:HFTModelConfig"
+
+
+class HFTArrays(NamedTuple):
+    """Device-side training data (a pytree; shared, not vmapped, in sweeps)."""
+
+    features: jax.Array  # [S, T, F] float32
+    direction: jax.Array  # [S, T] int32
+    price_target: jax.Array  # [S, T] float32, future_return / price_scale
+    vol_target: jax.Array  # [S, T] float32, future_vol / vol_scale
+    train_index: jax.Array  # [N, 2] int32 (symbol, t_end)
+    val_index: jax.Array  # [Nv_pad, 2] int32, padded to a multiple of the eval batch
+    val_weight: jax.Array  # [Nv_pad] float32, 0 on padding
+    test_index: jax.Array  # [Nt_pad, 2]
+    test_weight: jax.Array  # [Nt_pad]
+
+
+def gather_windows(features: jax.Array, index: jax.Array, seq_len: int) -> jax.Array:
+    """``[B, L, F]`` windows ending (inclusive) at ``index[:, 1]`` of symbols ``index[:, 0]``."""
+    F = features.shape[-1]
+
+    def one(s, t):
+        return jax.lax.dynamic_slice(features, (s, t - seq_len + 1, 0), (1, seq_len, F))[0]
+
+    return jax.vmap(one)(index[:, 0], index[:, 1])
+
+
+def _pad(index: np.ndarray, multiple: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(index)
+    n_pad = max(math.ceil(n / multiple), 1) * multiple
+    out = np.zeros((n_pad, 2), np.int32)
+    w = np.zeros(n_pad, np.float32)
+    if n:
+        out[:n], out[n:] = index, index[0]
+        w[:n] = 1.0
+    return out, w
+
+
+def eval_batch(cfg: HFTConfig, n: int) -> int:
+    return max(1, min(cfg.train.eval_batch_size, n))
+
+
+def _check_index(ds, name: str, seq_len: int) -> np.ndarray:
+    idx = np.asarray(getattr(ds, name), np.int32).reshape(-1, 2)
+    if len(idx) == 0:
+        raise DataError(f"dataset split '{name}' is empty; use more data or a shorter "
+                        "model.sequence_length")
+    if idx[:, 1].min() < seq_len - 1:
+        raise DataError(f"{name}: window end t={int(idx[:, 1].min())} is shorter than "
+                        f"model.sequence_length={seq_len}")
+    bad = ~np.asarray(ds.label_valid)[idx[:, 0], idx[:, 1]]
+    if bad.any():
+        s, t = idx[np.argmax(bad)]
+        raise DataError(f"{name}: example (symbol {s}, t {t}) has no valid label")
+    return idx
+
+
+def prepare_arrays(ds, cfg: HFTConfig) -> tuple[HFTArrays, dict]:
+    """Device arrays + ``extra`` (target scales, horizon, class frequencies) from an HFTDataset."""
+    L = cfg.model.sequence_length
+    tr = _check_index(ds, "train_index", L)
+    va = _check_index(ds, "val_index", L)
+    te = _check_index(ds, "test_index", L)
+    lv = np.asarray(ds.label_valid)
+    fr = np.where(lv, np.asarray(ds.future_return, np.float64), 0.0)
+    fv = np.where(lv, np.asarray(ds.future_vol, np.float64), 0.0)
+    price_scale = float(np.std(fr[tr[:, 0], tr[:, 1]])) or 1.0
+    vol_scale = float(np.mean(np.abs(fv[tr[:, 0], tr[:, 1]]))) or 1.0
+    counts = np.bincount(np.asarray(ds.direction)[tr[:, 0], tr[:, 1]], minlength=N_CLASSES)
+    va_p, va_w = _pad(va, eval_batch(cfg, len(va)))
+    te_p, te_w = _pad(te, eval_batch(cfg, len(te)))
+    arrays = HFTArrays(
+        features=jnp.asarray(ds.features, jnp.float32),
+        direction=jnp.asarray(np.where(lv, ds.direction, 0), jnp.int32),
+        price_target=jnp.asarray(fr / price_scale, jnp.float32),
+        vol_target=jnp.asarray(fv / vol_scale, jnp.float32),
+        train_index=jnp.asarray(tr), val_index=jnp.asarray(va_p), val_weight=jnp.asarray(va_w),
+        test_index=jnp.asarray(te_p), test_weight=jnp.asarray(te_w),
+    )
+    extra = {"price_scale": price_scale, "vol_scale": vol_scale,
+             "horizon": cfg.data.prediction_horizon, "threshold": cfg.data.direction_threshold,
+             "train_class_counts": counts.tolist(), "n_features": int(ds.features.shape[-1])}
+    return arrays, extra
+
+
+def _targets(data: HFTArrays, idx):
+    s, t = idx[:, 0], idx[:, 1]
+    return data.direction[s, t], data.price_target[s, t], data.vol_target[s, t]
+
+
+def task_losses(cfg: HFTConfig, out: dict, y_dir, y_price, y_vol, hp: HParams, mask=None):
+    """``(total, {"price", "direction", "volatility"})`` multi-task loss (scalars)."""
+    if cfg.loss.price == "huber":
+        lp = losses.huber(out["price"], y_price, cfg.loss.huber_delta)
+    else:
+        lp = losses.mse(out["price"], y_price)
+    if cfg.loss.volatility == "log_mse":
+        lv = losses.log_mse(out["volatility"], y_vol)
+    else:
+        lv = losses.mse(out["volatility"], y_vol)
+    lp, lv = losses.masked_mean(lp, mask), losses.masked_mean(lv, mask)
+    ld = losses.weighted_cross_entropy(out["direction"], y_dir, hp.class_weights, mask)
+    w = hp.loss_weights
+    total = w[0] * lp + w[1] * ld + w[2] * lv
+    return total, {"price_loss": lp, "direction_loss": ld, "vol_loss": lv}
+
+
+def make_predict(cfg: HFTConfig):
+    """``predict(params, data, index_padded[N, 2]) -> dict of [N] / [N, 3]`` (eval mode, scaled)."""
+    model = LSTMAttentionModel(cfg.model)
+    L = cfg.model.sequence_length
+
+    def predict(params, data: HFTArrays, index, batch: int):
+        chunks = index.reshape(-1, batch, 2)
+        out = jax.lax.map(lambda idx: model.apply(params, gather_windows(data.features, idx, L)),
+                          chunks)
+        out.pop("hidden")
+        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+    return predict
+
+
+def make_hft_task(cfg: HFTConfig, data: HFTArrays) -> Task:
+    """The :class:`Task` for the trainer (``data`` only fixes static sizes)."""
+    model = LSTMAttentionModel(cfg.model)
+    L = cfg.model.sequence_length
+    n_feat = data.features.shape[-1]
+    predict = make_predict(cfg)
+    vb = int(data.val_index.shape[0])
+    vb = eval_batch(cfg, vb) if vb % eval_batch(cfg, vb) == 0 else vb
+
+    def init_params(key):
+        return model.init(key, jnp.zeros((1, L, n_feat), jnp.float32))
+
+    def loss_fn(params, data: HFTArrays, rows, hp: HParams, key):
+        idx = data.train_index[rows]
+        out = model.apply(params, gather_windows(data.features, idx, L), train=True,
+                          dropout_rate=hp.dropout_rate, rngs={"dropout": key})
+        return task_losses(cfg, out, *_targets(data, idx), hp)
+
+    def val_score(params, hp: HParams, data: HFTArrays) -> dict:
+        out = predict(params, data, data.val_index, vb)
+        y_dir, y_p, y_v = _targets(data, data.val_index)
+        w = data.val_weight
+        loss, _ = task_losses(cfg, out, y_dir, y_p, y_v, hp, w)
+        pred = jnp.argmax(out["direction"], -1)
+        acc = jnp.sum((pred == y_dir) * w) / jnp.sum(w)
+        f1 = metrics.macro_f1_from_confusion(
+            metrics.confusion_matrix_jnp(y_dir, pred, N_CLASSES, w))
+        score = {"val_accuracy": acc, "val_macro_f1": f1, "val_loss": -loss}[cfg.loss.monitor]
+        return {"score": score, "loss": loss, "accuracy": acc, "macro_f1": f1}
+
+    return Task(init_params, loss_fn, val_score, int(data.train_index.shape[0]))
+
+
+def evaluate(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict, split: str,
+             bayes_accuracy: float | None = None) -> dict:
+    """Host metrics of ``split`` ("val" | "test") in real units, with baselines.
+
+    Keys: directional_accuracy, macro_f1, confusion_matrix (rows true, cols predicted; down,
+    flat, up), price_mae (return units), vol_r2, majority_baseline_accuracy,
+    persistence_baseline_accuracy, zero_return_price_mae, persistence_price_mae, n, and
+    bayes_accuracy / accuracy_over_bayes when given.
+    """
+    index = np.asarray(getattr(ds, f"{split}_index"), np.int64).reshape(-1, 2)
+    padded = getattr(data, f"{split}_index")
+    out = jax.jit(make_predict(cfg), static_argnums=3)(
+        params, data, padded, eval_batch(cfg, len(index)))
+    out = jax.tree.map(lambda a: np.asarray(a)[: len(index)], out)
+    s, t = index[:, 0], index[:, 1]
+    y_dir = np.asarray(ds.direction)[s, t]
+    y_ret = np.asarray(ds.future_return, np.float64)[s, t]
+    y_vol = np.asarray(ds.future_vol, np.float64)[s, t]
+    pred_dir = out["direction"].argmax(-1)
+    rep = metrics.classification_report(y_dir, pred_dir, N_CLASSES)
+    pred_ret = out["price"].astype(np.float64) * extra["price_scale"]
+    pred_vol = out["volatility"].astype(np.float64) * extra["vol_scale"]
+    majority = int(np.argmax(extra["train_class_counts"]))
+    h = int(extra["horizon"])
+    tp = t - h
+    ok = (tp >= 0) & np.asarray(ds.label_valid)[s, np.maximum(tp, 0)]
+    pers_dir = np.where(ok, np.asarray(ds.direction)[s, np.maximum(tp, 0)], majority)
+    pers_ret = np.where(ok, np.asarray(ds.future_return, np.float64)[s, np.maximum(tp, 0)], 0.0)
+    res = {
+        "n": len(index),
+        "directional_accuracy": rep["accuracy"],
+        "macro_f1": rep["macro_f1"],
+        "confusion_matrix": rep["confusion_matrix"],
+        "price_mae": metrics.mae(y_ret, pred_ret),
+        "vol_r2": metrics.r2_score(y_vol, pred_vol),
+        "majority_baseline_accuracy": float(np.mean(y_dir == majority)),
+        "persistence_baseline_accuracy": float(np.mean(y_dir == pers_dir)),
+        "zero_return_price_mae": metrics.mae(y_ret, np.zeros_like(y_ret)),
+        "persistence_price_mae": metrics.mae(y_ret, pers_ret),
+        "class_frequencies": (np.bincount(y_dir, minlength=N_CLASSES) / max(len(y_dir), 1)).tolist(),
+    }
+    if bayes_accuracy is not None:
+        res["bayes_accuracy"] = float(bayes_accuracy)
+        res["accuracy_over_bayes"] = rep["accuracy"] / float(bayes_accuracy)
+    return res
+
+
+def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bool = True,
+              bayes_accuracy: float | None = None, log=print) -> dict:
+    """Train on ``ds`` (an HFTDataset) into ``workdir``; returns the metrics.json mapping."""
+    from quantjax.train.loop import fit
+
+    data, extra = prepare_arrays(ds, cfg)
+    task = make_hft_task(cfg, data)
+    hp = hparams_from_config(cfg.train, cfg.model.dropout, N_CLASSES)
+    scaler = getattr(ds, "scaler", None)
+    meta = {
+        "config": to_dict(cfg), "model_config_class": MODEL_CONFIG_CLASS,
+        "model_class": "quantjax.models.hft:LSTMAttentionModel",
+        "scaler": None if scaler is None else {"mean": np.asarray(scaler.mean).tolist(),
+                                               "std": np.asarray(scaler.std).tolist()},
+        "feature_names": list(getattr(ds, "feature_names", ())), "extra": extra,
+    }
+    res = fit(task, cfg.train, hp, data, workdir, meta=meta, resume=resume, progress=progress,
+              log=log)
+    out = {
+        "val": evaluate(cfg, res.best_params, ds, data, extra, "val"),
+        "test": evaluate(cfg, res.best_params, ds, data, extra, "test", bayes_accuracy),
+        "train_samples_per_sec": res.train_samples_per_sec,
+        "steps": res.steps, "best_step": res.best_step, "epochs": res.epochs_run,
+        "n_train": task.n_train, "n_features": extra["n_features"],
+        "n_params": int(sum(np.size(a) for a in jax.tree.leaves(res.best_params))),
+    }
+    return out
+
+
+def predict_fn(model_cfg: HFTModelConfig, extra: dict):
+    """Jitted ``f(params, x[B, L, F]) -> dict`` in real units (``price`` = predicted return,
+    ``volatility`` = predicted future vol, ``direction_probs[B, 3]``) for inference users."""
+    model = LSTMAttentionModel(model_cfg)
+    ps, vs = extra["price_scale"], extra["vol_scale"]
+
+    @jax.jit
+    def f(params, x):
+        out = model.apply(params, x)
+        return {"price": out["price"] * ps, "volatility": out["volatility"] * vs,
+                "direction_probs": jax.nn.softmax(out["direction"], -1)}
+
+    return f

@@ -1,0 +1,187 @@
+"""Host training loop: compiled chunks of steps, validation, checkpoints, exact resume,
+NaN guard, progress bar and ``metrics.jsonl``.
+
+Determinism: the run is a pure function of (hp, data, step) (see :mod:`trainer`), and
+checkpoints are written at the end of each epoch, so a run killed at any point and resumed
+with ``resume=True`` ends with params bit-identical to an uninterrupted run (same machine).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from quantjax.errors import UserError
+from quantjax.train.checkpoint import CheckpointStore
+from quantjax.train.config import TrainConfig
+from quantjax.train.progress import TrainProgress
+from quantjax.train.trainer import (
+    HParams,
+    Task,
+    TrainState,
+    init_state,
+    make_chunk_fn,
+    steps_per_epoch,
+    total_steps,
+)
+
+
+class TrainingDiverged(UserError):
+    """A non-finite training loss; the run stopped and kept its last good checkpoint."""
+
+
+class FitResult(NamedTuple):
+    state: TrainState  # final state (last step)
+    best_params: Any  # params of the best validation epoch
+    best_step: int
+    steps: int
+    epochs_run: int
+    train_samples_per_sec: float
+    history: list[dict]  # the records appended to metrics.jsonl by this call
+
+
+def _truncate_jsonl(path: Path, max_step: int) -> None:
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines()
+            if ln.strip() and json.loads(ln).get("step", 0) <= max_step]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types; non-finite floats become None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+
+
+def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Path, *,
+        meta: dict, resume: bool = False, progress: bool = True, log=print) -> FitResult:
+    """Train with checkpoints under ``workdir/checkpoints`` and metrics in ``workdir/metrics.jsonl``.
+
+    ``meta`` (JSON-able) is stored in every checkpoint (config, scaler, feature names...).
+    ``resume=True`` continues from the latest checkpoint; without it an existing checkpoint
+    folder is an error. Raises :class:`TrainingDiverged` on a non-finite loss.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    metrics_path = workdir / "metrics.jsonl"
+    nb = steps_per_epoch(cfg, task.n_train)
+    chunk = min(cfg.steps_per_call, nb)
+    n_chunks = math.ceil(nb / chunk)
+    n_total = total_steps(cfg, task.n_train)
+    batch = min(cfg.batch_size, task.n_train)
+
+    store = CheckpointStore(workdir / "checkpoints", cfg.max_to_keep, cfg.async_checkpoints)
+    state = jax.jit(lambda h: init_state(task, cfg, h))(hp)
+    run = jax.jit(make_chunk_fn(task, cfg, chunk))
+    val = jax.jit(task.val_score)
+
+    loop = {"epoch": -1, "best_score": -math.inf, "best_step": None, "bad_epochs": 0,
+            "stopped": False}
+    latest = store.latest_step()
+    if latest is not None and not resume:
+        store.close()
+        raise UserError(f"{workdir}: already holds checkpoints (latest step {latest}); "
+                        "pass --resume to continue or choose a new --workdir")
+    if resume and latest is not None:
+        state, m = store.restore(latest, state)
+        loop.update(m["loop"])
+        loop["stopped"] = loop["bad_epochs"] >= cfg.patience  # epochs/max_steps may have grown
+        loop["best_score"] = -math.inf if loop["best_score"] is None else loop["best_score"]
+        _truncate_jsonl(metrics_path, latest)
+        log(f"resumed from step {latest} (epoch {loop['epoch']})")
+    elif metrics_path.exists():  # fresh run (or --resume without any checkpoint)
+        metrics_path.unlink()
+
+    history: list[dict] = []
+    timed_samples, timed_secs, first_call = 0, 0.0, True
+    step = int(state.step)
+    try:
+        with TrainProgress(n_total, step, enabled=progress) as bar:
+            for epoch in range(loop["epoch"] + 1, cfg.epochs):
+                if loop["stopped"] or step >= n_total:
+                    break
+                losses = []
+                for c in range(n_chunks):
+                    t0 = time.perf_counter()
+                    new_state, stats = run(state, hp, data, epoch, c * chunk)
+                    stats = jax.device_get(stats)
+                    dt = time.perf_counter() - t0
+                    n = int(stats["n"])
+                    if not bool(stats["finite"]):
+                        store.wait()
+                        good = store.latest_step()
+                        where = (f"last good checkpoint: step {good} in {store.directory}"
+                                 if good is not None else "no checkpoint was written yet")
+                        raise TrainingDiverged(
+                            f"non-finite training loss in epoch {epoch} between steps {step} and "
+                            f"{step + n}; training stopped, {where} (try a lower "
+                            "train.learning_rate or train.grad_clip_norm)")
+                    state, step = new_state, step + n
+                    if n:
+                        losses.append((float(stats["loss"]), n))
+                    if not first_call:
+                        timed_samples += n * batch
+                        timed_secs += dt
+                    elif n_chunks * (cfg.epochs - epoch) == 1:  # only one call ever: count it
+                        timed_samples, timed_secs = n * batch, dt
+                    first_call = False
+                    sps = timed_samples / timed_secs if timed_secs else n * batch / max(dt, 1e-9)
+                    bar.update(step, float(stats["loss"]), sps, epoch)
+                    if n < chunk:
+                        break
+                v = {k: float(x) for k, x in jax.device_get(val(state.params, hp, data)).items()}
+                train_loss = (sum(lo * n for lo, n in losses) / max(sum(n for _, n in losses), 1))
+                score = v["score"] if math.isfinite(v["score"]) else -math.inf
+                if score > loop["best_score"]:
+                    loop.update(best_score=score, best_step=step, bad_epochs=0)
+                else:
+                    loop["bad_epochs"] += 1
+                loop["epoch"] = epoch
+                loop["stopped"] = loop["bad_epochs"] >= cfg.patience or step >= n_total
+                record = {"epoch": epoch, "step": step, "train_loss": train_loss,
+                          **{f"val_{k}": x for k, x in v.items()},
+                          "best_step": loop["best_step"], "time": time.time()}
+                _append_jsonl(metrics_path, record)
+                history.append(record)
+                store.save(state, {**meta, "loop": {**loop, "best_score": (
+                    loop["best_score"] if math.isfinite(loop["best_score"]) else None)}}, score)
+                if loop["stopped"]:
+                    if loop["bad_epochs"] >= cfg.patience:
+                        log(f"early stopping at epoch {epoch}: no improvement of the validation "
+                            f"score for {cfg.patience} epochs")
+                    break
+        store.wait()
+        best_step = loop["best_step"] if loop["best_step"] is not None else step
+        if best_step != step and best_step in store.steps():
+            best_params = store.restore_params(best_step, state.params)
+            best_params = jax.tree.map(jax.numpy.asarray, best_params)
+        else:
+            best_params = state.params
+    finally:
+        store.close()
+    sps = timed_samples / timed_secs if timed_secs else float("nan")
+    return FitResult(state, best_params, int(best_step), step, loop["epoch"] + 1, sps, history)
+
+
+def as_numpy(tree: Any) -> Any:
+    """Host copy of a pytree (for comparisons / saving)."""
+    return jax.tree.map(np.asarray, tree)

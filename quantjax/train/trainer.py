@@ -1,0 +1,233 @@
+"""Generic trainer, in the PureJaxRL ``make_train`` style.
+
+A model plugs in through a :class:`Task` (init, loss, validation score); everything a sweep
+may vary is a traced leaf of :class:`HParams`. Two drivers share the same step function:
+
+- :func:`make_train` -> ``train(hp, data) -> (TrainState, history)``: the whole run (epochs
+  of ``lax.scan`` over batches, validation, best-params tracking, early stopping) as ONE pure
+  function, so ``jax.jit(jax.vmap(train, in_axes=(0, None)))`` trains K configs at once.
+- :func:`quantjax.train.loop.fit`: the host loop used by the CLI (checkpoints, exact resume,
+  NaN guard, progress bar, ``metrics.jsonl``). It runs :func:`make_chunk_fn` chunks.
+
+RNG: ``key = PRNGKey(hp.seed)``; ``split(key, 3)`` gives the init, dropout and shuffle keys.
+Step ``s`` uses ``fold_in(dropout_key, s)``; epoch ``e`` shuffles with
+``fold_in(shuffle_key, e)``. So a run is a pure function of (hp, data, step), which makes
+resume exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from quantjax.train.config import TrainConfig
+
+PyTree = Any
+
+
+class HParams(NamedTuple):
+    """Traced hyperparameters (each a scalar or small array; batch them for vmap sweeps)."""
+
+    learning_rate: jax.Array  # [] float32
+    weight_decay: jax.Array  # [] float32
+    dropout_rate: jax.Array  # [] float32
+    loss_weights: jax.Array  # [K] float32
+    class_weights: jax.Array  # [C] float32
+    seed: jax.Array  # [] int32
+
+
+def hparams_from_config(cfg: TrainConfig, dropout_rate: float, n_classes: int) -> HParams:
+    """HParams from a :class:`TrainConfig` (class weights default to ones)."""
+    cw = cfg.class_weights if cfg.class_weights is not None else (1.0,) * n_classes
+    f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    return HParams(f(cfg.learning_rate), f(cfg.weight_decay), f(dropout_rate),
+                   f(cfg.loss_weights), f(cw), jnp.asarray(cfg.seed, jnp.int32))
+
+
+class Task(NamedTuple):
+    """What the trainer needs from a model + data.
+
+    - ``init_params(key) -> params``
+    - ``loss_fn(params, data, rows[B], hp, key) -> (loss[], aux: dict[str, []])``: train mode;
+      ``rows`` index the training examples of ``data``.
+    - ``val_score(params, hp, data) -> dict`` with at least ``score`` (higher is better) and
+      ``loss``; jittable, eval mode.
+    - ``n_train``: number of training examples (static).
+    """
+
+    init_params: Callable[[jax.Array], PyTree]
+    loss_fn: Callable[..., tuple[jax.Array, dict]]
+    val_score: Callable[..., dict]
+    n_train: int
+
+
+class TrainState(NamedTuple):
+    """Everything that evolves during training (a pytree; checkpointed as is)."""
+
+    params: PyTree
+    opt_state: PyTree
+    step: jax.Array  # [] int32, optimizer steps done
+    key: jax.Array  # [2] uint32, PRNGKey(seed)
+
+
+def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
+    """Full batches per epoch (the remainder of the shuffled epoch is dropped)."""
+    return max(n_train // cfg.batch_size, 1)
+
+
+def total_steps(cfg: TrainConfig, n_train: int) -> int:
+    """Optimizer steps of a run that never stops early."""
+    n = cfg.epochs * steps_per_epoch(cfg, n_train)
+    return min(n, cfg.max_steps) if cfg.max_steps else n
+
+
+def make_optimizer(cfg: TrainConfig, hp: HParams, n_steps: int) -> optax.GradientTransformation:
+    """Global-norm clipping + AdamW with linear warmup and cosine decay to ``min_lr_ratio``."""
+    warmup = int(cfg.warmup_fraction * n_steps)
+    unit = optax.warmup_cosine_decay_schedule(
+        0.0 if warmup else 1.0, 1.0, warmup, max(n_steps, warmup + 1), end_value=cfg.min_lr_ratio)
+    return optax.chain(
+        optax.clip_by_global_norm(cfg.grad_clip_norm),
+        optax.adamw(lambda s: hp.learning_rate * unit(s), weight_decay=hp.weight_decay),
+    )
+
+
+def _keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    k = jax.random.split(key, 3)
+    return k[0], k[1], k[2]
+
+
+def init_state(task: Task, cfg: TrainConfig, hp: HParams) -> TrainState:
+    """Initial TrainState (pure; jit/vmap it)."""
+    key = jax.random.PRNGKey(hp.seed)
+    params = task.init_params(_keys(key)[0])
+    opt = make_optimizer(cfg, hp, total_steps(cfg, task.n_train))
+    return TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), key)
+
+
+def make_step_fn(task: Task, cfg: TrainConfig) -> Callable:
+    """``step(state, hp, data, rows[B]) -> (state, (loss, aux))``: one optimizer step."""
+    n_steps = total_steps(cfg, task.n_train)
+
+    def step(state: TrainState, hp: HParams, data, rows):
+        k_drop = jax.random.fold_in(_keys(state.key)[1], state.step)
+        (loss, aux), grads = jax.value_and_grad(task.loss_fn, has_aux=True)(
+            state.params, data, rows, hp, k_drop)
+        opt = make_optimizer(cfg, hp, n_steps)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(params, opt_state, state.step + 1, state.key), (loss, aux)
+
+    return step
+
+
+def epoch_permutation(cfg: TrainConfig, n_train: int, key: jax.Array, epoch) -> jax.Array:
+    """``[steps_per_epoch, B]`` example rows of epoch ``epoch`` (shuffled, remainder dropped)."""
+    nb = steps_per_epoch(cfg, n_train)
+    b = min(cfg.batch_size, n_train)
+    perm = jax.random.permutation(jax.random.fold_in(_keys(key)[2], epoch), n_train)
+    return perm[: nb * b].reshape(nb, b)
+
+
+def make_chunk_fn(task: Task, cfg: TrainConfig, chunk: int) -> Callable:
+    """``run(state, hp, data, epoch, first_batch) -> (state, stats)``: ``chunk`` steps of one epoch.
+
+    Batches past the end of the epoch (or past ``max_steps``) are skipped, so every call has
+    the same shapes. ``stats``: ``loss`` (mean over done steps), ``n`` (steps done),
+    ``finite`` (all losses finite), and the task's aux means.
+    """
+    step = make_step_fn(task, cfg)
+    nb = steps_per_epoch(cfg, task.n_train)
+    limit = cfg.max_steps or 2**31 - 1
+
+    def run(state: TrainState, hp: HParams, data, epoch, first_batch):
+        batches = epoch_permutation(cfg, task.n_train, state.key, epoch)
+
+        def body(st, j):
+            b = first_batch + j
+            active = (b < nb) & (st.step < limit)
+            rows = batches[jnp.minimum(b, nb - 1)]
+
+            def do(s):
+                s2, (loss, aux) = step(s, hp, data, rows)
+                return s2, loss, aux
+
+            def skip(s):
+                _, (loss, aux) = jax.eval_shape(lambda: step(s, hp, data, rows))
+                z = lambda a: jnp.zeros(a.shape, a.dtype)  # noqa: E731
+                return s, z(loss), jax.tree.map(z, aux)
+
+            st, loss, aux = jax.lax.cond(active, do, skip, st)
+            return st, (loss, aux, active)
+
+        state, (losses, auxs, active) = jax.lax.scan(body, state, jnp.arange(chunk))
+        n = jnp.sum(active)
+        act = active.astype(jnp.float32)
+        mean = lambda v: jnp.sum(v * act) / jnp.maximum(n, 1)  # noqa: E731
+        stats = {"loss": mean(losses), "n": n,
+                 "finite": jnp.all(jnp.isfinite(losses) | ~active)}
+        stats.update({k: mean(v) for k, v in auxs.items()})
+        return state, stats
+
+    return run
+
+
+class TrainHistory(NamedTuple):
+    """Per-epoch history returned by :func:`make_train` (arrays ``[epochs]``)."""
+
+    train_loss: jax.Array
+    val_score: jax.Array
+    val_loss: jax.Array
+    active: jax.Array  # bool: epoch was run (False after early stopping)
+
+
+def make_train(task: Task, cfg: TrainConfig) -> Callable:
+    """``train(hp, data) -> (TrainState, TrainHistory, best)``: the whole run, pure.
+
+    The returned state's ``params`` are the best-by-validation-score params; ``best`` is a
+    dict with ``score``, ``epoch`` and ``step`` of the best epoch. Early stopping after
+    ``cfg.patience`` epochs without improvement freezes the state (remaining epochs are
+    skipped with ``lax.cond``, i.e. a select under vmap). ``max_steps`` is honoured.
+    """
+    nb = steps_per_epoch(cfg, task.n_train)
+    run_epoch = make_chunk_fn(task, cfg, nb)
+
+    def train(hp: HParams, data) -> tuple[TrainState, TrainHistory, dict]:
+        state = init_state(task, cfg, hp)
+        best = {"params": state.params, "score": jnp.asarray(-jnp.inf, jnp.float32),
+                "epoch": jnp.asarray(-1, jnp.int32), "step": jnp.asarray(0, jnp.int32)}
+        carry0 = (state, best, jnp.asarray(0, jnp.int32), jnp.asarray(False))
+
+        def epoch_body(carry, epoch):
+            state, best, bad, stopped = carry
+            active = ~stopped & (state.step < (cfg.max_steps or 2**31 - 1))
+
+            def do(c):
+                state, best, bad = c
+                state, stats = run_epoch(state, hp, data, epoch, 0)
+                val = task.val_score(state.params, hp, data)
+                score = jnp.where(stats["finite"], val["score"], -jnp.inf)
+                better = score > best["score"]
+                best = jax.tree.map(lambda n, o: jnp.where(better, n, o),
+                                    {"params": state.params, "score": score,
+                                     "epoch": epoch.astype(jnp.int32), "step": state.step}, best)
+                bad = jnp.where(better, 0, bad + 1)
+                return (state, best, bad), (stats["loss"], val["score"], val["loss"])
+
+            def skip(c):
+                nan = jnp.asarray(jnp.nan, jnp.float32)
+                return c, (nan, nan, nan)
+
+            (state, best, bad), rec = jax.lax.cond(active, do, skip, (state, best, bad))
+            stopped = stopped | (bad >= cfg.patience) | ~active
+            return (state, best, bad, stopped), (*rec, active)
+
+        (state, best, _, _), hist = jax.lax.scan(epoch_body, carry0, jnp.arange(cfg.epochs))
+        state = state._replace(params=best.pop("params"))
+        return state, TrainHistory(*hist), best
+
+    return train

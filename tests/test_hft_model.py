@@ -1,0 +1,97 @@
+"""LSTMAttentionModel: shapes, init, attention, fused/unfused recurrence, causal mode."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from quantjax.config import load
+from quantjax.config.hft import HFTConfig, HFTModelConfig
+from quantjax.errors import ConfigError
+from quantjax.models.hft import LSTMAttentionModel, init_params
+
+CFG = HFTModelConfig(sequence_length=6, hidden_size=8, num_layers=2, attention_heads=2,
+                     attention_dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    params = init_params(CFG, 3, jax.random.PRNGKey(0))
+    x = jax.random.normal(jax.random.PRNGKey(1), (4, 6, 3))
+    return params, x
+
+
+def test_shapes_and_attention(setup):
+    params, x = setup
+    m = LSTMAttentionModel(CFG)
+    out = m.apply(params, x)
+    assert out["price"].shape == (4,) and out["direction"].shape == (4, 3)
+    assert out["volatility"].shape == (4,) and bool(jnp.all(out["volatility"] > 0))
+    assert out["hidden"].shape == (4, 16)
+    full = m.apply(params, x, return_attention=True)
+    att = full["attention"]
+    assert att.shape == (4, 2, 6, 6)
+    np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
+    # the last-query fast path equals the full attention's last step
+    for k in ("price", "direction", "volatility"):
+        np.testing.assert_allclose(out[k], full[k], rtol=1e-4, atol=1e-5)
+
+
+def test_init_scheme(setup):
+    params, _ = setup
+    p = params["params"]
+    w_hh = np.asarray(p["lstm_0"]["w_hh"][0])  # [H, 4H], orthogonal rows
+    np.testing.assert_allclose(w_hh @ w_hh.T, np.eye(8), atol=1e-5)
+    assert np.all(np.asarray(p["embedding"]["bias"]) == 0)
+    k = np.asarray(p["price_head"]["Dense_0"]["kernel"])
+    limit = np.sqrt(6 / sum(k.shape))  # xavier uniform bound
+    assert np.abs(k).max() <= limit
+
+
+def test_fused_equals_unfused_and_unroll(setup):
+    params, x = setup
+    ref = LSTMAttentionModel(CFG).apply(params, x)["direction"]
+    cfg = dataclasses.replace(CFG, fuse_directions=False, unroll=3)
+    np.testing.assert_allclose(LSTMAttentionModel(cfg).apply(params, x)["direction"], ref,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_rate_is_traced(setup):
+    params, x = setup
+    m = LSTMAttentionModel(CFG)
+
+    def f(rate):
+        return m.apply(params, x, train=True, dropout_rate=rate,
+                       rngs={"dropout": jax.random.PRNGKey(2)})["price"]
+
+    out = jax.jit(jax.vmap(f))(jnp.array([0.0, 0.5]))
+    np.testing.assert_allclose(out[0], m.apply(params, x)["price"], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(out[0], out[1])
+
+
+def test_causal_mode():
+    cfg = dataclasses.replace(CFG, causal=True)
+    params = init_params(cfg, 3, jax.random.PRNGKey(0))
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 3))
+    m = LSTMAttentionModel(cfg)
+    full = m.apply(params, x, return_attention=True)
+    att = np.asarray(full["attention"])
+    assert np.all(att[..., np.triu_indices(6, 1)[0], np.triu_indices(6, 1)[1]] < 1e-6)
+    assert params["params"]["lstm_0"]["w_hh"].shape[0] == 1
+    np.testing.assert_allclose(m.apply(params, x)["price"], full["price"], rtol=1e-4, atol=1e-5)
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="attention_heads"):
+        load(HFTConfig, None, ["model.hidden_size=10", "model.attention_heads=8"])
+    with pytest.raises(ConfigError, match="loss_weights"):
+        load(HFTConfig, None, ["train.loss_weights=[1, 2]"])
+    cfg = load(HFTConfig, "configs/hft_lstm.yaml")
+    assert (cfg.model.sequence_length, cfg.model.hidden_size, cfg.model.num_layers) == (60, 128, 3)
+    assert (cfg.model.attention_heads, cfg.data.prediction_horizon, cfg.train.batch_size) == (8, 5, 64)
+    assert cfg.model.dropout == 0.2 and cfg.train.learning_rate == 1e-3 and cfg.train.epochs == 100
+    load(HFTConfig, "configs/hft_lstm_tiny.yaml")
