@@ -1,0 +1,97 @@
+"""The HFT window dataset: standardized features, labels and leakage-safe sample indices.
+
+``build_hft_dataset(market, cfg, seq_len, horizon, threshold, split) -> HFTDataset``. Memory is
+O(S*T*F): samples are ``(symbol, t_end)`` index pairs, windows are cut inside jit by
+:func:`gather_windows`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from quantjax.config.features import FeaturesConfig
+from quantjax.data.market import MarketArrays
+from quantjax.errors import DataError
+from quantjax.features.compute import max_lookback
+from quantjax.features.featureset import compute_features
+from quantjax.features.labels import make_labels
+from quantjax.features.prep import label_price
+from quantjax.features.scaler import Scaler, apply_scaler, fit_scaler
+from quantjax.features.splits import chronological, default_embargo
+from quantjax.features.windows import gather_windows, sample_index, sample_valid
+
+__all__ = ["HFTDataset", "Scaler", "build_hft_dataset", "gather_windows"]
+
+
+class HFTDataset(NamedTuple):
+    """Everything the HFT trainer needs; see docs/features.md."""
+
+    features: np.ndarray  # [S, T, F] float32, standardized with the train scaler, finite
+    valid: np.ndarray  # [S, T] bool, feature validity (all features valid)
+    direction: np.ndarray  # [S, T] int32 in {0=down, 1=flat, 2=up}; 0 where invalid
+    future_return: np.ndarray  # [S, T] float32; 0 where invalid
+    future_vol: np.ndarray  # [S, T] float32; 0 where invalid
+    label_valid: np.ndarray  # [S, T] bool
+    train_index: np.ndarray  # [N_train, 2] int32 (symbol, t_end)
+    val_index: np.ndarray  # [N_val, 2] int32
+    test_index: np.ndarray  # [N_test, 2] int32
+    feature_names: tuple[str, ...]
+    scaler: Scaler  # mean[F], std[F] float32
+    notes: tuple[str, ...]  # e.g. features dropped for lack of quote fields
+    past_return: np.ndarray  # [S, T] float32: p[t]/p[t-k]-1, persistence baseline of returns
+    past_vol: np.ndarray  # [S, T] float32: sqrt(mean r[t-k+1..t]^2), persistence of vol
+
+
+def build_hft_dataset(
+    market: MarketArrays,
+    cfg: FeaturesConfig,
+    seq_len: int,
+    horizon: int,
+    threshold: float,
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    embargo: int | None = None,
+    chunk_symbols: int | None = 16,
+) -> HFTDataset:
+    """Compute features and labels, pick valid windows, split chronologically with an
+    embargo (``embargo`` or ``cfg.splits.embargo`` or ``horizon + seq_len``), fit the scaler
+    on the training split and standardize (clipped to ``cfg.clip``)."""
+    if seq_len < 1 or horizon < 1:
+        raise DataError(f"seq_len and horizon must be >= 1, got {seq_len}, {horizon}")
+    fs = compute_features(market, cfg, chunk_symbols=chunk_symbols)
+    lab = make_labels(label_price(market), market.mask, horizon, threshold)
+    ok = sample_valid(fs.valid, lab.label_valid, seq_len)
+    times = np.nonzero(ok.any(axis=0))[0]
+    if times.size == 0:
+        raise DataError(
+            f"no valid samples: {market.n_steps} bars per symbol, feature warm-up "
+            f"{max_lookback(cfg, market.has_quotes)} bars + seq_len {seq_len} + horizon "
+            f"{horizon}; use more data or shorter windows (e.g. --set timeframes=[5,15])"
+        )
+    if embargo is None:
+        embargo = cfg.splits.embargo
+    if embargo is None:
+        embargo = default_embargo(horizon, seq_len)
+    ranges = chronological(int(times[0]), int(times[-1]), tuple(split), int(embargo))
+    train, val, test = (sample_index(ok, r) for r in ranges)
+    if len(train) == 0:
+        raise DataError("the training split has no valid samples; use more data")
+    scaler = fit_scaler(fs.values, fs.valid, train)
+    feats = apply_scaler(scaler, fs.values, fs.valid, clip=cfg.clip)
+    return HFTDataset(
+        features=feats,
+        valid=fs.valid,
+        direction=lab.direction,
+        future_return=lab.future_return,
+        future_vol=lab.future_vol,
+        label_valid=lab.label_valid,
+        train_index=train,
+        val_index=val,
+        test_index=test,
+        feature_names=fs.names,
+        scaler=scaler,
+        notes=fs.notes,
+        past_return=lab.past_return,
+        past_vol=lab.past_vol,
+    )

@@ -1,0 +1,295 @@
+"""O(T) causal rolling-window primitives over one symbol's ``[T]`` arrays (float32, jittable).
+
+Window reductions use the van Herk / Gil-Werman block scheme: the padded series is cut into
+blocks of W bars; a prefix scan and a suffix scan inside each block give every window
+``[t-W+1, t]`` as ``suffix(block k-1) (+) prefix(block k)``. Work is O(T) for any W (two
+scans of length W per block plus one combine), and every sum adds at most W terms, so float32
+error does not grow with T the way a difference of global cumulative sums does.
+
+Price levels are passed as float32 pairs ``(hi, lo)`` with ``hi + lo`` equal to the float64
+price (see :mod:`quantjax.features.prep`); differences of prices are formed as
+``(hi_a - hi_b) + (lo_a - lo_b)``, exact to float32 rounding of the difference. Window
+statistics of price levels are taken relative to an *anchor* price inside the window (the
+close at the first bar of block k), so sums of squares never cancel at the scale of the price.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_IDENT = {"sum": 0.0, "max": -jnp.inf, "min": jnp.inf}
+
+
+def shift(x: jax.Array, n: int, fill: float = 0.0) -> jax.Array:
+    """``x[t - n]`` along axis 0 (``fill`` for ``t < n``); ``n >= 0``."""
+    if n == 0:
+        return x
+    T = x.shape[0]
+    if n >= T:
+        return jnp.full_like(x, fill)
+    pad = jnp.full((n,) + x.shape[1:], fill, x.dtype)
+    return jnp.concatenate([pad, x[:-n]], axis=0)
+
+
+def diff_hl(a_hi: jax.Array, a_lo: jax.Array, b_hi: jax.Array, b_lo: jax.Array) -> jax.Array:
+    """``a - b`` for prices stored as ``(hi, lo)`` float32 pairs, without cancellation."""
+    return (a_hi - b_hi) + (a_lo - b_lo)
+
+
+def _blocks(x: jax.Array, W: int, fill) -> jax.Array:
+    """Pad ``x[T]`` with ``W-1`` leading and some trailing ``fill`` values; shape [nb, W].
+    Padded index ``u = t + W - 1``; block ``k`` holds padded indices ``[kW, kW + W)``."""
+    T = x.shape[0]
+    total = T + W - 1
+    nb = -(-total // W)
+    tail = nb * W - total
+    xp = jnp.concatenate(
+        [jnp.full((W - 1,), fill, x.dtype), x, jnp.full((tail,), fill, x.dtype)]
+    )
+    return xp.reshape(nb, W)
+
+
+def unblock(b: jax.Array, T: int, W: int) -> jax.Array:
+    """Inverse of :func:`_blocks`: the ``[T]`` series back from ``[nb, W]``."""
+    return b.reshape(-1)[W - 1 : W - 1 + T]
+
+
+_OPS = {"sum": jnp.add, "max": jnp.maximum, "min": jnp.minimum}
+
+
+def _scan(b: jax.Array, op: str, reverse: bool) -> jax.Array:
+    """Inclusive scan of ``op`` along axis 1 of ``b[nb, W]``: a ``lax.scan`` over the W
+    columns (W sequential vector ops of width nb, so O(nb*W) = O(T) work)."""
+    init = jnp.full(b.shape[:1], _IDENT[op], b.dtype)
+    if op == "sum":  # Kahan-compensated: error O(eps), not O(W * eps)
+
+        def step_sum(carry, col):
+            s, comp = carry
+            y = col - comp
+            t = s + y
+            return (t, (t - s) - y), t
+
+        _, out = lax.scan(step_sum, (init, jnp.zeros_like(init)), b.T, reverse=reverse)
+        return out.T
+    fn = _OPS[op]
+
+    def step(c, col):
+        c = fn(c, col)
+        return c, c
+
+    _, out = lax.scan(step, init, b.T, reverse=reverse)
+    return out.T
+
+
+def reduce_blocks(pre: jax.Array, suf: jax.Array, T: int, W: int, op: str = "sum") -> jax.Array:
+    """Rolling ``op`` over ``[t-W+1, t]`` from block-layout inputs ``[nb, W]`` (see
+    :func:`_blocks`): the prefix part comes from ``pre``, the part in the previous block from
+    ``suf``. Returns ``[T]``; positions ``t < W-1`` include padding (callers mask them)."""
+    p = unblock(_scan(pre, op, reverse=False), T, W)  # prefix of the block of u = t + W - 1
+    s = _scan(suf, op, reverse=True).reshape(-1)[:T]  # suffix from padded index t (= u-W+1)
+    whole_block = (jnp.arange(T) + W - 1) % W == W - 1  # the window is exactly one block
+    return jnp.where(whole_block, p, _OPS[op](s, p))
+
+
+def window_reduce2(x_pre: jax.Array, x_suf: jax.Array, W: int, op: str = "sum") -> jax.Array:
+    """Rolling ``op`` over ``[t-W+1, t]`` taking the prefix part from ``x_pre`` and the part
+    in the previous block from ``x_suf`` (identical arrays for a plain rolling reduction).
+
+    ``x_pre, x_suf``: ``[T]``; returns ``[T]``. O(T) work.
+    """
+    T = x_pre.shape[0]
+    if W == 1:
+        return x_pre
+    fill = _IDENT[op]
+    return reduce_blocks(_blocks(x_pre, W, fill), _blocks(x_suf, W, fill), T, W, op)
+
+
+def window_reduce(x: jax.Array, W: int, op: str = "sum") -> jax.Array:
+    """Rolling ``op`` (sum/max/min) over the W bars ``[t-W+1, t]``; O(T)."""
+    return window_reduce2(x, x, W, op)
+
+
+def strided_window_sum(x: jax.Array, W: int, m: int) -> jax.Array:
+    """``sum_{j<W} x[t - j*m]`` for every t (a rolling sum over every m-th bar); O(T)."""
+    if m == 1:
+        return window_reduce(x, W)
+    T = x.shape[0]
+    rows = -(-T // m)
+    xp = jnp.concatenate([x, jnp.zeros((rows * m - T,), x.dtype)]).reshape(rows, m)
+    out = jax.vmap(lambda c: window_reduce(c, W), in_axes=1, out_axes=1)(xp)
+    return out.reshape(-1)[:T]
+
+
+def missing_count(missing_cumsum: jax.Array, lookback: int) -> jax.Array:
+    """Missing bars in ``[t - lookback, t]`` from ``cumsum(missing)`` (int32, exact)."""
+    return missing_cumsum - shift(missing_cumsum, lookback + 1, 0)
+
+
+def linear_recurrence(a: float, b: jax.Array, block: int = 256) -> jax.Array:
+    """``h_t = a * h_{t-1} + b_t`` with ``h_{-1} = 0``; O(T) work in two short scans:
+    a sequential scan inside blocks of ``block`` bars (vectorized over blocks), then a scan
+    over the block carries. Causal: ``h_t`` combines only ``b_0..b_t``."""
+    T = b.shape[0]
+    B = min(block, T)
+    nb = -(-T // B)
+    bp = jnp.concatenate([b, jnp.zeros((nb * B - T,), b.dtype)]).reshape(nb, B)
+
+    def inner(c, col):
+        c = a * c + col
+        return c, c
+
+    _, local = lax.scan(inner, jnp.zeros((nb,), b.dtype), bp.T)
+    local = local.T  # [nb, B], recurrence restarted at every block start
+
+    def outer(c, end):
+        c = (a**B) * c + end
+        return c, c
+
+    _, carry = lax.scan(outer, jnp.zeros((), b.dtype), local[:, -1])
+    prev = jnp.concatenate([jnp.zeros((1,), b.dtype), carry[:-1]])  # h at the previous block end
+    powers = jnp.asarray(a, b.dtype) ** jnp.arange(1, B + 1, dtype=b.dtype)
+    return (local + prev[:, None] * powers[None, :]).reshape(-1)[:T]
+
+
+class AnchoredBlocks(NamedTuple):
+    """Price ``x`` minus a per-block anchor (price ``a`` at the first padded index of the
+    window's own block, which lies inside the window: causal), in block layout ``[nb, W]``.
+
+    ``pre``: relative to the anchor of the element's own block (prefix part of a window);
+    ``suf``: relative to the anchor of the next block (suffix part); ``out[t]`` (``[T]``):
+    ``x_t`` minus the anchor of the window ending at t.
+    """
+
+    pre: jax.Array
+    suf: jax.Array
+    out: jax.Array
+
+
+def anchored_blocks(
+    x_hi: jax.Array, x_lo: jax.Array, a_hi: jax.Array, a_lo: jax.Array, W: int
+) -> AnchoredBlocks:
+    """Anchored differences ``x - anchor`` without gathers (prices as ``(hi, lo)`` pairs)."""
+    T = x_hi.shape[0]
+    xb_hi, xb_lo = _blocks(x_hi, W, x_hi[0]), _blocks(x_lo, W, x_lo[0])
+    an_hi, an_lo = _blocks(a_hi, W, a_hi[0])[:, 0], _blocks(a_lo, W, a_lo[0])[:, 0]
+    nx_hi = jnp.concatenate([an_hi[1:], an_hi[-1:]])
+    nx_lo = jnp.concatenate([an_lo[1:], an_lo[-1:]])
+    pre = (xb_hi - an_hi[:, None]) + (xb_lo - an_lo[:, None])
+    suf = (xb_hi - nx_hi[:, None]) + (xb_lo - nx_lo[:, None])
+    return AnchoredBlocks(pre, suf, unblock(pre, T, W))
+
+
+def anchored_offset(T: int, W: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Positions relative to the anchor: ``(q_pre[1, W], q_suf[1, W], offset[T])`` where
+    bar position in window ``i = q - offset[t]`` (``i = 0`` is the oldest bar)."""
+    col = jnp.arange(W, dtype=jnp.float32)[None, :]
+    t = jnp.arange(T)
+    offset = (t - ((t + W - 1) // W) * W).astype(jnp.float32)
+    return col, col - W, offset
+
+
+class Moments(NamedTuple):
+    """Count, mean and central moment sums ``M_p = sum (x - mean)^p`` of a set of values."""
+
+    n: jax.Array
+    mean: jax.Array
+    m2: jax.Array
+    m3: jax.Array
+    m4: jax.Array
+
+
+def _moments_add(st: Moments, x: jax.Array, n: jax.Array, inv_n1: jax.Array) -> Moments:
+    """Welford/Pebay online update with one value; ``n`` values so far (a scalar, the same
+    for every block), ``inv_n1 = 1 / (n + 1)``."""
+    n1 = n + 1.0
+    delta = x - st.mean
+    dn = delta * inv_n1
+    dn2 = dn * dn
+    term1 = delta * dn * n
+    return Moments(
+        n=st.n,
+        mean=st.mean + dn,
+        m2=st.m2 + term1,
+        m3=st.m3 + term1 * dn * (n1 - 2.0) - 3.0 * dn * st.m2,
+        m4=st.m4 + term1 * dn2 * (n1 * n1 - 3.0 * n1 + 3.0) + 6.0 * dn2 * st.m2 - 4.0 * dn * st.m3,
+    )
+
+
+def _moments_merge(a: Moments, b: Moments) -> Moments:
+    """Exact pairwise combination of two moment sets (Chan et al. / Pebay 2008)."""
+    n = a.n + b.n
+    ns = jnp.where(n > 0, n, 1.0)
+    d = b.mean - a.mean
+    nab = a.n * b.n
+    return Moments(
+        n=n,
+        mean=a.mean + d * b.n / ns,
+        m2=a.m2 + b.m2 + d * d * nab / ns,
+        m3=a.m3 + b.m3 + d**3 * nab * (a.n - b.n) / ns**2 + 3.0 * d * (a.n * b.m2 - b.n * a.m2) / ns,
+        m4=a.m4 + b.m4 + d**4 * nab * (a.n**2 - nab + b.n**2) / ns**3
+        + 6.0 * d * d * (a.n**2 * b.m2 + b.n**2 * a.m2) / ns**2
+        + 4.0 * d * (a.n * b.m3 - b.n * a.m3) / ns,
+    )
+
+
+def _merge2(a: Moments, b: Moments) -> Moments:
+    """Like :func:`_moments_merge` for the mean and m2 only (m3, m4 stay 0)."""
+    n = a.n + b.n
+    d = b.mean - a.mean
+    w = b.n / n
+    return Moments(n, a.mean + d * w, a.m2 + b.m2 + d * d * a.n * w, a.m3, a.m4)
+
+
+def rolling_moments(x: jax.Array, W: int, order: int = 4) -> Moments:
+    """Mean and central moment sums of ``x`` over ``[t-W+1, t]``, numerically stable.
+
+    Inside each block of W bars, prefix and suffix moments come from Welford/Pebay online
+    updates (a ``lax.scan`` over the W columns, vectorized over blocks: O(T) work); each
+    window merges one suffix and one prefix exactly (Chan et al. / Pebay). No raw power sums,
+    so no cancellation on trending or jumpy windows. ``order=2``: mean and m2 only.
+    Block padding only reaches windows that start before the first bar (callers mask them).
+    """
+    T = x.shape[0]
+    blocks = _blocks(x, W, 0.0)
+    zero = jnp.zeros(blocks.shape[:1], x.dtype)
+    k = 4 if order > 2 else 2  # state: mean, m2[, m3, m4]
+
+    def step(st, col):
+        xc, n = col
+        full = Moments(zero, *st, *([zero] * (4 - k)))
+        full = _moments_add(full, xc, n, 1.0 / (n + 1.0))
+        st = tuple(full)[1 : 1 + k]
+        return st, st
+
+    def scan(reverse):
+        n = jnp.arange(W, dtype=x.dtype)
+        n = n[::-1] if reverse else n  # values already accumulated before this column
+        _, out = lax.scan(step, (zero,) * k, (blocks.T, n), reverse=reverse)
+        out = [a.T.reshape(-1) for a in out]
+        return out + [jnp.zeros_like(out[0])] * (4 - k)
+
+    t = jnp.arange(T)
+    col = (t + W - 1) % W  # column of the window end in its block
+    merge = _moments_merge if order > 2 else _merge2
+    p = Moments((col + 1).astype(x.dtype), *(a[W - 1 : W - 1 + T] for a in scan(False)))
+    s = Moments(jnp.maximum(W - 1 - col, 1).astype(x.dtype), *(a[:T] for a in scan(True)))
+    merged = merge(s, p)
+    whole_block = col == W - 1
+    return Moments(*(jnp.where(whole_block, a, b) for a, b in zip(p, merged, strict=True)))
+
+
+def count_below(x: jax.Array, W: int) -> jax.Array:
+    """``#{j in [t-W+1, t] : x_j < x_t}`` for every t; O(T*W) compares in a fori_loop,
+    O(T) memory. Bars before the start do not count."""
+    T = x.shape[0]
+    xp = jnp.concatenate([jnp.full((W - 1,), jnp.inf, x.dtype), x])
+
+    def body(j, c):
+        xs = lax.dynamic_slice(xp, (W - 1 - j,), (T,))  # x[t - j]
+        return c + (xs < x).astype(jnp.int32)
+
+    return lax.fori_loop(1, W, body, jnp.zeros((T,), jnp.int32))

@@ -1,0 +1,114 @@
+"""Benchmark: all HFT features, quantjax (jit + vmap) vs the pandas reference, in one run.
+
+Prints one JSON object. quantjax is timed after compilation (compile time reported on its
+own) over every symbol, in chunks of ``--chunk`` symbols; pandas (the test oracle
+``quantjax.features.reference_pandas``) is timed on ``--pandas-symbols`` symbols and scaled
+linearly to all symbols (``pandas_symbols_timed`` says how many were timed).
+
+    python scripts/bench_features.py            # 100 symbols x 100,000 bars
+    python scripts/bench_features.py --quick    # 4 x 5,000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+
+def random_market(S: int, T: int, seed: int = 0):
+    """Random OHLCV + quotes on a 1 s grid (float64, no missing bars)."""
+    from quantjax.data.market import FIELDS, MarketArrays
+
+    rng = np.random.default_rng(seed)
+    vol = 2e-4 * np.exp(0.3 * rng.standard_normal((S, 1)))
+    mid = 100.0 * np.exp(np.cumsum(vol * rng.standard_normal((S, T)), axis=1))
+    half = mid * 1e-4 * (1 + rng.random((S, T)))
+    close = mid + half * rng.uniform(-1, 1, (S, T))
+    wig = mid * vol * np.abs(rng.standard_normal((S, T)))
+    high = np.maximum(close, mid) + wig
+    low = np.minimum(close, mid) - wig
+    opn = np.concatenate([close[:, :1], close[:, :-1]], axis=1)
+    volume = rng.lognormal(6, 0.5, (S, T))
+    bid_v = rng.lognormal(6, 0.5, (S, T))
+    ask_v = rng.lognormal(6, 0.5, (S, T))
+    values = np.stack([opn, high, low, close, volume, mid - half, mid + half, bid_v, ask_v], -1)
+    ts = 1_704_187_800 * 10**9 + np.arange(T, dtype=np.int64) * 10**9
+    syms = tuple(f"S{i:03d}" for i in range(S))
+    return MarketArrays(values, np.ones((S, T), bool), ts, syms, FIELDS)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    ap.add_argument("--symbols", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--chunk", type=int, default=10, help="symbols per jitted call")
+    ap.add_argument("--pandas-symbols", type=int, default=None, help="symbols timed in pandas")
+    args = ap.parse_args()
+    S = args.symbols or (4 if args.quick else 100)
+    T = args.steps or (5_000 if args.quick else 100_000)
+    n_pd = min(S, args.pandas_symbols or (S if args.quick else 2))
+    chunk = min(args.chunk, S)
+
+    import jax
+
+    from quantjax.config.features import FeaturesConfig
+    from quantjax.features.compute import compute_batch, feature_names
+    from quantjax.features.prep import SymbolInputs, prepare
+    from quantjax.features.reference_pandas import reference_features, symbol_frame
+
+    cfg = FeaturesConfig()
+    market = random_market(S, T)
+    t0 = time.perf_counter()
+    inputs = prepare(market)
+    prep_s = time.perf_counter() - t0
+    parts = [SymbolInputs(*(a[i : i + chunk] for a in inputs)) for i in range(0, S, chunk)]
+    if parts[-1].present.shape[0] != chunk:  # keep one compiled shape
+        idx = np.arange(chunk) % parts[-1].present.shape[0]
+        parts[-1] = SymbolInputs(*(a[idx] for a in parts[-1]))
+    t0 = time.perf_counter()
+    compiled = compute_batch.lower(parts[0], cfg, True).compile()
+    compile_s = time.perf_counter() - t0
+    dev = [jax.device_put(p) for p in parts]
+    jax.block_until_ready(compiled(dev[0]))  # warm-up run
+    t0, c0 = time.perf_counter(), time.process_time()
+    for p in dev:
+        jax.block_until_ready(compiled(p))
+    jax_s = time.perf_counter() - t0
+    jax_cpu = time.process_time() - c0
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    for s in range(n_pd):
+        reference_features(symbol_frame(market, s), cfg)
+    pd_timed = time.perf_counter() - t0
+    pd_cpu = (time.process_time() - c0) * S / n_pd
+    pandas_s = pd_timed * S / n_pd
+    F = len(feature_names(cfg, True))
+    print(json.dumps({
+        "benchmark": "features",
+        "symbols": S, "bars": T, "features": F, "chunk_symbols": chunk,
+        "quantjax_seconds": round(jax_s, 4),
+        "quantjax_prepare_seconds": round(prep_s, 4),
+        "compile_seconds": round(compile_s, 3),
+        "pandas_seconds": round(pandas_s, 3),
+        "pandas_symbols_timed": n_pd,
+        "pandas_seconds_timed": round(pd_timed, 3),
+        "speedup_vs_pandas": round(pandas_s / jax_s, 2),
+        "speedup_vs_pandas_incl_prepare": round(pandas_s / (jax_s + prep_s), 2),
+        "quantjax_cpu_seconds": round(jax_cpu, 3),
+        "pandas_cpu_seconds": round(pd_cpu, 3),
+        "speedup_vs_pandas_cpu_time": round(pd_cpu / jax_cpu, 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "quantjax_bar_features_per_sec": round(S * T * F / jax_s),
+        "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "jax_backend": jax.default_backend(), "jax": jax.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()
