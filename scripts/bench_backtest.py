@@ -11,6 +11,12 @@ Prints ONE JSON object:
 - chunked mode: peak RSS of a subprocess running 100 x 1,000,000 vs 100 x 100,000 steps in
   chunks (data generated chunk by chunk), and their ratio.
 
+quantjax is timed with ``record="full"`` (every StepRecord field, what the CLI keeps) and with
+``record="equity"``. By default the script calls
+:func:`quantjax.backtest.runner.enable_fast_cpu_loops` before JAX starts (one CPU kernel for
+the scan; bitwise-identical results); ``--xla-default`` keeps XLA's defaults for an A/B run.
+Times: best and median of ``--repeat`` interleaved runs.
+
 Usage: ``python scripts/bench_backtest.py [--quick] [--symbols 100] [--steps 100000]``
 (``--no-vectorbt --skip-chunked --symbols 10000`` for the GPU throughput goal).
 """
@@ -38,7 +44,8 @@ def make_data(S: int, T: int, seed: int = 0):
     return o, h, lo, c, v, entries, exits
 
 
-def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn=False):
+def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn=False,
+                 record="equity"):
     import jax
 
     from quantjax.backtest.runner import init_state, simulate
@@ -57,8 +64,13 @@ def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn
     sig = jax.device_put(sig)
 
     def once():
-        st, eq = simulate(params, state, series, sig, mode="independent", record="equity")
+        st, rec = simulate(params, state, series, sig, mode="independent", record=record)
+        eq = rec if record == "equity" else rec.equity
         return np.asarray(st.cash + st.position * st.last_price), eq
+
+    if return_fn == "hlo":
+        return simulate.lower(params, state, series, sig, mode="independent",
+                              record=record).compile().as_text()
 
     t0 = time.perf_counter()
     final, eq = once()
@@ -159,17 +171,27 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of each engine")
     ap.add_argument("--no-vectorbt", action="store_true",
                     help="quantjax only (e.g. 10,000 x 100,000 on a GPU)")
+    ap.add_argument("--xla-default", action="store_true",
+                    help="do not enable the fast CPU loop option (A/B against XLA defaults)")
     a = ap.parse_args()
     S = a.symbols or (20 if a.quick else 100)
     T = a.steps or (5_000 if a.quick else 100_000)
+    from quantjax.backtest.runner import enable_fast_cpu_loops
+
+    fast = False if a.xla_default else enable_fast_cpu_loops()
     import jax
 
     out: dict = {"symbols": S, "steps": T, "devices": str(jax.devices()[0]),
-                 "cpu_count": os.cpu_count()}
+                 "cpu_count": os.cpu_count(), "xla_fast_cpu_loops": fast,
+                 "xla_flags": os.environ.get("XLA_FLAGS", "")}
     data = make_data(S, T)
     cost = dict(fees=0.0005, sl=0.02, tp=0.01)
-    qj_fn, qj_first = quantjax_run(data, slippage_bps=1.0, dtype=np.float32, return_fn=True,
-                                   **cost)
+    qkw = dict(slippage_bps=1.0, dtype=np.float32, **cost)
+    out["xla_single_kernel_loop"] = "xla_cpu_small_call" in quantjax_run(
+        data, return_fn="hlo", record="full", **qkw)
+    qj_fn, qj_first = quantjax_run(data, return_fn=True, record="full", **qkw)
+    qe_fn, _ = quantjax_run(data, return_fn=True, record="equity", **qkw)
+    out["quantjax_record"] = "full"
     out["quantjax_first_call_seconds"] = qj_first
     vectorbt = vb_fn = None
     if not a.no_vectorbt:
@@ -181,22 +203,29 @@ def main() -> None:
         except ImportError as e:
             out["vectorbt_error"] = f"vectorbt not installed: {e}"
             vectorbt = vb_fn = None
-    # interleave the timed runs so that both see the same machine load; keep the best of each
-    qj_t = vb_t = np.inf
+    # interleave the timed runs so that all see the same machine load; best and median of each
+    times: dict[str, list[float]] = {"qj": [], "qe": [], "vb": []}
+    fns = {"qj": qj_fn, "qe": qe_fn, "vb": vb_fn}
     for _ in range(a.repeat):
-        t0 = time.perf_counter()
-        qj_fn()
-        qj_t = min(qj_t, time.perf_counter() - t0)
-        if vb_fn is not None:
-            t0 = time.perf_counter()
-            vb_fn()
-            vb_t = min(vb_t, time.perf_counter() - t0)
+        for k, fn in fns.items():
+            if fn is not None:
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+    qj_t, qe_t = min(times["qj"]), min(times["qe"])
     out["quantjax_symbol_steps_per_s"] = S * T / qj_t
     out["quantjax_seconds"] = qj_t
-    if vectorbt is not None:
+    out["quantjax_seconds_median"] = float(np.median(times["qj"]))
+    out["quantjax_equity_only_symbol_steps_per_s"] = S * T / qe_t
+    out["quantjax_equity_only_seconds_median"] = float(np.median(times["qe"]))
+    if vb_fn is not None:
+        vb_t = min(times["vb"])
         out["vectorbt_symbol_steps_per_s"] = S * T / vb_t
         out["vectorbt_seconds"] = vb_t
+        out["vectorbt_seconds_median"] = float(np.median(times["vb"]))
         out["speedup_vs_vectorbt"] = vb_t / qj_t
+        out["speedup_vs_vectorbt_median"] = float(np.median(times["vb"]) / np.median(times["qj"]))
+        out["speedup_vs_vectorbt_equity_only"] = vb_t / qe_t
         # parity: fees only, float64
         with jax.enable_x64(True):
             pq, _, _ = quantjax_run(data, fees=0.0005, slippage_bps=0.0, sl=0.0, tp=0.0,

@@ -7,12 +7,19 @@ Modes:
 - ``"portfolio"``: one book with shared cash over all symbols, gross/net limits across them.
 
 Arrays inside the engine are time-major (``[T, S]``); results are returned as ``[S, T]``.
+
+CPU speed: XLA's CPU runtime dispatches every fusion of the scan body separately (~30 kernels
+per bar), which dominates a backtest of 10-1,000 symbols. :func:`enable_fast_cpu_loops`, called
+before JAX starts, lets XLA compile such loops into one kernel: 2-4x faster on CPU; independent
+mode stays bitwise identical, portfolio mode (sums across symbols) may differ in the last bits
+(reduction order). It affects every loop whose single iteration touches < 16 MiB, process-wide.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +34,34 @@ from quantjax.risk import MarketStep, RiskParams, RiskState, init, step
 MODES = ("independent", "portfolio")
 RECORD_LEVELS = ("full", "equity", "total")
 _NS_PER_DAY = 86_400 * 1_000_000_000
+SMALL_LOOP_OPTION = "xla_cpu_small_while_loop_byte_threshold"
+FAST_LOOP_BYTES = 1 << 24  # per-iteration bytes; the 100-symbol engine loop needs ~256 KiB
+
+
+def fast_cpu_loops_flag(byte_threshold: int = FAST_LOOP_BYTES) -> str:
+    """The ``XLA_FLAGS`` entry that compiles small while loops (scans) into one CPU kernel."""
+    return f"--xla_backend_extra_options={SMALL_LOOP_OPTION}={int(byte_threshold)}"
+
+
+def enable_fast_cpu_loops(byte_threshold: int = FAST_LOOP_BYTES) -> bool:
+    """Add :func:`fast_cpu_loops_flag` to ``XLA_FLAGS`` if JAX has not started a backend yet.
+
+    XLA reads its flags once, so call this at program start (before any JAX computation).
+    Leaves an ``xla_backend_extra_options`` already set by the user untouched. Returns
+    ``True`` when the option is in effect for this process (set now or by the user).
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if SMALL_LOOP_OPTION in flags:
+        return True
+    try:  # private API; if it moves, assume JAX has not started yet
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:  # pragma: no cover
+        def backends_are_initialized():
+            return False
+    if "xla_backend_extra_options" in flags or backends_are_initialized():
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {fast_cpu_loops_flag(byte_threshold)}".strip()
+    return True
 
 
 def market_series(market: MarketArrays, dtype=np.float32, use_quotes: bool = True) -> MarketStep:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from quantjax.cli.common import Parser, add_config_args, add_placeholder
+from quantjax.train.hft_data import load_hft_dataset  # noqa: F401 - public here too
 
 
 def register(sub, parents) -> None:
@@ -29,53 +30,6 @@ def register(sub, parents) -> None:
         add_placeholder(tsub, parents, "credit", "train the credit-risk transformer", "issue 5")
     else:
         register_credit(tsub, parents)
-
-
-def _bayes_from_meta(meta: dict, horizon: int, threshold: float) -> float | None:
-    """The generator's oracle accuracy, only if its labels are the ones we train on."""
-    if meta.get("label_horizon") == horizon and meta.get("label_threshold") == threshold:
-        return meta.get("oracle_accuracy")
-    return None
-
-
-def load_hft_dataset(cfg, data_path: str | None, log=print):
-    """``(HFTDataset, info)`` from ``--data PATH`` or the synthetic generator (``None``)."""
-    import json
-
-    from quantjax.config import from_dict
-    from quantjax.config.features import FeaturesConfig
-    from quantjax.features.dataset import build_hft_dataset
-
-    h, thr = cfg.data.prediction_horizon, cfg.data.direction_threshold
-    info: dict = {}
-    if data_path is None:
-        from quantjax.config.data import SynthMarketConfig
-        from quantjax.data.market_io import market_from_frame
-        from quantjax.data.synth_market import generate
-
-        sc = cfg.data.synthetic
-        df, meta = generate(SynthMarketConfig(symbols=sc.symbols, steps=sc.steps, seed=sc.seed,
-                                              label_horizon=h, label_threshold=thr))
-        market, _ = market_from_frame(df, name="<synthetic>")
-        info.update(source="synthetic", bayes_accuracy=meta["oracle_accuracy"],
-                    generator_majority_accuracy=meta.get("majority_class_accuracy"))
-    else:
-        from quantjax.data.market_io import load_market
-        from quantjax.data.synth_market import meta_path
-
-        market, _ = load_market(data_path)
-        info.update(source=str(data_path), bayes_accuracy=None)
-        mp = meta_path(data_path)
-        if mp.is_file():
-            info["bayes_accuracy"] = _bayes_from_meta(json.loads(mp.read_text()), h, thr)
-    fcfg = from_dict(FeaturesConfig, cfg.data.features, prefix="data.features.")
-    log(f"building features: {market.n_symbols} symbols x {market.n_steps} bars, "
-        f"fields {', '.join(market.fields)}")
-    ds = build_hft_dataset(market, fcfg, cfg.model.sequence_length, h, thr,
-                           split=tuple(cfg.data.split))
-    info.update(n_symbols=market.n_symbols, n_steps=market.n_steps,
-                n_features=int(ds.features.shape[-1]))
-    return ds, info
 
 
 def train_hft_run(config: str | None, workdir, *, data: str | None = None,

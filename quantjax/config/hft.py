@@ -75,8 +75,9 @@ class HFTLossConfig:
     price: str = spec("huber", choices=("mse", "huber"), doc="price-return regression loss")
     huber_delta: float = spec(1.0, gt=0, doc="Huber delta, in units of the train return std")
     volatility: str = spec(
-        "log_mse", choices=("log_mse", "mse"),
-        doc="log_mse: MSE on log-vol; mse: MSE on vol scaled by the train mean vol",
+        "log_mse", choices=("log_mse", "mse", "gaussian_nll"),
+        doc="log_mse: MSE on log-vol; mse: MSE on vol scaled by the train mean vol; "
+        "gaussian_nll: NLL of the future one-bar returns under N(0, predicted vol^2)",
     )
     monitor: str = spec(
         "val_accuracy", choices=("val_accuracy", "val_macro_f1", "val_loss"),

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 N_ATTENTION_SAMPLES = 4
 
 
@@ -33,27 +31,16 @@ def from_checkpoint(run_dir: Path, metrics: dict) -> tuple[dict, str]:
 
 
 def _compute(run_dir: Path, data_path: str | None) -> dict:
-    import jax
-    import jax.numpy as jnp
-
-    from quantjax.cli.train import load_hft_dataset  # TODO: move into quantjax.train
     from quantjax.config import load
     from quantjax.config.hft import HFTConfig
-    from quantjax.models.hft import LSTMAttentionModel
     from quantjax.train.checkpoint import load_for_inference
-    from quantjax.train.hft_task import eval_batch, gather_windows, make_predict, prepare_arrays
+    from quantjax.train.hft_data import load_hft_dataset
+    from quantjax.train.hft_task import attention_samples, prepare_arrays, split_predictions
 
     cfg = load(HFTConfig, run_dir / "config.yaml")
     ds, _ = load_hft_dataset(cfg, data_path, log=lambda *a, **k: None)
     _, params, _, extra = load_for_inference(run_dir)
     data, _ = prepare_arrays(ds, cfg)
-    index = np.asarray(ds.test_index, np.int64).reshape(-1, 2)
-    out = jax.jit(make_predict(cfg), static_argnums=3)(
-        params, data, data.test_index, eval_batch(cfg, len(index)))
-    pred_vol = np.asarray(out["volatility"], np.float64)[: len(index)] * extra["vol_scale"]
-    realized = np.asarray(ds.future_vol, np.float64)[index[:, 0], index[:, 1]]
-    pick = np.linspace(0, len(index) - 1, min(N_ATTENTION_SAMPLES, len(index))).astype(int)
-    x = gather_windows(data.features, jnp.asarray(index[pick], jnp.int32),
-                       cfg.model.sequence_length)
-    att = LSTMAttentionModel(cfg.model).apply(params, x, return_attention=True)["attention"]
-    return {"pred_vol": pred_vol, "realized_vol": realized, "attention": np.asarray(att)}
+    p = split_predictions(cfg, params, ds, data, extra, "test")
+    att, _ = attention_samples(cfg, params, data.features, p["index"], N_ATTENTION_SAMPLES)
+    return {"pred_vol": p["pred_vol"], "realized_vol": p["realized_vol"], "attention": att}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -26,15 +26,11 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as ocm
 
 from quantjax.errors import UserError
+from quantjax.features.scaler import Scaler  # re-exported: checkpoint.Scaler is public
 
 _NO_SCORE = -1e30
 
-
-class Scaler(NamedTuple):
-    """Feature standardization (same fields as ``quantjax.features.dataset.Scaler``)."""
-
-    mean: np.ndarray  # [F] float32
-    std: np.ndarray  # [F] float32
+__all__ = ["CheckpointStore", "Scaler", "load_for_inference", "predict_market"]
 
 
 class CheckpointStore:
@@ -138,8 +134,14 @@ def load_for_inference(run_dir: str | Path) -> tuple[Any, Any, Scaler, dict]:
     finally:
         store.close()
     model_cfg = from_dict(_import(meta["model_config_class"]), meta["config"]["model"])
-    sc = meta.get("scaler") or {}
-    scaler = Scaler(np.asarray(sc.get("mean", []), np.float32), np.asarray(sc.get("std", []), np.float32))
+    scaler = Scaler.from_dict(meta.get("scaler") or {"mean": [], "std": []})
     extra = dict(meta.get("extra", {}))
     extra.update(feature_names=tuple(meta.get("feature_names", ())), config=meta["config"], step=step)
     return model_cfg, params, scaler, extra
+
+
+def predict_market(run_dir: str | Path, market, batch: int = 1024):
+    """See :func:`quantjax.train.predict.predict_market` (the backtest's ``--checkpoint`` hook)."""
+    from quantjax.train.predict import predict_market as _predict_market
+
+    return _predict_market(run_dir, market, batch)

@@ -34,7 +34,9 @@ class TrainConfig:
     steps_per_call: int = spec(200, ge=1, doc="optimizer steps per compiled call (progress granularity)")
     max_to_keep: int = spec(3, ge=1, doc="best checkpoints kept (the latest is always kept too)")
     async_checkpoints: bool = spec(True, doc="write checkpoints in the background")
-    device_data_limit_mb: float = spec(2048.0, gt=0, doc="above this size batches are gathered on host")
+    device_data_limit_mb: float = spec(
+        2048.0, ge=0, doc="training data above this size stays on the host: batches are gathered "
+        "there and prefetched to the device by a background thread (0 = always)")
 
     def validate(self) -> None:
         if any(w < 0 for w in self.loss_weights):

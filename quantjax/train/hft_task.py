@@ -19,11 +19,17 @@ import numpy as np
 from quantjax.config import to_dict
 from quantjax.config.hft import HFTConfig, HFTModelConfig
 from quantjax.errors import DataError
+from quantjax.features.scaler import Scaler
+from quantjax.features.windows import gather_windows  # re-exported for older imports
 from quantjax.models.hft import LSTMAttentionModel
 from quantjax.train import losses, metrics
 from quantjax.train.trainer import HParams, Task, hparams_from_config
 
+__all__ = ["HFTArrays", "gather_windows", "make_hft_task", "predict_fn", "prepare_arrays",
+           "train_hft"]
+
 N_CLASSES = 3
+N_ATTENTION_SAMPLES = 4
 MODEL_CONFIG_CLASS = "quantjax.config.hft:HFTModelConfig"
 
 
@@ -39,16 +45,6 @@ class HFTArrays(NamedTuple):
     val_weight: jax.Array  # [Nv_pad] float32, 0 on padding
     test_index: jax.Array  # [Nt_pad, 2]
     test_weight: jax.Array  # [Nt_pad]
-
-
-def gather_windows(features: jax.Array, index: jax.Array, seq_len: int) -> jax.Array:
-    """``[B, L, F]`` windows ending (inclusive) at ``index[:, 1]`` of symbols ``index[:, 0]``."""
-    F = features.shape[-1]
-
-    def one(s, t):
-        return jax.lax.dynamic_slice(features, (s, t - seq_len + 1, 0), (1, seq_len, F))[0]
-
-    return jax.vmap(one)(index[:, 0], index[:, 1])
 
 
 def _pad(index: np.ndarray, multiple: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +118,10 @@ def task_losses(cfg: HFTConfig, out: dict, y_dir, y_price, y_vol, hp: HParams, m
         lp = losses.mse(out["price"], y_price)
     if cfg.loss.volatility == "log_mse":
         lv = losses.log_mse(out["volatility"], y_vol)
+    elif cfg.loss.volatility == "gaussian_nll":
+        # vol head = sigma of the one-bar returns r[t+1..t+k]; their Gaussian NLL under
+        # N(0, sigma^2) is k/2 * (log sigma^2 + future_vol^2 / sigma^2) + const (per bar here)
+        lv = losses.gaussian_nll(jnp.zeros_like(y_vol), out["volatility"], y_vol)
     else:
         lv = losses.mse(out["volatility"], y_vol)
     lp, lv = losses.masked_mean(lp, mask), losses.masked_mean(lv, mask)
@@ -158,11 +158,17 @@ def make_hft_task(cfg: HFTConfig, data: HFTArrays) -> Task:
     def init_params(key):
         return model.init(key, jnp.zeros((1, L, n_feat), jnp.float32))
 
+    def batch_loss_fn(params, batch: dict, hp: HParams, key):
+        out = model.apply(params, batch["x"], train=True, dropout_rate=hp.dropout_rate,
+                          rngs={"dropout": key})
+        return task_losses(cfg, out, batch["direction"], batch["price"], batch["vol"], hp)
+
     def loss_fn(params, data: HFTArrays, rows, hp: HParams, key):
         idx = data.train_index[rows]
-        out = model.apply(params, gather_windows(data.features, idx, L), train=True,
-                          dropout_rate=hp.dropout_rate, rngs={"dropout": key})
-        return task_losses(cfg, out, *_targets(data, idx), hp)
+        y_dir, y_p, y_v = _targets(data, idx)
+        batch = {"x": gather_windows(data.features, idx, L), "direction": y_dir,
+                 "price": y_p, "vol": y_v}
+        return batch_loss_fn(params, batch, hp, key)
 
     def val_score(params, hp: HParams, data: HFTArrays) -> dict:
         out = predict(params, data, data.val_index, vb)
@@ -176,7 +182,69 @@ def make_hft_task(cfg: HFTConfig, data: HFTArrays) -> Task:
         score = {"val_accuracy": acc, "val_macro_f1": f1, "val_loss": -loss}[cfg.loss.monitor]
         return {"score": score, "loss": loss, "accuracy": acc, "macro_f1": f1}
 
-    return Task(init_params, loss_fn, val_score, int(data.train_index.shape[0]))
+    return Task(init_params, loss_fn, val_score, int(data.train_index.shape[0]),
+                host_batch=lambda d, rows: host_batch(d, rows, L), batch_loss_fn=batch_loss_fn)
+
+
+def host_batch(data: HFTArrays, rows: np.ndarray, seq_len: int) -> dict:
+    """One training batch gathered on the host (numpy): ``x[B, L, F]`` windows of the
+    training examples ``rows[B]`` and their targets ``direction`` / ``price`` / ``vol`` ``[B]``."""
+    idx = np.asarray(data.train_index)[np.asarray(rows)]
+    s, t = idx[:, 0], idx[:, 1]
+    steps = t[:, None] + np.arange(seq_len)[None, :] - (seq_len - 1)
+    return {"x": np.asarray(data.features)[s[:, None], steps],
+            "direction": np.asarray(data.direction)[s, t],
+            "price": np.asarray(data.price_target)[s, t],
+            "vol": np.asarray(data.vol_target)[s, t]}
+
+
+def split_predictions(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict,
+                      split: str) -> dict:
+    """Predictions of ``split`` ("val" | "test") in real units, host arrays ``[N]``:
+    ``index[N, 2]`` (symbol, t_end), ``pred_direction`` / ``true_direction`` (0 down, 1 flat,
+    2 up), ``direction_probs[N, 3]``, ``pred_return`` / ``true_return`` (future return),
+    ``pred_vol`` / ``realized_vol`` (future volatility)."""
+    index = np.asarray(getattr(ds, f"{split}_index"), np.int64).reshape(-1, 2)
+    padded = getattr(data, f"{split}_index")
+    out = jax.jit(make_predict(cfg), static_argnums=3)(
+        params, data, padded, eval_batch(cfg, len(index)))
+    out = jax.tree.map(lambda a: np.asarray(a)[: len(index)], out)
+    s, t = index[:, 0], index[:, 1]
+    return {
+        "index": index.astype(np.int32),
+        "pred_direction": out["direction"].argmax(-1).astype(np.int32),
+        "true_direction": np.asarray(ds.direction)[s, t].astype(np.int32),
+        "direction_probs": np.asarray(jax.nn.softmax(out["direction"], -1), np.float32),
+        "pred_return": out["price"].astype(np.float64) * extra["price_scale"],
+        "true_return": np.asarray(ds.future_return, np.float64)[s, t],
+        "pred_vol": out["volatility"].astype(np.float64) * extra["vol_scale"],
+        "realized_vol": np.asarray(ds.future_vol, np.float64)[s, t],
+    }
+
+
+def attention_samples(cfg: HFTConfig, params, features, index: np.ndarray,
+                      k: int = N_ATTENTION_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """``(attention[K, heads, L, L], index[K, 2])`` of ``k`` windows spread evenly over
+    ``index[N, 2]`` (eval mode, ``apply(..., return_attention=True)``)."""
+    index = np.asarray(index, np.int64).reshape(-1, 2)
+    pick = index[np.linspace(0, len(index) - 1, min(k, len(index))).astype(int)]
+    x = gather_windows(jnp.asarray(features, jnp.float32), jnp.asarray(pick, jnp.int32),
+                       cfg.model.sequence_length)
+    att = LSTMAttentionModel(cfg.model).apply(params, x, return_attention=True)["attention"]
+    return np.asarray(att, np.float32), pick.astype(np.int32)
+
+
+def write_prediction_files(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict,
+                           workdir) -> None:
+    """``predictions.npz`` (test split, see :func:`split_predictions`) and
+    ``attention_samples.npz`` (``attention[K, heads, L, L]``, ``index[K, 2]``) in ``workdir``."""
+    from pathlib import Path
+
+    workdir = Path(workdir)
+    p = split_predictions(cfg, params, ds, data, extra, "test")
+    np.savez(workdir / "predictions.npz", **p)
+    att, pick = attention_samples(cfg, params, data.features, p["index"])
+    np.savez(workdir / "attention_samples.npz", attention=att, index=pick)
 
 
 def evaluate(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict, split: str,
@@ -188,19 +256,12 @@ def evaluate(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict, split: st
     persistence_baseline_accuracy, zero_return_price_mae, persistence_price_mae, n, and
     bayes_accuracy / accuracy_over_bayes when given.
     """
-    index = np.asarray(getattr(ds, f"{split}_index"), np.int64).reshape(-1, 2)
-    padded = getattr(data, f"{split}_index")
-    out = jax.jit(make_predict(cfg), static_argnums=3)(
-        params, data, padded, eval_batch(cfg, len(index)))
-    out = jax.tree.map(lambda a: np.asarray(a)[: len(index)], out)
+    p = split_predictions(cfg, params, ds, data, extra, split)
+    index = p["index"].astype(np.int64)
     s, t = index[:, 0], index[:, 1]
-    y_dir = np.asarray(ds.direction)[s, t]
-    y_ret = np.asarray(ds.future_return, np.float64)[s, t]
-    y_vol = np.asarray(ds.future_vol, np.float64)[s, t]
-    pred_dir = out["direction"].argmax(-1)
+    y_dir, y_ret, y_vol = p["true_direction"], p["true_return"], p["realized_vol"]
+    pred_dir, pred_ret, pred_vol = p["pred_direction"], p["pred_return"], p["pred_vol"]
     rep = metrics.classification_report(y_dir, pred_dir, N_CLASSES)
-    pred_ret = out["price"].astype(np.float64) * extra["price_scale"]
-    pred_vol = out["volatility"].astype(np.float64) * extra["vol_scale"]
     majority = int(np.argmax(extra["train_class_counts"]))
     h = int(extra["horizon"])
     tp = t - h
@@ -238,12 +299,12 @@ def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bo
     meta = {
         "config": to_dict(cfg), "model_config_class": MODEL_CONFIG_CLASS,
         "model_class": "quantjax.models.hft:LSTMAttentionModel",
-        "scaler": None if scaler is None else {"mean": np.asarray(scaler.mean).tolist(),
-                                               "std": np.asarray(scaler.std).tolist()},
+        "scaler": None if scaler is None else Scaler(scaler.mean, scaler.std).to_dict(),
         "feature_names": list(getattr(ds, "feature_names", ())), "extra": extra,
     }
     res = fit(task, cfg.train, hp, data, workdir, meta=meta, resume=resume, progress=progress,
               log=log)
+    write_prediction_files(cfg, res.best_params, ds, data, extra, workdir)
     out = {
         "val": evaluate(cfg, res.best_params, ds, data, extra, "val"),
         "test": evaluate(cfg, res.best_params, ds, data, extra, "test", bayes_accuracy),

@@ -20,13 +20,16 @@ import numpy as np
 from quantjax.errors import UserError
 from quantjax.train.checkpoint import CheckpointStore
 from quantjax.train.config import TrainConfig
+from quantjax.train.prefetch import Prefetcher, chunk_rows, tree_nbytes
 from quantjax.train.progress import TrainProgress
 from quantjax.train.trainer import (
     HParams,
     Task,
     TrainState,
+    epoch_permutation,
     init_state,
     make_chunk_fn,
+    make_host_chunk_fn,
     steps_per_epoch,
     total_steps,
 )
@@ -89,6 +92,19 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     n_total = total_steps(cfg, task.n_train)
     batch = min(cfg.batch_size, task.n_train)
 
+    host = use_host_loop(task, cfg, data)
+    if host:
+        log(f"training data {tree_nbytes(data) / 2**20:.1f} MB > train.device_data_limit_mb="
+            f"{cfg.device_data_limit_mb:g}: batches are gathered on the host and prefetched")
+        data = jax.device_get(data)
+        run_host = jax.jit(make_host_chunk_fn(task, cfg, chunk))
+        perm_fn = jax.jit(lambda key, e: epoch_permutation(cfg, task.n_train, key, e))
+
+        def host_chunks(state, epoch):
+            perm = np.asarray(jax.device_get(perm_fn(state.key, epoch)))
+            pieces = chunk_rows(perm, chunk)
+            return Prefetcher(lambda rows: _gather_chunk(task, data, rows), pieces, depth=2)
+
     store = CheckpointStore(workdir / "checkpoints", cfg.max_to_keep, cfg.async_checkpoints)
     state = jax.jit(lambda h: init_state(task, cfg, h))(hp)
     run = jax.jit(make_chunk_fn(task, cfg, chunk))
@@ -114,15 +130,21 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     history: list[dict] = []
     timed_samples, timed_secs, first_call = 0, 0.0, True
     step = int(state.step)
+    pf = None
     try:
         with TrainProgress(n_total, step, enabled=progress) as bar:
             for epoch in range(loop["epoch"] + 1, cfg.epochs):
                 if loop["stopped"] or step >= n_total:
                     break
                 losses = []
+                pf = host_chunks(state, epoch) if host else None
+                batches = iter(pf) if host else None
                 for c in range(n_chunks):
                     t0 = time.perf_counter()
-                    new_state, stats = run(state, hp, data, epoch, c * chunk)
+                    if host:
+                        new_state, stats = run_host(state, hp, next(batches), c * chunk)
+                    else:
+                        new_state, stats = run(state, hp, data, epoch, c * chunk)
                     stats = jax.device_get(stats)
                     dt = time.perf_counter() - t0
                     n = int(stats["n"])
@@ -148,6 +170,8 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                     bar.update(step, float(stats["loss"]), sps, epoch)
                     if n < chunk:
                         break
+                if pf is not None:
+                    pf.close()
                 v = {k: float(x) for k, x in jax.device_get(val(state.params, hp, data)).items()}
                 train_loss = (sum(lo * n for lo, n in losses) / max(sum(n for _, n in losses), 1))
                 score = v["score"] if math.isfinite(v["score"]) else -math.inf
@@ -177,9 +201,26 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
         else:
             best_params = state.params
     finally:
+        if pf is not None:  # the prefetch thread of an epoch cut short (error, interrupt)
+            pf.close()
         store.close()
     sps = timed_samples / timed_secs if timed_secs else float("nan")
     return FitResult(state, best_params, int(best_step), step, loop["epoch"] + 1, sps, history)
+
+
+def use_host_loop(task: Task, cfg: TrainConfig, data: Any) -> bool:
+    """True when ``data`` exceeds ``cfg.device_data_limit_mb`` and the task supports the
+    host loop (``task.host_batch`` and ``task.batch_loss_fn``)."""
+    if task.host_batch is None or task.batch_loss_fn is None:
+        return False
+    return tree_nbytes(data) > cfg.device_data_limit_mb * 2**20
+
+
+def _gather_chunk(task: Task, data: Any, rows: np.ndarray) -> Any:
+    """Host batches ``[chunk, B, ...]`` for ``rows[chunk, B]``."""
+    c, b = rows.shape
+    flat = task.host_batch(data, rows.reshape(-1))
+    return jax.tree.map(lambda a: np.asarray(a).reshape((c, b) + np.asarray(a).shape[1:]), flat)
 
 
 def as_numpy(tree: Any) -> Any:

@@ -57,12 +57,17 @@ class Task(NamedTuple):
     - ``val_score(params, hp, data) -> dict`` with at least ``score`` (higher is better) and
       ``loss``; jittable, eval mode.
     - ``n_train``: number of training examples (static).
+    - optional, for the prefetching host loop (data too large for the device):
+      ``host_batch(data, rows[B]) -> batch`` gathers one batch on the host (numpy) and
+      ``batch_loss_fn(params, batch, hp, key)`` is ``loss_fn`` on that gathered batch.
     """
 
     init_params: Callable[[jax.Array], PyTree]
     loss_fn: Callable[..., tuple[jax.Array, dict]]
     val_score: Callable[..., dict]
     n_train: int
+    host_batch: Callable[..., PyTree] | None = None
+    batch_loss_fn: Callable[..., tuple[jax.Array, dict]] | None = None
 
 
 class TrainState(NamedTuple):
@@ -109,14 +114,20 @@ def init_state(task: Task, cfg: TrainConfig, hp: HParams) -> TrainState:
     return TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), key)
 
 
-def make_step_fn(task: Task, cfg: TrainConfig) -> Callable:
-    """``step(state, hp, data, rows[B]) -> (state, (loss, aux))``: one optimizer step."""
+def make_step_fn(task: Task, cfg: TrainConfig, host: bool = False) -> Callable:
+    """``step(state, hp, data, rows[B]) -> (state, (loss, aux))``: one optimizer step.
+
+    ``host=True``: ``step(state, hp, batch) -> ...`` on a batch gathered by ``task.host_batch``.
+    """
     n_steps = total_steps(cfg, task.n_train)
 
-    def step(state: TrainState, hp: HParams, data, rows):
+    def step(state: TrainState, hp: HParams, *inputs):
         k_drop = jax.random.fold_in(_keys(state.key)[1], state.step)
-        (loss, aux), grads = jax.value_and_grad(task.loss_fn, has_aux=True)(
-            state.params, data, rows, hp, k_drop)
+        if host:
+            loss_fn = lambda p: task.batch_loss_fn(p, inputs[0], hp, k_drop)  # noqa: E731
+        else:
+            loss_fn = lambda p: task.loss_fn(p, inputs[0], inputs[1], hp, k_drop)  # noqa: E731
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         opt = make_optimizer(cfg, hp, n_steps)
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -147,33 +158,62 @@ def make_chunk_fn(task: Task, cfg: TrainConfig, chunk: int) -> Callable:
     def run(state: TrainState, hp: HParams, data, epoch, first_batch):
         batches = epoch_permutation(cfg, task.n_train, state.key, epoch)
 
-        def body(st, j):
-            b = first_batch + j
-            active = (b < nb) & (st.step < limit)
-            rows = batches[jnp.minimum(b, nb - 1)]
+        def inputs(j):
+            return data, batches[jnp.minimum(first_batch + j, nb - 1)]
 
-            def do(s):
-                s2, (loss, aux) = step(s, hp, data, rows)
-                return s2, loss, aux
-
-            def skip(s):
-                _, (loss, aux) = jax.eval_shape(lambda: step(s, hp, data, rows))
-                z = lambda a: jnp.zeros(a.shape, a.dtype)  # noqa: E731
-                return s, z(loss), jax.tree.map(z, aux)
-
-            st, loss, aux = jax.lax.cond(active, do, skip, st)
-            return st, (loss, aux, active)
-
-        state, (losses, auxs, active) = jax.lax.scan(body, state, jnp.arange(chunk))
-        n = jnp.sum(active)
-        act = active.astype(jnp.float32)
-        mean = lambda v: jnp.sum(v * act) / jnp.maximum(n, 1)  # noqa: E731
-        stats = {"loss": mean(losses), "n": n,
-                 "finite": jnp.all(jnp.isfinite(losses) | ~active)}
-        stats.update({k: mean(v) for k, v in auxs.items()})
-        return state, stats
+        return _scan_steps(step, state, hp, chunk, first_batch, nb, limit, inputs)
 
     return run
+
+
+def make_host_chunk_fn(task: Task, cfg: TrainConfig, chunk: int) -> Callable:
+    """``run(state, hp, batches, first_batch) -> (state, stats)``: like :func:`make_chunk_fn`
+    but on ``batches`` (leaves ``[chunk, B, ...]``) gathered on the host by ``task.host_batch``
+    from the rows of :func:`epoch_permutation`; same RNG, same steps, same stats."""
+    step = make_step_fn(task, cfg, host=True)
+    nb = steps_per_epoch(cfg, task.n_train)
+    limit = cfg.max_steps or 2**31 - 1
+
+    def run(state: TrainState, hp: HParams, batches, first_batch):
+        def inputs(j):
+            return (jax.tree.map(lambda a: a[j], batches),)
+
+        return _scan_steps(step, state, hp, chunk, first_batch, nb, limit, inputs)
+
+    return run
+
+
+def _scan_steps(step, state, hp, chunk: int, first_batch, nb: int, limit: int, inputs):
+    """``chunk`` optimizer steps ``step(state, hp, *inputs(j))`` under ``lax.scan``; step ``j``
+    is skipped (``lax.cond``) past the epoch's ``nb`` batches or ``limit`` steps."""
+
+    def body(st, j):
+        active = (first_batch + j < nb) & (st.step < limit)
+        args = inputs(j)
+
+        def do(s):
+            s2, (loss, aux) = step(s, hp, *args)
+            return s2, loss, aux
+
+        def skip(s):
+            _, (loss, aux) = jax.eval_shape(lambda: step(s, hp, *args))
+            z = lambda a: jnp.zeros(a.shape, a.dtype)  # noqa: E731
+            return s, z(loss), jax.tree.map(z, aux)
+
+        st, loss, aux = jax.lax.cond(active, do, skip, st)
+        return st, (loss, aux, active)
+
+    state, (losses, auxs, active) = jax.lax.scan(body, state, jnp.arange(chunk))
+    return state, _chunk_stats(losses, auxs, active)
+
+
+def _chunk_stats(losses, auxs, active) -> dict:
+    n = jnp.sum(active)
+    act = active.astype(jnp.float32)
+    mean = lambda v: jnp.sum(v * act) / jnp.maximum(n, 1)  # noqa: E731
+    stats = {"loss": mean(losses), "n": n, "finite": jnp.all(jnp.isfinite(losses) | ~active)}
+    stats.update({k: mean(v) for k, v in auxs.items()})
+    return stats
 
 
 class TrainHistory(NamedTuple):

@@ -1,0 +1,94 @@
+"""``quantjax train credit``: train, calibrate and evaluate the credit transformer.
+
+Hooked into ``quantjax train`` by :func:`register_credit` (called from ``cli/train.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from quantjax.cli.common import add_config_args
+
+
+def register_credit(tsub, parents) -> None:
+    """Add the ``credit`` parser to the ``train`` subparsers."""
+    desc = ("Train the multi-modal credit transformer on a file + schema or on synthetic data; "
+            "writes checkpoints, calibration.json, metrics.jsonl and metrics.json to --workdir.")
+    p = tsub.add_parser("credit", help="train the credit-risk transformer", description=desc,
+                        parents=parents)
+    add_config_args(p, default="configs/credit_transformer.yaml")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", help="applications CSV/Parquet (with --schema)")
+    src.add_argument("--synthetic", action="store_true",
+                     help="generate synthetic applications (config section data.synthetic)")
+    p.add_argument("--schema", help="credit schema YAML (configs/credit_schema_*.yaml)")
+    p.add_argument("--workdir", default="runs/credit", help="run folder (default runs/credit)")
+    p.add_argument("--cv", type=int, default=0, metavar="K",
+                   help="stratified K-fold cross-validation; reports mean and std")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train_credit)
+
+
+def run_train_credit(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+
+    from quantjax.cli.common import console, write_json
+    from quantjax.config import load, save
+    from quantjax.config.credit import CreditConfig
+    from quantjax.credit import pipeline as P
+    from quantjax.errors import UserError
+
+    if args.cv == 1 or args.cv < 0:
+        raise UserError(f"--cv: K must be >= 2, got {args.cv}")
+    if args.schema and args.synthetic:
+        raise UserError("--schema: not used with --synthetic (the generator defines the schema)")
+    cfg = load(CreditConfig, args.config, args.overrides)
+    ds = P.load_dataset(cfg, args.data, args.schema, args.synthetic)
+    work = Path(args.workdir)
+    if not args.resume and (work / "metrics.json").exists():
+        raise UserError(f"{work}: already holds a finished run (metrics.json); pass --resume "
+                        "or choose a new --workdir")
+    save(cfg, work)
+    y = P.target_of(ds)
+    log = console.print
+    progress = not args.no_progress
+    if args.cv:
+        folds = []
+        for k, idx in enumerate(P.cv_indices(cfg, y, args.cv)):
+            fdir = work / "cv" / f"fold_{k}"
+            done = fdir / "fold_metrics.json"
+            if args.resume and done.is_file():
+                m = json.loads(done.read_text())
+                m["_oof"] = {a: np.asarray(v) for a, v in np.load(fdir / "oof.npz").items()}
+                folds.append(m)
+                continue
+            if fdir.exists() and not args.resume:
+                shutil.rmtree(fdir)
+            log(f"fold {k + 1}/{args.cv}: train {len(idx[0])}, val {len(idx[1])}, "
+                f"test {len(idx[2])}")
+            m = P.train_run(cfg, ds, idx, fdir, resume=args.resume, progress=progress, log=log)
+            write_json(done, {a: v for a, v in m.items() if a != "_oof"})
+            np.savez(fdir / "oof.npz", **m["_oof"])
+            folds.append(m)
+        out = P.summarize_cv(folds)
+    else:
+        idx = P.split_indices(cfg, y)
+        out = P.train_run(cfg, ds, idx, work, resume=args.resume, progress=progress, log=log)
+        out.pop("_oof", None)
+    out["data"] = {**ds.info, "rows": len(ds.df), "positive_rate": float((y == 1).mean())}
+    write_json(work / "metrics.json", out)
+    t = out["test"]
+    std = out.get("test_std", {})
+    pm = lambda k: f"{t[k]:.4f}" + (f" ± {std[k]:.4f}" if k in std else "")  # noqa: E731
+    parts = [f"AUC {pm('auc')}", f"KS {pm('ks')}", f"Brier {pm('brier')}", f"ECE {pm('ece')}",
+             f"logreg AUC {pm('logreg_auc')}"]
+    if "bayes_auc" in t:
+        parts.append(f"Bayes AUC {pm('bayes_auc')}")
+    console.print(("CV " if args.cv else "test ") + ", ".join(parts))
+    console.print(f"wrote {work / 'metrics.json'}")
+    return 0

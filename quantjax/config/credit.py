@@ -1,0 +1,143 @@
+"""Configuration of the multi-modal credit transformer and its training run.
+
+``configs/credit_transformer.yaml`` (spec defaults) and ``configs/credit_transformer_tiny.yaml``
+(tests, demo). Sections: ``model`` (architecture), ``data`` (schema, splits, synthetic generator),
+``loss`` (class-imbalance handling), ``train`` (:class:`quantjax.train.config.TrainConfig`),
+``decision`` (risk bands, reason codes, metric settings) and ``logreg`` (the JAX baseline).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from quantjax.config import spec
+from quantjax.errors import ConfigError
+from quantjax.train.config import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditModelConfig:
+    """Architecture of :class:`quantjax.models.credit.CreditTransformer` (spec defaults)."""
+
+    d_model: int = spec(256, ge=8, doc="token width")
+    n_heads: int = spec(8, ge=1, doc="attention heads; must divide d_model")
+    n_layers: int = spec(6, ge=1, doc="pre-LN encoder layers")
+    ffn_mult: int = spec(4, ge=1, doc="feed-forward width = ffn_mult * d_model")
+    dropout: float = spec(0.1, ge=0, lt=1, doc="dropout on residual branches, fusion and head")
+    attention_dropout: float = spec(0.1, ge=0, lt=1, doc="dropout on attention probabilities")
+    numerical_tokenizer: str = spec(
+        "linear", choices=("linear", "per_feature"),
+        doc="linear: all numeric features -> one token (spec); per_feature: one token per feature",
+    )
+    categorical_tokenizer: str = spec(
+        "split", choices=("split", "per_feature"),
+        doc="split: one token made of per-feature embeddings whose widths sum to d_model "
+        "(uneven when d_model % C != 0); per_feature: one d_model token per feature",
+    )
+    time_series_tokenizer: str = spec(
+        "linear", choices=("linear", "per_step"),
+        doc="linear: the whole series -> one token (spec); per_step: one token per step",
+    )
+    use_cls: bool = spec(True, doc="prepend a learned [CLS] token; its output joins the fusion")
+    linear_skip: bool = spec(
+        False, doc="add a linear term of the embedded inputs to the logit (wide & deep; helps "
+        "small files)",
+    )
+
+    def validate(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ConfigError(
+                f"model.n_heads: {self.n_heads} does not divide model.d_model {self.d_model}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditDataConfig:
+    """Where the applications come from and how they are split."""
+
+    path: str | None = spec(None, doc="CSV/Parquet of applications (or --data)")
+    schema: str | None = spec(None, doc="credit schema YAML (or --schema)")
+    split: tuple[float, ...] = spec(
+        (0.7, 0.15, 0.15), doc="stratified train/val/test fractions"
+    )
+    seed: int = spec(0, ge=0, doc="seed of the stratified split / folds")
+    max_text_len: int = spec(32, ge=1, doc="words kept per text (longer text is truncated)")
+    vocab_size: int = spec(10_000, ge=2, doc="text vocabulary cap incl. PAD and OOV")
+    min_word_freq: int = spec(1, ge=1, doc="rarer training words map to OOV")
+    synthetic: Any = spec(default_factory=dict, doc="SynthCreditConfig mapping for --synthetic")
+
+    def validate(self) -> None:
+        if len(self.split) != 3:
+            raise ConfigError(f"data.split: expected 3 fractions (train, val, test), got {list(self.split)}")
+        if abs(sum(self.split) - 1.0) > 1e-6 or any(s <= 0 for s in self.split):
+            raise ConfigError(
+                f"data.split: fractions must be > 0 and sum to 1, got {list(self.split)}"
+            )
+        if not isinstance(self.synthetic, dict):
+            raise ConfigError("data.synthetic: expected a mapping")
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditLossConfig:
+    """Class-imbalance-aware binary loss."""
+
+    kind: str = spec(
+        "weighted_bce", choices=("weighted_bce", "focal"),
+        doc="weighted_bce: class-weighted cross-entropy; focal: focal loss (alpha = weights)",
+    )
+    balanced: bool = spec(
+        True, doc="class weights n/(2 n_c) from the training split (ignored if train.class_weights)"
+    )
+    focal_gamma: float = spec(2.0, ge=0, doc="focal loss gamma")
+    prior_correction: bool = spec(
+        True, doc="subtract log(w_pos/w_neg) from logits before calibration (undo the weighting)"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditDecisionConfig:
+    """Risk bands, decisions, reason codes and metric settings."""
+
+    low: float = spec(0.1, gt=0, lt=1, doc="PD below this: LOW / APPROVE (spec 0.1)")
+    high: float = spec(0.3, gt=0, lt=1, doc="PD at or above this: HIGH / DECLINE (spec 0.3)")
+    threshold: float = spec(
+        0.5, gt=0, lt=1, doc="PD threshold for accuracy/precision/recall/F1/FPR"
+    )
+    reason_codes: int = spec(4, ge=0, le=20, doc="reason codes per REVIEW/DECLINE row")
+    ig_steps: int = spec(32, ge=2, le=512, doc="integrated-gradients interpolation steps")
+    ece_bins: int = spec(10, ge=2, le=100, doc="equal-width reliability bins for ECE")
+
+    def validate(self) -> None:
+        if self.low >= self.high:
+            raise ConfigError(f"decision.low: {self.low} must be < decision.high {self.high}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LogRegConfig:
+    """The JAX logistic-regression baseline on the same encoded inputs."""
+
+    l2_grid: tuple[float, ...] = spec(
+        (1e-4, 1e-3, 1e-2, 1e-1), doc="L2 strengths tried in parallel; best by validation AUC"
+    )
+    steps: int = spec(500, ge=10, doc="full-batch Adam steps")
+    learning_rate: float = spec(0.05, gt=0, doc="Adam learning rate")
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditConfig:
+    """Whole credit training config (``quantjax train credit``)."""
+
+    model: CreditModelConfig = spec(default_factory=CreditModelConfig)
+    data: CreditDataConfig = spec(default_factory=CreditDataConfig)
+    loss: CreditLossConfig = spec(default_factory=CreditLossConfig)
+    train: TrainConfig = spec(default_factory=TrainConfig)
+    decision: CreditDecisionConfig = spec(default_factory=CreditDecisionConfig)
+    logreg: LogRegConfig = spec(default_factory=LogRegConfig)
+
+    def validate(self) -> None:
+        if self.train.class_weights is not None and len(self.train.class_weights) != 2:
+            raise ConfigError(
+                f"train.class_weights: expected 2 weights (repaid, default), "
+                f"got {len(self.train.class_weights)}"
+            )

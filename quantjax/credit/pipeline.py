@@ -1,0 +1,238 @@
+"""Training driver: data loading, one train/val/test run, K-fold cross-validation.
+
+One run (:func:`train_run`):
+
+1. fit the encoder on the training split, encode the three splits;
+2. train the transformer with the shared trainer (:func:`quantjax.train.loop.fit`:
+   checkpoints, exact resume, NaN guard, progress bar, ``metrics.jsonl``), early stopping on
+   validation AUC;
+3. undo the class weighting (``logit - log(w_pos / w_neg)``, weighted BCE only) and fit the
+   temperature on the validation split;
+4. fit the JAX logistic-regression baseline on the same encoded inputs;
+5. compute the test metrics; on synthetic data also the Bayes AUC (AUC of ``true_pd``) on the
+   same test rows; write ``calibration.json`` (encoder, temperature, thresholds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from quantjax.config import to_dict
+from quantjax.config.credit import CreditConfig
+from quantjax.config.credit_schema import CreditSchema
+from quantjax.credit import metrics as M
+from quantjax.credit.calibration import apply_temperature, fit_temperature
+from quantjax.credit.logreg import fit_logreg, predict_logreg
+from quantjax.credit.task import Arrays, balanced_weights, make_task, predict_logits_fn, to_arrays
+from quantjax.errors import UserError
+
+ARTIFACT = "calibration.json"
+MODEL_CONFIG_CLASS = "quantjax.config.credit:CreditModelConfig"
+
+
+class Dataset(NamedTuple):
+    """A validated applications table, its schema and (synthetic only) the true PD column."""
+
+    df: pd.DataFrame
+    schema: CreditSchema
+    true_pd: np.ndarray | None
+    info: dict
+
+
+def load_dataset(cfg: CreditConfig, data: str | None, schema: str | None,
+                 synthetic: bool) -> Dataset:
+    """From ``--synthetic`` (``data.synthetic`` generator settings) or a file + schema."""
+    from quantjax.config import from_dict, load
+    from quantjax.data.credit import check_credit_frame, read_credit_table
+
+    if synthetic:
+        from quantjax.config.credit_data import SynthCreditConfig
+        from quantjax.data.synth_credit import generate_credit
+
+        df, meta = generate_credit(from_dict(SynthCreditConfig, dict(cfg.data.synthetic)))
+        c = meta["columns"]
+        sch = CreditSchema(numeric=tuple(c["numeric"]), categorical=tuple(c["categorical"]),
+                           text=c["text"], time_series=tuple(c["time_series"]),
+                           target=c["target"], positive=c["positive"])
+        df = check_credit_frame(df, sch)
+        info = {"synthetic": True, "bayes_auc_population": meta["bayes_auc"],
+                "bayes_auc_expected": meta["bayes_auc_expected"]}
+        return Dataset(df, sch, df[c["true_pd"]].to_numpy(np.float64), info)
+    path = data or cfg.data.path
+    schema_path = schema or cfg.data.schema
+    if path is None:
+        raise UserError("no data: pass --data PATH --schema SCHEMA.yaml, or --synthetic")
+    if schema_path is None:
+        raise UserError("--schema: a credit schema YAML is required with --data")
+    sch = load(CreditSchema, schema_path)
+    df = read_credit_table(path, sch)
+    return Dataset(df, sch, None, {"synthetic": False, "data": str(path),
+                                   "schema": str(schema_path)})
+
+
+def encode_splits(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...]):
+    """``(encoder, [CreditBatch per index array])`` with the encoder fitted on ``idx[0]``."""
+    from quantjax.data.credit import encode, fit_encoder
+
+    enc = fit_encoder(ds.df.iloc[idx[0]], ds.schema, max_text_len=cfg.data.max_text_len,
+                      vocab_size=cfg.data.vocab_size, min_freq=cfg.data.min_word_freq)
+    return enc, [encode(enc, ds.df.iloc[i]) for i in idx]
+
+
+def class_weights(cfg: CreditConfig, target: np.ndarray) -> tuple[float, float]:
+    """Configured ``train.class_weights``, else balanced (``loss.balanced``), else (1, 1)."""
+    if cfg.train.class_weights is not None:
+        w = cfg.train.class_weights
+        return float(w[0]), float(w[1])
+    return balanced_weights(target) if cfg.loss.balanced else (1.0, 1.0)
+
+
+def logit_shift(cfg: CreditConfig, weights: tuple[float, float]) -> float:
+    """Offset removed from logits before calibration: log(w_pos / w_neg) for weighted BCE."""
+    if cfg.loss.prior_correction and cfg.loss.kind == "weighted_bce":
+        return float(math.log(weights[1] / weights[0]))
+    return 0.0
+
+
+def predict_logits(model, params, batch, batch_size: int) -> np.ndarray:
+    """Eval-mode logits [N] (float64) of a CreditBatch."""
+    f = jax.jit(predict_logits_fn(model, batch_size))
+    return np.asarray(f(params, to_arrays(batch)), np.float64)
+
+
+def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray, np.ndarray],
+              workdir: str | Path, *, resume: bool = False, progress: bool = True,
+              log=print) -> dict[str, Any]:
+    """Train, calibrate and evaluate on one (train, val, test) split; returns the metrics dict
+    ``{"test": {...}, "val": {...}, "train": {...}}`` and writes ``calibration.json``."""
+    from quantjax.models.credit import build_model
+    from quantjax.train.loop import fit
+    from quantjax.train.trainer import hparams_from_config
+
+    workdir = Path(workdir)
+    enc, (btr, bva, bte) = encode_splits(cfg, ds, idx)
+    model = build_model(cfg.model, enc.numeric_dim, enc.cardinalities, enc.vocab_size)
+    w = class_weights(cfg, btr.target)
+    hp = hparams_from_config(cfg.train, cfg.model.dropout, 2)._replace(
+        class_weights=jnp.asarray(w, jnp.float32))
+    tr, va = to_arrays(btr), to_arrays(bva)
+    task = make_task(model, cfg, len(btr.target), tr)
+    meta = {
+        "config": to_dict(cfg), "model_config_class": MODEL_CONFIG_CLASS,
+        "feature_names": list(enc.numeric_names) + list(enc.categorical_names),
+        "extra": {"task": "credit", "encoder": enc.to_dict(), "class_weights": list(w)},
+    }
+    res = fit(task, cfg.train, hp, {"train": tr, "val": va}, workdir, meta=meta,
+              resume=resume, progress=progress, log=log)
+    params = res.best_params
+    bs = cfg.train.eval_batch_size
+    z_va, z_te = predict_logits(model, params, bva, bs), predict_logits(model, params, bte, bs)
+    shift = logit_shift(cfg, w)
+    temp = fit_temperature(bva.target, z_va - shift)
+    p_va = apply_temperature(z_va - shift, temp)
+    p_te = apply_temperature(z_te - shift, temp)
+    dc = cfg.decision
+    test = M.all_metrics(bte.target, p_te, dc.threshold, dc.ece_bins)
+    test["ece_uncalibrated"] = M.ece(bte.target, apply_temperature(z_te, 1.0), dc.ece_bins)
+    lr_params, lr_info = fit_logreg(btr, bva, enc.cardinalities, enc.vocab_size,
+                                    cfg.logreg.l2_grid, cfg.logreg.steps,
+                                    cfg.logreg.learning_rate)
+    p_lr = predict_logreg(lr_params, bte)
+    test["logreg_auc"] = M.auc(bte.target, p_lr)
+    test["logreg_ks"] = M.ks(bte.target, p_lr)
+    test["logreg_brier"] = M.brier(bte.target, p_lr)
+    if ds.true_pd is not None:
+        test["bayes_auc"] = M.auc(bte.target, ds.true_pd[idx[2]])
+        test["auc_over_bayes"] = test["auc"] / test["bayes_auc"]
+    bands = np.bincount(
+        (p_te >= dc.low).astype(int) + (p_te >= dc.high).astype(int), minlength=3) / len(p_te)
+    test["decision_share"] = {"APPROVE": bands[0], "REVIEW": bands[1], "DECLINE": bands[2]}
+    out = {
+        "test": test,
+        "val": {"auc": M.auc(bva.target, p_va), "ece": M.ece(bva.target, p_va, dc.ece_bins),
+                "logreg_auc": lr_info["val_auc"]},
+        "train": {"steps": res.steps, "epochs": res.epochs_run, "best_step": res.best_step,
+                  "samples_per_sec": res.train_samples_per_sec, "n_train": len(btr.target),
+                  "n_val": len(bva.target), "n_test": len(bte.target),
+                  "class_weights": list(w)},
+        "calibration": {"temperature": temp, "logit_shift": shift},
+        "logreg": {"l2": lr_info["l2"]},
+    }
+    out["_oof"] = {"y": np.asarray(bte.target), "p": p_te, "p_logreg": p_lr}
+    artifact = {"format": "quantjax.credit_model/1", "best_step": res.best_step,
+                "temperature": temp, "logit_shift": shift, "encoder": enc.to_dict(),
+                "decision": to_dict(cfg.decision), "model": to_dict(cfg.model)}
+    (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
+    return out
+
+
+def split_indices(cfg: CreditConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified train/val/test row indices (``data.split``, ``data.seed``)."""
+    from quantjax.data.credit import stratified_split
+
+    tr, va, te = stratified_split(y, cfg.data.split, seed=cfg.data.seed)
+    return tr, va, te
+
+
+def cv_indices(cfg: CreditConfig, y: np.ndarray, k: int):
+    """K stratified folds; inside each, the non-test rows are split train/val with the
+    ratio of ``data.split``. Yields ``(train, val, test)`` row indices."""
+    from quantjax.data.credit import stratified_kfold, stratified_split
+
+    f_tr, f_va = cfg.data.split[0], cfg.data.split[1]
+    for rest, test in stratified_kfold(y, k, seed=cfg.data.seed):
+        a, b = stratified_split(y[rest], (f_tr / (f_tr + f_va), f_va / (f_tr + f_va)),
+                                seed=cfg.data.seed)
+        yield rest[a], rest[b], test
+
+
+CV_KEYS = ("auc", "gini", "ks", "accuracy", "precision", "recall", "f1", "fpr", "brier", "ece",
+           "ece_uncalibrated", "log_loss", "logreg_auc", "bayes_auc", "auc_over_bayes")
+
+
+def summarize_cv(folds: list[dict]) -> dict[str, Any]:
+    """``test`` = mean over folds, ``test_std`` = std (ddof=1), ``cv.folds`` = per-fold test,
+    ``cv.pooled`` = metrics of the pooled out-of-fold predictions (every row scored once by the
+    model that did not see it; the ECE there uses all rows, so it is far less noisy)."""
+    mean, std = {}, {}
+    for k in CV_KEYS:
+        vals = [f["test"][k] for f in folds if k in f["test"]]
+        if vals:
+            mean[k] = float(np.mean(vals))
+            std[k] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    mean["auc_minus_logreg"] = mean["auc"] - mean["logreg_auc"]
+    pooled = {}
+    if all("_oof" in f for f in folds):
+        y = np.concatenate([f["_oof"]["y"] for f in folds])
+        p = np.concatenate([f["_oof"]["p"] for f in folds])
+        pooled = M.all_metrics(y, p)
+        pooled["logreg_auc"] = M.auc(y, np.concatenate([f["_oof"]["p_logreg"] for f in folds]))
+    return {"test": mean, "test_std": std,
+            "cv": {"k": len(folds), "pooled": pooled,
+                   "folds": [{k: v for k, v in f["test"].items()} for f in folds],
+                   "temperature": [f["calibration"]["temperature"] for f in folds]}}
+
+
+def target_of(ds: Dataset) -> np.ndarray:
+    from quantjax.data.credit import target_array
+
+    return target_array(ds.df, ds.schema)
+
+
+def dataset_from_frame(df: pd.DataFrame, schema: CreditSchema) -> Dataset:
+    """A Dataset from an in-memory frame (tests)."""
+    from quantjax.data.credit import check_credit_frame
+
+    return Dataset(check_credit_frame(df, schema), schema, None, {"synthetic": False})
+
+
+__all__ = ["Arrays", "Dataset", "cv_indices", "load_dataset", "split_indices",
+           "summarize_cv", "train_run"]

@@ -1,0 +1,11 @@
+"""Compiled inference, portable artifacts, streaming state, real-time replay and monitoring.
+
+- :mod:`~quantjax.inference.predictor`: :class:`CompiledPredictor` (AOT-compiled batch buckets);
+- :mod:`~quantjax.inference.export`: ``export_checkpoint`` / ``load_artifact`` (``.qjx`` files);
+- :mod:`~quantjax.inference.stream`: streaming features equal to the batch features;
+- :mod:`~quantjax.inference.causal`: O(1)-per-tick update of the causal HFT model;
+- :mod:`~quantjax.inference.replay`: tick replay through features, model, risk engine;
+- :mod:`~quantjax.inference.monitor`: the spec's alert thresholds, JSONL alerts.
+
+Import the submodules directly (this package does not import jax eagerly).
+"""

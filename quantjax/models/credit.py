@@ -1,0 +1,264 @@
+"""Multi-modal credit-risk transformer (the spec's ``MultiModalCreditTransformer``) in Flax linen.
+
+Inputs (one batch, see :class:`quantjax.data.credit.CreditBatch`):
+``numeric`` float32 [B, Dn], ``categorical`` int32 [B, C] (0 unseen, 1 missing, known from 2),
+``text`` int32 [B, Lt] (0 = PAD), ``time_series`` float32 [B, T, 1]. Any of Dn, C, Lt, T may be 0:
+the modality then has no token and no slot in the fusion.
+
+Tokens (each gets a learned modality-type embedding):
+
+* numerical: ``linear`` one token ``W x + b`` (spec) or ``per_feature`` tokens ``x_j w_j + b_j``;
+* categorical: ``split`` one token made of C per-feature embeddings whose widths sum to d_model
+  (the spec's ``d_model // C`` split, with the first ``d_model % C`` features one wider, so
+  256 / 3 works), or ``per_feature`` one full-width embedding token per feature;
+* time series: ``linear`` one token from the whole series (spec) or ``per_step`` tokens with
+  sinusoidal step positions;
+* text: one token per word with sinusoidal positions; PAD words are masked out as attention keys;
+* an optional learned [CLS] token.
+
+A pre-LN encoder follows (final LayerNorm). Each modality representation is the mean of its
+output tokens (text: the mean over non-PAD words, zeros if none). The spec's fusion MLP maps the
+concatenated representations ([CLS], numerical, categorical, time series, text) to d_model, and
+the spec's classifier d -> d/2 -> d/4 produces ONE logit of default (sigmoid; equivalent to the
+spec's 2-way softmax). Optional ``linear_skip`` adds a linear function of the embedded inputs
+(numeric values, categorical embeddings, mean word embedding, series) to the logit, a
+"wide & deep" path that keeps small tables at least as good as a logistic regression.
+
+The forward pass is split in two so integrated gradients can work in embedding space:
+``embed`` (discrete inputs -> :class:`Embedded`) and ``from_embedded`` (-> logit).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from quantjax.config.credit import CreditModelConfig
+
+
+class Embedded(NamedTuple):
+    """Continuous model inputs after the discrete lookups.
+
+    numeric [B, Dn] raw values; categorical [B, d_model] (split) or [B, C, d_model]
+    (per_feature); text [B, Lt, d_model] word embeddings (no positions); text_mask [B, Lt]
+    bool (True = real word); time_series [B, T, 1] raw values.
+    """
+
+    numeric: jax.Array
+    categorical: jax.Array
+    text: jax.Array
+    text_mask: jax.Array
+    time_series: jax.Array
+
+
+def categorical_widths(d_model: int, n_features: int) -> tuple[int, ...]:
+    """Per-feature embedding widths of the ``split`` tokenizer; they sum to ``d_model``."""
+    if n_features == 0:
+        return ()
+    base, extra = divmod(d_model, n_features)
+    if base == 0:
+        raise ValueError(
+            f"d_model {d_model} is smaller than the {n_features} categorical features; "
+            "use model.categorical_tokenizer=per_feature"
+        )
+    return tuple(base + (1 if i < extra else 0) for i in range(n_features))
+
+
+def sinusoidal(length: int, d_model: int) -> jax.Array:
+    """Sinusoidal positions [length, d_model] (sin on even, cos on odd channels)."""
+    pos = jnp.arange(length, dtype=jnp.float32)[:, None]
+    div = jnp.exp(jnp.arange(0, d_model, 2, dtype=jnp.float32) * (-math.log(10000.0) / d_model))
+    pe = jnp.zeros((length, d_model), jnp.float32)
+    pe = pe.at[:, 0::2].set(jnp.sin(pos * div))
+    pe = pe.at[:, 1::2].set(jnp.cos(pos * div)[:, : d_model // 2])
+    return pe
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN transformer layer: x + Attn(LN x), then x + FFN(LN x). x [B, S, d]."""
+
+    d_model: int
+    n_heads: int
+    ffn_mult: int
+    dropout: float
+    attention_dropout: float
+
+    @nn.compact
+    def __call__(self, x: jax.Array, key_mask: jax.Array, deterministic: bool) -> jax.Array:
+        b, s, d = x.shape
+        h = self.n_heads
+        hd = d // h
+        y = nn.LayerNorm(name="ln_attn")(x)
+        qkv = nn.Dense(3 * d, name="qkv")(y).reshape(b, s, 3, h, hd)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.float32(hd))
+        logits = jnp.where(key_mask[:, None, None, :], logits, jnp.finfo(jnp.float32).min)
+        probs = jax.nn.softmax(logits, axis=-1)
+        probs = nn.Dropout(self.attention_dropout)(probs, deterministic=deterministic)
+        att = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, s, d)
+        att = nn.Dense(d, name="out")(att)
+        x = x + nn.Dropout(self.dropout)(att, deterministic=deterministic)
+        y = nn.LayerNorm(name="ln_ffn")(x)
+        y = nn.Dense(self.ffn_mult * d, name="ffn_in")(y)
+        y = nn.Dense(d, name="ffn_out")(nn.gelu(y))
+        return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
+
+
+class CreditTransformer(nn.Module):
+    """The multi-modal credit transformer; ``__call__`` returns the default logit [B].
+
+    ``cardinalities``: embedding-table size of each categorical feature (indices 0..card-1).
+    ``vocab_size``: text vocabulary size including PAD (0) and OOV (1).
+    """
+
+    cfg: CreditModelConfig
+    n_numeric: int
+    cardinalities: tuple[int, ...]
+    vocab_size: int
+
+    def setup(self) -> None:
+        c, d = self.cfg, self.cfg.d_model
+        if self.n_numeric:
+            if c.numerical_tokenizer == "linear":
+                self.num_proj = nn.Dense(d)
+            else:
+                init = nn.initializers.normal(1.0 / math.sqrt(d))
+                self.num_w = self.param("num_w", init, (self.n_numeric, d))
+                self.num_b = self.param("num_b", init, (self.n_numeric, d))
+        if self.cardinalities:
+            widths = (
+                categorical_widths(d, len(self.cardinalities))
+                if c.categorical_tokenizer == "split" else (d,) * len(self.cardinalities)
+            )
+            self.cat_embed = [
+                nn.Embed(card, w, name=f"cat_embed_{i}")
+                for i, (card, w) in enumerate(zip(self.cardinalities, widths, strict=True))
+            ]
+        self.text_embed = nn.Embed(max(self.vocab_size, 2), d)
+        self.ts_proj = nn.Dense(d)
+        if c.time_series_tokenizer == "per_step":
+            self.step_w = self.param("step_w", nn.initializers.normal(1.0 / math.sqrt(d)), (d,))
+            self.step_b = self.param("step_b", nn.initializers.zeros, (d,))
+        self.type_embed = self.param("type_embed", nn.initializers.normal(0.02), (5, d))
+        self.cls = self.param("cls", nn.initializers.normal(0.02), (1, d))
+        self.layers = [
+            EncoderLayer(d, c.n_heads, c.ffn_mult, c.dropout, c.attention_dropout, name=f"layer_{i}")
+            for i in range(c.n_layers)
+        ]
+        self.ln_out = nn.LayerNorm()
+        self.fuse1 = nn.Dense(2 * d)
+        self.fuse2 = nn.Dense(d)
+        self.head1 = nn.Dense(d // 2)
+        self.head2 = nn.Dense(d // 4)
+        # With the linear skip the deep branch starts at 0: training starts as a logistic
+        # regression and the transformer adds what the linear term misses.
+        self.head3 = nn.Dense(1, kernel_init=nn.initializers.zeros) if c.linear_skip \
+            else nn.Dense(1)
+        self.drop = nn.Dropout(c.dropout)
+        if c.linear_skip:
+            self.skip = nn.Dense(1, kernel_init=nn.initializers.zeros)
+
+    def embed(self, numeric, categorical, text, time_series) -> Embedded:
+        """Discrete lookups only; see :class:`Embedded` for the shapes."""
+        b = numeric.shape[0]
+        d = self.cfg.d_model
+        if self.cardinalities:
+            parts = [emb(categorical[:, i]) for i, emb in enumerate(self.cat_embed)]
+            if self.cfg.categorical_tokenizer == "split":
+                cat = jnp.concatenate(parts, axis=-1)
+            else:
+                cat = jnp.stack(parts, axis=1)
+        else:
+            cat = jnp.zeros((b, 0, d), jnp.float32)
+        if text.shape[1]:
+            txt = self.text_embed(text)
+        else:
+            txt = jnp.zeros((b, 0, d), jnp.float32)
+        return Embedded(numeric, cat, txt, text > 0, time_series)
+
+    def from_embedded(self, e: Embedded, deterministic: bool = True) -> jax.Array:
+        """Encoder, fusion and head on embedded inputs -> logit [B]."""
+        c, d = self.cfg, self.cfg.d_model
+        b = e.numeric.shape[0]
+        groups: list[jax.Array] = []  # each [B, n_tokens, d]
+        if self.cfg.use_cls:
+            groups.append(jnp.broadcast_to(self.cls[None], (b, 1, d)))
+        if self.n_numeric:
+            if c.numerical_tokenizer == "linear":
+                tok = self.num_proj(e.numeric)[:, None, :]
+            else:
+                tok = e.numeric[:, :, None] * self.num_w[None] + self.num_b[None]
+            groups.append(tok + self.type_embed[0])
+        if self.cardinalities:
+            tok = e.categorical[:, None, :] if e.categorical.ndim == 2 else e.categorical
+            groups.append(tok + self.type_embed[1])
+        n_steps = e.time_series.shape[1]
+        if n_steps:
+            if c.time_series_tokenizer == "linear":
+                tok = self.ts_proj(e.time_series[..., 0])[:, None, :]
+            else:
+                tok = e.time_series[..., :1] * self.step_w + self.step_b
+                tok = tok + sinusoidal(n_steps, d)[None]
+            groups.append(tok + self.type_embed[2])
+        n_words = e.text.shape[1]
+        if n_words:
+            groups.append(e.text + sinusoidal(n_words, d)[None] + self.type_embed[3])
+        sizes = [g.shape[1] for g in groups]
+        x = jnp.concatenate(groups, axis=1)
+        key_mask = jnp.ones((b, x.shape[1]), bool)
+        if n_words:
+            key_mask = key_mask.at[:, -n_words:].set(e.text_mask)
+        for layer in self.layers:
+            x = layer(x, key_mask, deterministic)
+        x = self.ln_out(x)
+        reps, start = [], 0
+        for i, n in enumerate(sizes):
+            chunk = x[:, start : start + n]
+            if n_words and i == len(sizes) - 1:
+                m = e.text_mask.astype(jnp.float32)[..., None]
+                reps.append((chunk * m).sum(1) / jnp.maximum(m.sum(1), 1.0))
+            else:
+                reps.append(chunk.mean(1))
+            start += n
+        h = jnp.concatenate(reps, axis=-1)
+        h = nn.relu(self.fuse1(h))
+        h = nn.relu(self.fuse2(self.drop(h, deterministic=deterministic)))
+        h = nn.relu(self.head1(h))
+        h = nn.relu(self.head2(self.drop(h, deterministic=deterministic)))
+        logit = self.head3(h)[:, 0]
+        if c.linear_skip:
+            logit = logit + self.skip(self._flat_inputs(e))[:, 0]
+        return logit
+
+    def _flat_inputs(self, e: Embedded) -> jax.Array:
+        """[B, F] concatenation of numeric, categorical embeddings, mean word embedding and
+        series (the inputs of the linear skip term)."""
+        b = e.numeric.shape[0]
+        parts = [e.numeric, e.categorical.reshape(b, -1), e.time_series.reshape(b, -1)]
+        if e.text.shape[1]:
+            m = e.text_mask.astype(jnp.float32)[..., None]
+            parts.append((e.text * m).sum(1) / jnp.maximum(m.sum(1), 1.0))
+        return jnp.concatenate(parts, axis=-1)
+
+    def __call__(self, numeric, categorical, text, time_series, deterministic: bool = True):
+        """Logit of default [B]."""
+        return self.from_embedded(self.embed(numeric, categorical, text, time_series), deterministic)
+
+
+def build_model(cfg: CreditModelConfig, n_numeric: int, cardinalities, vocab_size: int):
+    """A :class:`CreditTransformer` for inputs of the given static sizes."""
+    return CreditTransformer(cfg, int(n_numeric), tuple(int(c) for c in cardinalities), int(vocab_size))
+
+
+def init_params(model: CreditTransformer, rng: jax.Array, batch) -> dict:
+    """Parameters for ``model`` from a (small) example batch with fields numeric, categorical,
+    text, time_series."""
+    sl = slice(0, 2)
+    return model.init(
+        rng, jnp.asarray(batch.numeric[sl]), jnp.asarray(batch.categorical[sl]),
+        jnp.asarray(batch.text[sl]), jnp.asarray(batch.time_series[sl]),
+    )["params"]

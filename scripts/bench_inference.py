@@ -1,0 +1,153 @@
+"""Benchmark compiled inference: batch buckets, full-window vs causal streaming.
+
+Prints ONE JSON object:
+
+- ``buckets``: per batch bucket of the AOT-compiled predictor (seed config ``configs/
+  hft_lstm.yaml``, bidirectional, full window L=60, default features F): p50/p95/p99/max
+  latency (ms) and throughput (windows/s); ``single_window_p50_ms`` = bucket 1;
+- reference in the same run: a plain ``jax.jit(model.apply)`` call at batch 1
+  (``jit_apply_p50_ms``, ``predictor_vs_jit_apply``);
+- causal streaming (seed config with ``model.causal=true``): one O(1) update for 1 and 100
+  symbols (``stream_p50_us_1_symbol``, ``stream_p50_us_100_symbols``, p95/p99/max too)
+  against recomputing the causal model on the full window at every tick
+  (``causal_window_recompute_p50_us_*``, ``stream_speedup_vs_window_*``);
+- streaming features per bar (small feature windows, see docs/inference.md) for 1 and 100
+  symbols (``feature_step_p50_us_*``).
+
+Usage: ``python scripts/bench_inference.py [--quick]``. Timings are wall-clock on the
+current backend (CPU unless a GPU is visible); params are random (speed does not depend on
+training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+
+import numpy as np
+
+
+def stats(samples_s):
+    a = np.asarray(samples_s) * 1e3
+    return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
+            "p99_ms": float(np.percentile(a, 99)), "max_ms": float(a.max()), "n": int(a.size)}
+
+
+def timeit(fn, n, warm=3):
+    import jax
+
+    for _ in range(warm):
+        jax.block_until_ready(fn())
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    args = ap.parse_args()
+    import jax
+    import jax.numpy as jnp
+
+    from quantjax.config import load
+    from quantjax.config.features import FeaturesConfig
+    from quantjax.config.hft import HFTConfig
+    from quantjax.features.compute import feature_names
+    from quantjax.inference.causal import CausalStream
+    from quantjax.inference.model_fn import InputSpec, flatten_params, hft_fn
+    from quantjax.inference.predictor import CompiledPredictor
+    from quantjax.models.hft import LSTMAttentionModel, init_params
+
+    quick = args.quick
+    cfg = load(HFTConfig, "configs/hft_lstm.yaml")
+    mcfg = cfg.model
+    if quick:
+        mcfg = dataclasses.replace(mcfg, hidden_size=32, num_layers=1, attention_heads=4,
+                                   sequence_length=16)
+    F = len(feature_names(FeaturesConfig(), True))
+    L = mcfg.sequence_length
+    buckets = (1, 8) if quick else (1, 8, 64, 512)
+    n_iter = 20 if quick else 200
+    rng = np.random.default_rng(0)
+    res: dict = {"backend": jax.default_backend(), "device": str(jax.devices()[0]),
+                 "quick": quick, "seq_len": L, "hidden_size": mcfg.hidden_size,
+                 "num_layers": mcfg.num_layers, "n_features": F}
+
+    params = init_params(mcfg, F, jax.random.key(0))
+    flat = flatten_params(params)
+    fn = hft_fn(mcfg, {})
+    t0 = time.perf_counter()
+    pred = CompiledPredictor(fn, flat, (InputSpec("x", (L, F), "float32"),), buckets, warmup=3)
+    res["compile_and_warmup_s"] = time.perf_counter() - t0
+    res["buckets"] = {}
+    for b in buckets:
+        x = rng.normal(size=(b, L, F)).astype(np.float32)
+        n = max(5, n_iter // max(1, b // 8)) if b > 8 else n_iter
+        st = stats(timeit(lambda x=x: pred.predict(x), n))
+        st["throughput_per_s"] = b / (st["p50_ms"] * 1e-3)
+        res["buckets"][str(b)] = st
+    res["single_window_p50_ms"] = res["buckets"]["1"]["p50_ms"]
+    apply = jax.jit(LSTMAttentionModel(mcfg).apply)
+    x1 = jnp.asarray(rng.normal(size=(1, L, F)), jnp.float32)
+    res["jit_apply_p50_ms"] = stats(timeit(lambda: apply(params, x1), n_iter))["p50_ms"]
+    res["predictor_vs_jit_apply"] = res["single_window_p50_ms"] / res["jit_apply_p50_ms"]
+
+    # causal streaming
+    ccfg = dataclasses.replace(mcfg, causal=True)
+    cparams = init_params(ccfg, F, jax.random.key(1))
+    cs = CausalStream(cparams, dataclasses.asdict(ccfg))
+    capply = jax.jit(LSTMAttentionModel(ccfg).apply)
+    for S in (1, 100):
+        state = cs.init(S)
+        xs = jnp.asarray(rng.normal(size=(S, F)), jnp.float32)
+        reset = jnp.zeros(S, bool)
+        holder = [state]
+
+        def upd(holder=holder, xs=xs, reset=reset):
+            holder[0], out = cs.step(holder[0], xs, reset)
+            return out["price"]
+
+        st = stats(timeit(upd, n_iter * 2))
+        key = f"{S}_symbol" if S == 1 else f"{S}_symbols"
+        res[f"stream_p50_us_{key}"] = st["p50_ms"] * 1e3
+        res[f"stream_p95_us_{key}"] = st["p95_ms"] * 1e3
+        res[f"stream_p99_us_{key}"] = st["p99_ms"] * 1e3
+        res[f"stream_max_us_{key}"] = st["max_ms"] * 1e3
+        xw = jnp.asarray(rng.normal(size=(S, L, F)), jnp.float32)
+        ref = stats(timeit(lambda xw=xw: capply(cparams, xw)["price"], max(10, n_iter // 2)))
+        res[f"causal_window_recompute_p50_us_{key}"] = ref["p50_ms"] * 1e3
+        res[f"stream_speedup_vs_window_{key}"] = ref["p50_ms"] / st["p50_ms"]
+
+    # streaming features (small windows: the default config's 3000-bar lookback is O(W F))
+    from quantjax.inference.stream import StreamingFeatures
+
+    fcfg = FeaturesConfig(timeframes=(2, 5), regime_window=20, stat_windows=(10,),
+                          volume_window=20)
+    names = feature_names(fcfg, True)
+    fields = ("open", "high", "low", "close", "volume", "bid", "ask", "bid_volume",
+              "ask_volume")
+    sf = StreamingFeatures(fcfg, fields, np.zeros(len(names)), np.ones(len(names)), L)
+    res["feature_buffer_bars"] = sf.window_len
+    for S in (1, 100):
+        fst = [sf.init(S)]
+        v = np.abs(rng.normal(size=(S, len(fields)))) + 100.0
+        tick = sf.make_tick(v, np.ones(S, bool), 1_700_000_000_000_000_000)
+
+        def fstep(fst=fst, tick=tick):
+            fst[0], (row, _) = sf.step(fst[0], tick)
+            return row
+
+        st = stats(timeit(fstep, max(10, n_iter // 2)))
+        key = f"{S}_symbol" if S == 1 else f"{S}_symbols"
+        res[f"feature_step_p50_us_{key}"] = st["p50_ms"] * 1e3
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""End to end: ``quantjax train credit`` (file + schema, synthetic + CV) and
+``quantjax score credit`` (rows kept, reason codes, bad input)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quantjax.cli.common import Parser
+from quantjax.cli.main import main
+from quantjax.cli.train_credit import register_credit
+
+ROOT = Path(__file__).resolve().parent.parent
+GERMAN = ROOT / "tests" / "data" / "german_like.csv"
+TINY = ["--config", str(ROOT / "configs" / "credit_transformer_tiny.yaml"),
+        "--set", "train.epochs=2", "--set", "logreg.steps=50", "--set", "logreg.l2_grid=[0.01]",
+        "--set", "decision.ig_steps=4",
+        "--no-progress"]
+
+
+def _train(argv: list[str]) -> int:
+    p = Parser(prog="quantjax train")
+    sub = p.add_subparsers(dest="train_command", parser_class=Parser)
+    register_credit(sub, [])
+    args = p.parse_args(["credit", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def german_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("credit") / "run"
+    rc = _train([*TINY, "--data", str(GERMAN), "--schema",
+                 str(ROOT / "configs" / "credit_schema_german.yaml"), "--workdir", str(run)])
+    assert rc == 0
+    return run
+
+
+def test_train_writes_metrics_and_artifacts(german_run):
+    m = json.loads((german_run / "metrics.json").read_text())
+    for k in ("auc", "gini", "ks", "accuracy", "precision", "recall", "f1", "fpr", "brier",
+              "ece", "log_loss", "logreg_auc"):
+        assert k in m["test"], k
+    assert 0.0 <= m["test"]["auc"] <= 1.0
+    assert (german_run / "calibration.json").is_file()
+    assert (german_run / "config.yaml").is_file()
+    assert (german_run / "metrics.jsonl").read_text().count("\n") >= 1
+    assert m["calibration"]["temperature"] > 0
+
+
+def test_finished_run_is_not_overwritten(german_run):
+    with pytest.raises(Exception, match="already holds"):
+        _train([*TINY, "--data", str(GERMAN), "--schema",
+                str(ROOT / "configs" / "credit_schema_german.yaml"),
+                "--workdir", str(german_run)])
+
+
+def test_score_keeps_every_row_and_explains(german_run, tmp_path):
+    df = pd.read_csv(GERMAN, dtype=str).drop(columns=["class"])
+    df.loc[0, "purpose"] = "spaceship"  # unseen category
+    df.loc[1, "duration"] = None  # missing numeric
+    df.insert(0, "application_id", [f"A{i}" for i in range(len(df))])
+    src = tmp_path / "apps.csv"
+    df.to_csv(src, index=False)
+    out = tmp_path / "scored.csv"
+    assert main(["score", "credit", "--checkpoint", str(german_run), "--data", str(src),
+                 "--out", str(out)]) == 0
+    s = pd.read_csv(out, keep_default_na=False)
+    assert len(s) == len(df) and s["row"].tolist() == list(range(len(df)))
+    assert s["application_id"].tolist() == df["application_id"].tolist()
+    assert s["risk_score"].between(0, 1).all()
+    assert set(s["decision"]) <= {"APPROVE", "REVIEW", "DECLINE"}
+    band = {"LOW": "APPROVE", "MEDIUM": "REVIEW", "HIGH": "DECLINE"}
+    assert (s["risk_category"].map(band) == s["decision"]).all()
+    assert ((s["risk_score"] < 0.1) == (s["decision"] == "APPROVE")).all()
+    reasons = s[[f"reason_{i}" for i in range(1, 5)]]
+    assert (reasons[s["decision"] == "APPROVE"] == "").all().all()
+    imp = s[[c for c in s.columns if c.startswith("importance_")]].sum(axis=1)
+    np.testing.assert_allclose(imp, 1.0, atol=1e-6)
+    flagged = s["decision"] != "APPROVE"
+    if flagged.any():
+        assert (reasons[flagged]["reason_1"] != "").any()
+
+
+def test_score_wrong_column_type_names_column(german_run, tmp_path, capsys):
+    df = pd.read_csv(GERMAN, dtype=str)
+    df.loc[3, "credit_amount"] = "lots"
+    src = tmp_path / "bad.csv"
+    df.to_csv(src, index=False)
+    rc = main(["score", "credit", "--checkpoint", str(german_run), "--data", str(src),
+               "--out", str(tmp_path / "o.csv")])
+    assert rc == 2
+    assert "credit_amount" in capsys.readouterr().err
+
+
+def test_synthetic_cross_validation(tmp_path):
+    run = tmp_path / "cv"
+    rc = _train([*TINY, "--synthetic", "--set", "data.synthetic.rows=300",
+                 "--set", "data.synthetic.n_numeric=6", "--set", "data.synthetic.n_informative=3",
+                 "--set", "data.max_text_len=8", "--set", "train.epochs=1",
+                 "--workdir", str(run), "--cv", "2"])
+    assert rc == 0
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["cv"]["k"] == 2 and len(m["cv"]["folds"]) == 2
+    for k in ("auc", "ks", "brier", "ece", "logreg_auc", "bayes_auc"):
+        assert k in m["test"] and k in m["test_std"], k
+    assert m["cv"]["pooled"]["n"] == 300
+    assert m["data"]["synthetic"] is True

@@ -1,0 +1,315 @@
+"""Compiled predictor, portable artifact and replay on a tiny trained HFT checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+
+import jax
+import numpy as np
+import pytest
+
+from quantjax.config import from_dict, load
+from quantjax.config.features import FeaturesConfig
+from quantjax.config.hft import HFTConfig
+from quantjax.config.inference import InferenceConfig
+from quantjax.errors import UserError
+from quantjax.inference.export import export_checkpoint, load_artifact
+from quantjax.inference.model_fn import from_checkpoint
+from quantjax.inference.predictor import CompiledPredictor, from_model_fn
+
+# small feature windows so a 2-symbol x 500-bar synthetic market trains in seconds
+TINY_FEATURES = dict(timeframes=[2, 5], regime_window=20, stat_windows=[10], volume_window=20,
+                     groups=["returns", "volatility", "microstructure", "volume", "trend",
+                             "rsi", "macd", "bollinger", "atr"])
+OVERRIDES = [
+    "data.synthetic.symbols=2", "data.synthetic.steps=500", "train.max_steps=6",
+    "train.epochs=1", "train.steps_per_call=3", "train.async_checkpoints=false",
+    "train.eval_batch_size=64", "model.sequence_length=8", "train.batch_size=16",
+]
+
+
+def tiny_market(symbols=2, steps=500, seed=0):
+    from quantjax.config.data import SynthMarketConfig
+    from quantjax.data.market_io import market_from_frame
+    from quantjax.data.synth_market import generate
+
+    df, _ = generate(SynthMarketConfig(symbols=symbols, steps=steps, seed=seed))
+    return market_from_frame(df)[0]
+
+
+def train_tiny(workdir, causal=False):
+    """Train the tiny HFT config for a few steps with the trainer's public function."""
+    from quantjax.cli.train import load_hft_dataset
+    from quantjax.config import apply_overrides, load_dict
+    from quantjax.train.hft_task import train_hft
+
+    raw = apply_overrides(load_dict("configs/hft_lstm_tiny.yaml"),
+                          OVERRIDES + [f"model.causal={str(causal).lower()}"])
+    raw.setdefault("data", {})["features"] = TINY_FEATURES
+    cfg = from_dict(HFTConfig, raw)
+    ds, _ = load_hft_dataset(cfg, None, log=lambda *a, **k: None)
+    train_hft(cfg, ds, workdir, progress=False, log=lambda *a, **k: None)
+    return cfg, ds
+
+
+@pytest.fixture(scope="session")
+def hft_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hft_run")
+    cfg, ds = train_tiny(d)
+    return d, cfg, ds
+
+
+@pytest.fixture(scope="session")
+def hft_artifact(hft_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("art") / "hft.qjx"
+    export_checkpoint(hft_run[0], out)
+    return out
+
+
+def test_predictor_buckets_pad_and_match_apply(hft_run):
+    run, cfg, ds = hft_run
+    mf = from_checkpoint(run)
+    pred = from_model_fn(mf, buckets=(1, 8), warmup=1)
+    L, F = mf.inputs[0].shape
+    x = np.random.default_rng(0).normal(size=(11, L, F)).astype(np.float32)
+    out = pred.predict(x)  # 11 > largest bucket: split into 8 + 3 (padded to 8)
+    ref = jax.jit(mf.fn)(mf.params, {"x": x})
+    for k in ("direction_probs", "price", "volatility"):
+        assert out[k].shape[0] == 11
+        np.testing.assert_allclose(out[k], np.asarray(ref[k]), atol=1e-6)
+    assert pred.bucket_for(1) == 1 and pred.bucket_for(5) == 8 and pred.bucket_for(100) == 8
+    # serving never compiles: the executables are fixed at load
+    assert set(pred._compiled) == {1, 8}
+    with pytest.raises(UserError, match="per-example shape"):
+        pred.predict(np.zeros((2, L + 1, F), np.float32))
+
+
+def test_params_are_arguments_not_constants(hft_run):
+    mf = from_checkpoint(hft_run[0])
+    pred = CompiledPredictor(mf.fn, mf.params, mf.inputs, buckets=(1,), warmup=0)
+    x = np.ones((1, *mf.inputs[0].shape), np.float32)
+    a = pred.predict(x)["price"]
+    pred.set_params(jax.tree.map(lambda p: p * 0.5, mf.params))
+    b = pred.predict(x)["price"]
+    assert not np.allclose(a, b)
+
+
+def test_artifact_equals_in_process_apply(hft_run, hft_artifact):
+    from quantjax.models.hft import LSTMAttentionModel
+    from quantjax.train.checkpoint import load_for_inference
+
+    model_cfg, params, _, extra = load_for_inference(hft_run[0])
+    art = load_artifact(hft_artifact)
+    with zipfile.ZipFile(hft_artifact) as z:
+        names = set(z.namelist())
+        assert names == {"manifest.json", "module.mlirbc", "params.npz"}
+        man = json.loads(z.read("manifest.json"))
+    assert man["task"] == "hft" and man["export"]["in_avals"][-1][0].startswith("b,")
+    L, F = art.inputs[0].shape
+    apply = jax.jit(LSTMAttentionModel(model_cfg).apply)
+    for n in (1, 37):  # symbolic batch dimension
+        x = np.random.default_rng(n).normal(size=(n, L, F)).astype(np.float32)
+        got = art.fn(art.params, {"x": x})
+        ref = apply(params, x)
+        np.testing.assert_allclose(np.asarray(got["direction_probs"]),
+                                   np.asarray(jax.nn.softmax(ref["direction"], -1)), atol=1e-6)
+        np.testing.assert_allclose(np.asarray(got["price"]),
+                                   np.asarray(ref["price"]) * extra["price_scale"], atol=1e-6)
+        np.testing.assert_allclose(np.asarray(got["volatility"]),
+                                   np.asarray(ref["volatility"]) * extra["vol_scale"], atol=1e-6)
+    pred = art.predictor(buckets=(1, 8), warmup=1)
+    x = np.random.default_rng(9).normal(size=(3, L, F)).astype(np.float32)
+    np.testing.assert_allclose(pred.predict(x)["price"],
+                               np.asarray(art.fn(art.params, {"x": x})["price"]), atol=1e-6)
+
+
+def test_incompatible_artifact_refused(hft_artifact, tmp_path):
+    bad = tmp_path / "bad.qjx"
+    with zipfile.ZipFile(hft_artifact) as zi, zipfile.ZipFile(bad, "w") as zo:
+        for n in zi.namelist():
+            data = zi.read(n)
+            if n == "manifest.json":
+                m = json.loads(data)
+                m["format_version"] = 99
+                data = json.dumps(m)
+            zo.writestr(n, data)
+    with pytest.raises(UserError, match="format_version 99"):
+        load_artifact(bad)
+    (tmp_path / "junk.qjx").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="unreadable artifact"):
+        load_artifact(tmp_path / "junk.qjx")
+    with pytest.raises(UserError, match="not found"):
+        load_artifact(tmp_path / "missing.qjx")
+
+
+# ----------------------------------------------------------------------------- replay
+def _slice(market, t0, t1):
+    return market._replace(values=market.values[:, t0:t1], mask=market.mask[:, t0:t1],
+                           timestamps=market.timestamps[t0:t1])
+
+
+@pytest.fixture(scope="session")
+def replay_setup(hft_artifact):
+    from quantjax.backtest.pipeline import risk_params
+    from quantjax.config.backtest import BacktestConfig
+
+    icfg = load(InferenceConfig, "configs/inference.yaml",
+                ["strategy.confidence=0.0", "strategy.vol_target=1.0", "predictor.buckets=[1,2]",
+                 "predictor.warmup=1", "monitor.min_samples=10"])
+    art = load_artifact(hft_artifact)
+    market = _slice(tiny_market(2, 500, seed=3), 0, 120)
+    risk = risk_params(load(BacktestConfig, "configs/backtest.yaml"))
+    pred = art.predictor(icfg.predictor.buckets, icfg.predictor.warmup)
+    return art, icfg, market, risk, pred
+
+
+def _engine(setup, tmp_path, name="alerts.jsonl"):
+    from quantjax.inference.replay import ReplayEngine
+
+    art, icfg, market, risk, pred = setup
+    return ReplayEngine(art, risk, market.symbols, market.fields, icfg,
+                        alerts_path=tmp_path / name, predictor=pred)
+
+
+@pytest.fixture(scope="session")
+def clean_replay(replay_setup, tmp_path_factory):
+    from quantjax.inference.replay import replay_market
+
+    eng = _engine(replay_setup, tmp_path_factory.mktemp("replay"))
+    return replay_market(eng, replay_setup[2])
+
+
+def test_replay_equals_vectorized_backtest(replay_setup, clean_replay):
+    from quantjax.backtest.runner import run
+
+    _, _, market, risk, _ = replay_setup
+    res = clean_replay
+    assert res.n_predictions > 0 and np.isfinite(res.signals).any()
+    bt = run(risk, market, res.signals)
+    for k in ("equity", "position", "order_qty", "exit_qty", "cash"):
+        np.testing.assert_array_equal(res.records[k], bt.records[k], err_msg=k)
+    m = res.metrics()
+    assert m["trades"] == int(np.sum(bt.state.n_trades)) and m["trades"] > 0
+    assert m["pnl"] == pytest.approx(float(bt.total_equity()[-1]) - bt.total_initial())
+    for k in ("latency_p50_us", "latency_p95_us", "latency_p99_us", "latency_max_us",
+              "predictions_per_second"):
+        assert m[k] > 0
+    assert 0 < m["resolved_predictions"] <= m["predictions"]
+    assert 0.0 <= m["directional_accuracy"] <= 1.0
+
+
+def test_replay_predictions_equal_batch(hft_run, replay_setup, clean_replay):
+    from quantjax.features.featureset import compute_features
+    from quantjax.features.scaler import apply_scaler
+    from quantjax.features.windows import gather_windows, sample_valid
+
+    _, cfg, ds = hft_run
+    _, _, market, _, pred = replay_setup
+    fcfg = from_dict(FeaturesConfig, TINY_FEATURES)
+    fs = compute_features(market, fcfg)
+    feats = apply_scaler(ds.scaler, fs.values, fs.valid, clip=fcfg.clip)
+    L = cfg.model.sequence_length
+    ok = sample_valid(fs.valid, np.ones_like(fs.valid), L) & market.mask
+    idx = np.argwhere(ok).astype(np.int32)
+    batch = pred.predict(np.asarray(gather_windows(feats, idx, L)))["direction_probs"]
+    got = clean_replay.probs[idx[:, 0], idx[:, 1]]
+    np.testing.assert_allclose(got, batch, atol=1e-4)
+    no = ~ok
+    assert np.isnan(clean_replay.probs[no]).all()
+    # the monitor's realized labels follow the training label rule
+    from quantjax.features.labels import make_labels
+    from quantjax.features.prep import label_price
+
+    lab = make_labels(label_price(market), market.mask, cfg.data.prediction_horizon,
+                      cfg.data.direction_threshold)
+    scored = ok & lab.label_valid
+    hits = clean_replay.probs.argmax(-1)[scored] == lab.direction[scored]
+    assert clean_replay.resolved == (int(scored.sum()), int(hits.sum()))
+
+
+def test_bad_ticks_rejected_and_state_intact(replay_setup, clean_replay, tmp_path, caplog):
+    _, _, market, _, _ = replay_setup
+    eng = _engine(replay_setup, tmp_path)
+    ts = market.timestamps
+    s0, s1 = market.symbols
+    n_bad = 0
+    with caplog.at_level(logging.ERROR, logger="quantjax.replay"):
+        for t in range(market.n_steps):
+            for s in np.nonzero(market.mask[:, t])[0]:
+                v = market.values[s, t]
+                if t == 40 and s == 0:
+                    bad = v.copy()
+                    bad[3] = np.nan
+                    assert not eng.submit(int(ts[t]), s0, bad)  # NaN
+                    bad[3] = np.inf
+                    assert not eng.submit(int(ts[t]), s0, bad)  # inf
+                    assert not eng.submit(int(ts[t]), s0, v[:-1])  # wrong field count
+                    assert not eng.submit(int(ts[t]), "NOPE", v)  # unknown symbol
+                    assert not eng.submit(int(ts[t + 3]), s1, bad)  # bad tick from the future
+                    n_bad += 5
+                assert eng.submit(int(ts[t]), market.symbols[s], v)
+                if t == 60 and s == 1:
+                    assert not eng.submit(int(ts[t - 1]), s0, v)  # out of order
+                    assert not eng.submit(int(ts[t]), s1, v)  # duplicate
+                    n_bad += 2
+        res = eng.finish()
+    assert len(res.rejected) == n_bad
+    reasons = " | ".join(r.reason for r in res.rejected)
+    for frag in ("non-finite", "wrong field count", "unknown symbol", "out-of-order",
+                 "duplicate"):
+        assert frag in reasons
+    assert sum("rejected tick" in r.getMessage() for r in caplog.records) == n_bad
+    np.testing.assert_array_equal(res.records["equity"], clean_replay.records["equity"])
+    np.testing.assert_array_equal(res.probs, clean_replay.probs)
+
+
+# ----------------------------------------------------------------------------- monitor + CLI
+def test_monitor_alerts_edge_triggered_jsonl(tmp_path):
+    from quantjax.config.inference import MonitorConfig
+    from quantjax.inference.monitor import Monitor
+
+    cfg = MonitorConfig(window=20, min_samples=10, latency_p95_us=100.0)
+    mon = Monitor(cfg, tmp_path / "alerts.jsonl", periods_per_year=252)
+    ts = 1_700_000_000_000_000_000
+    eq = np.concatenate([np.linspace(100, 110, 15), [103.0, 102.0, 108, 112, 118]])
+    for i, e in enumerate(eq):
+        mon.latency(50.0 if i < 12 else 500.0)
+        mon.resolved(np.array([1, 2]), np.array([1, 0]))  # 50% accuracy
+        mon.bar(ts + i, i, e)
+    lines = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    by = {(a["rule"], a["level"]) for a in lines}
+    assert ("drawdown", "CRITICAL") in by and ("drawdown", "INFO") in by  # fired, resolved
+    assert ("accuracy", "WARNING") in by and ("latency_p95", "WARNING") in by
+    dd = next(a for a in lines if a["rule"] == "drawdown")
+    assert dd["action"] == "REDUCE_POSITIONS" and dd["value"] < -0.05 and dd["bar"] == 15
+    acc = [a for a in lines if a["rule"] == "accuracy"]
+    assert len(acc) == 1 and acc[0]["action"] == "RETRAIN_MODEL"  # edge-triggered: once
+    assert set(lines[0]) == {"timestamp", "bar", "level", "rule", "value", "threshold",
+                             "action", "message"}
+
+
+def test_cli_export_and_replay(hft_run, tmp_path):
+    from quantjax.cli.main import main
+    from quantjax.data.market_io import market_to_frame, write_market
+
+    out = tmp_path / "m.qjx"
+    assert main(["export", "--checkpoint", str(hft_run[0]), "--out", str(out)]) == 0
+    assert load_artifact(out).task == "hft"
+    data = tmp_path / "ticks.parquet"
+    write_market(market_to_frame(_slice(tiny_market(2, 500, seed=5), 0, 60)), data)
+    rd = tmp_path / "replay"
+    rc = main(["replay", "--artifact", str(out), "--data", str(data), "--risk",
+               "configs/backtest.yaml", "--out", str(rd), "--no-progress",
+               "--set", "predictor.buckets=[1,2]", "--set", "predictor.warmup=0"])
+    assert rc == 0
+    m = json.loads((rd / "metrics.json").read_text())
+    for k in ("latency_p50_us", "latency_p95_us", "latency_p99_us", "latency_max_us",
+              "predictions_per_second", "trades", "pnl", "bars", "predictions"):
+        assert k in m
+    assert m["bars"] == 60 and m["predictions"] > 0
+    assert (rd / "alerts.jsonl").exists() and (rd / "replay.parquet").exists()
+    assert main(["export", "--checkpoint", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert main(["replay", "--artifact", str(tmp_path / "nope.qjx"), "--data", str(data),
+                 "--out", str(rd)]) == 2

@@ -1,0 +1,198 @@
+"""Sweeps on 8 forced CPU devices give the same results as on one device (training and
+backtest), run in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=8.
+Also: a vmapped training sweep equals K separate runs of the trainer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from quantjax.config import spec
+from quantjax.train.config import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyModel:
+    hidden: int = spec(8, ge=1)
+    dropout: float = spec(0.0, ge=0, lt=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    model: ToyModel = spec(default_factory=ToyModel)
+    train: TrainConfig = spec(default_factory=TrainConfig)
+
+
+def toy_kind():
+    """A TrainKind for a 2-layer MLP classifier on a planted 3-class problem."""
+    import jax
+    import jax.numpy as jnp
+
+    from quantjax.sweep.tasks import Prepared, TrainKind
+    from quantjax.train.trainer import Task, hparams_from_config
+
+    def prepare(cfg, section, cache):
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((192, 4)).astype(np.float32)
+        y = np.digitize(x[:, 0] + 0.5 * x[:, 1], [-0.5, 0.5]).astype(np.int32)
+        data = {"x": jnp.asarray(x[:128]), "y": jnp.asarray(y[:128]),
+                "vx": jnp.asarray(x[128:]), "vy": jnp.asarray(y[128:])}
+        H = cfg.model.hidden
+
+        def init_params(key):
+            k1, k2 = jax.random.split(key)
+            return {"w1": jax.random.normal(k1, (4, H)) * 0.5, "b1": jnp.zeros(H),
+                    "w2": jax.random.normal(k2, (H, 3)) * 0.5}
+
+        def logits(p, x, key=None, rate=0.0):
+            h = jnp.tanh(x @ p["w1"] + p["b1"])
+            if key is not None:
+                keep = jax.random.bernoulli(key, 1.0 - rate, h.shape)
+                h = jnp.where(keep, h / (1.0 - rate), 0.0)
+            return h @ p["w2"]
+
+        def ce(z, y, w):
+            lp = jax.nn.log_softmax(z)
+            nll = -jnp.take_along_axis(lp, y[:, None], 1)[:, 0]
+            return jnp.sum(w[y] * nll) / jnp.sum(w[y])
+
+        def loss_fn(p, d, rows, hp, key):
+            z = logits(p, d["x"][rows], key, hp.dropout_rate)
+            return hp.loss_weights[0] * ce(z, d["y"][rows], hp.class_weights), {}
+
+        def val_score(p, hp, d):
+            z = logits(p, d["vx"])
+            acc = jnp.mean(jnp.argmax(z, -1) == d["vy"])
+            return {"score": acc, "loss": ce(z, d["vy"], hp.class_weights), "accuracy": acc}
+
+        task = Task(init_params, loss_fn, val_score, 128)
+        return Prepared(task, data, lambda c: hparams_from_config(c.train, c.model.dropout, 3),
+                        lambda c: {})
+
+    traced = ("train.learning_rate", "train.weight_decay", "train.loss_weights",
+              "train.class_weights", "train.seed", "model.dropout")
+    return TrainKind("toy", ToyConfig, traced, prepare)
+
+
+TOY_BASE = "train: {batch_size: 32, epochs: 3, patience: 2, warmup_fraction: 0.0}\n"
+TOY_PARAMS = {"train.learning_rate": [0.01, 0.1], "train.seed": [0, 1, 2],
+              "model.dropout": [0.0, 0.2], "model.hidden": [4, 8]}
+BT_PARAMS = {"strategy.confidence": [0.4, 0.6, 0.8], "risk.stop_loss": 0.002,
+             "risk.fee_rate": [0.0, 0.0005]}
+BT_OVERRIDES = ["synthetic.symbols=3", "synthetic.steps=300", "risk.max_drawdown=0.0"]
+
+
+def _sweep_cfg(kind: str, base: str | None, params: dict, overrides=(), shard=True,
+               max_parallel=0):
+    from quantjax.config import from_dict
+    from quantjax.config.sweep import SweepConfig
+
+    return from_dict(SweepConfig, {
+        "sweep": {"kind": kind, "base_config": base, "overrides": list(overrides),
+                  "shard": shard, "max_parallel": max_parallel},
+        "search": {"method": "grid", "params": params}})
+
+
+def run_both(tmp: Path) -> dict:
+    """Training (toy) and backtest sweeps on all devices and on one device."""
+    import jax
+
+    from quantjax.sweep.backtest_sweep import run_backtest_sweep
+    from quantjax.sweep.space import make_trials
+    from quantjax.sweep.train_sweep import run_train_sweep
+
+    base = tmp / "toy.yaml"
+    base.write_text(TOY_BASE)
+    out: dict = {"n_devices": len(jax.devices())}
+    for shard in (True, False):
+        # one trial per device in both layouts: the same per-device program (XLA may order a
+        # reduction differently for another per-device batch, a last-ulp difference)
+        n = len(jax.devices()) if shard else 1
+        cfg = _sweep_cfg("hft", str(base), TOY_PARAMS, shard=shard, max_parallel=n)
+        res = run_train_sweep(cfg, make_trials(cfg.search), kind=toy_kind(), log=lambda s: None)
+        params = jax.tree.map(lambda a: np.asarray(a).tolist(), res["best"]["state"].params)
+        out[f"train_{shard}"] = {"rows": res["rows"], "best": res["best"]["index"],
+                                 "params": params, "groups": res["groups"]}
+        cfg = _sweep_cfg("backtest", None, BT_PARAMS, BT_OVERRIDES, shard=shard)
+        res = run_backtest_sweep(cfg, make_trials(cfg.search), log=lambda s: None)
+        out[f"bt_{shard}"] = {"rows": res["rows"], "dsr": res["dsr"], "groups": res["groups"]}
+    return out
+
+
+def test_sharded_sweeps_match_single_device(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_PLATFORMS="cpu")
+    res = subprocess.run([sys.executable, __file__, str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["n_devices"] == 8
+    # backtest: every book is computed elementwise, so the results are bit-identical
+    assert out["bt_True"]["rows"] == out["bt_False"]["rows"]
+    assert out["bt_True"]["dsr"] == out["bt_False"]["dsr"]
+    # training: same trials, same best trial, same integer metrics; floats agree to float32
+    # rounding (the SPMD-partitioned program may order a reduction differently)
+    a, b = out["train_True"], out["train_False"]
+    assert a["best"] == b["best"]
+    assert len(a["rows"]) == len(b["rows"]) == 24
+    for ra, rb in zip(a["rows"], b["rows"], strict=True):
+        assert ra.keys() == rb.keys()
+        for k in ra:
+            if isinstance(ra[k], float):
+                np.testing.assert_allclose(ra[k], rb[k], rtol=1e-5, err_msg=k)
+            else:
+                assert ra[k] == rb[k], k
+    np.testing.assert_allclose(np.concatenate([np.ravel(v) for v in a["params"].values()]),
+                               np.concatenate([np.ravel(v) for v in b["params"].values()]),
+                               rtol=1e-4, atol=1e-6)
+    # the backtest mesh used both axes (6 trials -> 4 trial devices x 2 symbol devices)
+    assert out["bt_True"]["groups"][0]["mesh"] == [4, 2]
+    assert out["train_True"]["groups"][0]["devices"] == 8
+    assert len(out["train_True"]["groups"]) == 2  # model.hidden is shape-changing
+
+
+def test_vmapped_sweep_equals_separate_runs(tmp_path):
+    import jax
+
+    from quantjax.sweep.space import make_trials
+    from quantjax.sweep.train_sweep import resolve_trials, run_train_sweep
+    from quantjax.train.trainer import make_train
+
+    base = tmp_path / "toy.yaml"
+    base.write_text(TOY_BASE)
+    params = {"train.learning_rate": [0.01, 0.1], "train.seed": [0, 1]}
+    cfg = _sweep_cfg("hft", str(base), params, shard=False)
+    trials = make_trials(cfg.search)
+    kind = toy_kind()
+    res = run_train_sweep(cfg, trials, kind=kind, log=lambda s: None)
+    cfgs = resolve_trials(kind, str(base), (), trials)
+    prep = kind.prepare(cfgs[0], cfg.sweep, {})
+    train = jax.jit(make_train(prep.task, cfgs[0].train))
+    for i, c in enumerate(cfgs):
+        state, hist, best = train(prep.hparams(c), prep.data)
+        row = res["rows"][i]
+        np.testing.assert_allclose(row["val_score"], float(best["score"]), rtol=1e-5)
+        assert row["best_epoch"] == int(best["epoch"])
+        assert row["steps"] == int(state.step)
+    best = res["best"]["index"]
+    state, _, _ = train(prep.hparams(cfgs[best]), prep.data)
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(res["best"]["state"].params),
+                    strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+if __name__ == "__main__":
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", os.environ.get(
+        "QUANTJAX_TEST_JAX_CACHE", str(Path(__file__).parent.parent / ".jax_cache")))
+    tmp = Path(sys.argv[1])
+    sys.path.insert(0, str(Path(__file__).parent))
+    result = run_both(tmp)
+    (tmp / "out.json").write_text(json.dumps(result, default=float))
