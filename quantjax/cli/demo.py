@@ -5,6 +5,13 @@ Stages (each writes into ``--workdir``):
 1. ``market``: synthetic market data (``market.parquet`` + ``.meta.json``), validated by the loader.
 2. ``credit_data``: synthetic credit applications (``credit.csv`` + ``.meta.json``), validated
    through the synthetic schema.
+3. ``hft``: the tiny LSTM-attention config trained on the market data (``hft/``).
+4. ``backtest``: the trained model's predictions through the risk engine (``bt/``).
+5. ``credit``: the tiny credit transformer trained on the credit data (``credit/``).
+6. ``reports``: an HTML report for each run (``*/report.html``).
+
+Stages 3-5 call the same code as ``quantjax train hft``, ``quantjax backtest`` and
+``quantjax train credit``.
 
 A summary table is printed at the end and ``demo.json`` lists each stage's outputs and timing.
 """
@@ -70,15 +77,79 @@ def stage_credit_data(args: argparse.Namespace, work: Path, out: dict) -> dict:
     cfg = load(SynthCreditConfig, None, [f"rows={args.credit_rows}", f"seed={args.seed}"])
     df, meta = generate_credit(cfg)
     path, _ = write_credit(df, meta, work / "credit.csv")
-    schema = load(CreditSchema, Path(__file__).resolve().parents[2] / "configs" / "credit_schema_synthetic.yaml")
+    schema = load(CreditSchema, _config("credit_schema_synthetic.yaml"))
     table = read_credit_table(path, schema)
     out["credit_path"] = path
     return {"path": str(path), "rows": len(table), "bayes_auc": meta.get("bayes_auc")}
 
 
+def _config(name: str) -> Path:
+    """A bundled YAML from the repository's ``configs/`` folder."""
+    return Path(__file__).resolve().parents[2] / "configs" / name
+
+
+def _cli(argv: list[str]) -> None:
+    from quantjax.cli.main import main
+    from quantjax.errors import UserError
+
+    rc = main(argv)
+    if rc:
+        raise UserError(f"demo stage 'quantjax {' '.join(argv[:2])}' failed (exit code {rc})")
+
+
+def _metrics(run: Path) -> dict:
+    import json
+
+    return json.loads((run / "metrics.json").read_text())
+
+
+def stage_hft(args: argparse.Namespace, work: Path, out: dict) -> dict:
+    run = work / "hft"
+    _cli(["train", "hft", "--config", str(_config("hft_lstm_tiny.yaml")),
+          "--data", str(work / "market.parquet"), "--workdir", str(run),
+          "--set", f"train.seed={args.seed}"])
+    m = _metrics(run)
+    test = m.get("test", {})
+    return {"run": str(run), "test_accuracy": test.get("directional_accuracy"),
+            "oracle_accuracy": test.get("bayes_accuracy"),
+            "majority_baseline": test.get("majority_baseline_accuracy")}
+
+
+def stage_backtest(args: argparse.Namespace, work: Path, out: dict) -> dict:
+    run = work / "bt"
+    _cli(["backtest", "--config", str(_config("backtest.yaml")), "--checkpoint",
+          str(work / "hft"), "--data", str(work / "market.parquet"), "--out", str(run)])
+    p = _metrics(run).get("portfolio", {})
+    return {"run": str(run), "total_return": p.get("total_return"), "sharpe": p.get("sharpe"),
+            "max_drawdown": p.get("max_drawdown"), "trades": p.get("n_trades")}
+
+
+def stage_credit(args: argparse.Namespace, work: Path, out: dict) -> dict:
+    run = work / "credit"
+    _cli(["train", "credit", "--config", str(_config("credit_transformer_tiny.yaml")),
+          "--data", str(work / "credit.csv"),
+          "--schema", str(_config("credit_schema_synthetic.yaml")), "--workdir", str(run)])
+    test = _metrics(run).get("test", {})
+    return {"run": str(run), "test_auc": test.get("auc"), "logreg_auc": test.get("logreg_auc"),
+            "ece": test.get("ece")}
+
+
+def stage_reports(args: argparse.Namespace, work: Path, out: dict) -> dict:
+    from quantjax.report import render
+
+    paths = {}
+    for name in ("hft", "bt", "credit"):
+        paths[name] = str(render(work / name, work / name / "report.html", recompute=False))
+    return paths
+
+
 STAGES: tuple[tuple[str, Callable[[argparse.Namespace, Path, dict], dict]], ...] = (
     ("market", stage_market),
     ("credit_data", stage_credit_data),
+    ("hft", stage_hft),
+    ("backtest", stage_backtest),
+    ("credit", stage_credit),
+    ("reports", stage_reports),
 )
 
 
