@@ -118,7 +118,8 @@ def stage_hft(args: argparse.Namespace, work: Path, out: dict) -> dict:
 def stage_backtest(args: argparse.Namespace, work: Path, out: dict) -> dict:
     run = work / "bt"
     _cli(["backtest", "--config", str(_config("backtest.yaml")), "--checkpoint",
-          str(work / "hft"), "--data", str(work / "market.parquet"), "--out", str(run)])
+          str(work / "hft"), "--data", str(work / "market.parquet"), "--out", str(run),
+          "--set", "backtest.benchmark=equal_weight"])
     p = _metrics(run).get("portfolio", {})
     return {"run": str(run), "total_return": p.get("total_return"), "sharpe": p.get("sharpe"),
             "max_drawdown": p.get("max_drawdown"), "trades": p.get("n_trades")}
