@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from quantjax.risk.engine import traced_params
+
 STRATEGY_DEFAULTS = dict(
     confidence=0.7,  # spec: trade only when max(prob) >= 0.7
     kelly_fraction=0.5,  # fraction of the Kelly bet
@@ -46,11 +48,8 @@ class StrategyParams(NamedTuple):
 
 
 def make_strategy_params(dtype=jnp.float32, **overrides) -> StrategyParams:
-    unknown = set(overrides) - set(STRATEGY_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown strategy parameter {sorted(unknown)[0]!r}")
-    vals = {**STRATEGY_DEFAULTS, **overrides}
-    return StrategyParams(**{k: jnp.asarray(vals[k], dtype) for k in StrategyParams._fields})
+    """StrategyParams from the defaults updated by ``overrides`` (unknown keys raise)."""
+    return traced_params(StrategyParams, STRATEGY_DEFAULTS, dtype, "strategy", overrides)
 
 
 def _kelly_size(params: StrategyParams, conf, pred_vol, ewma_vol_prev):

@@ -185,13 +185,21 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> di
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {path}: cannot parse value {raw!r}: {e}") from None
-        node = out
-        for k in keys[:-1]:
-            child = node.get(k)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[k] = child
-            node = child
-        node[keys[-1]] = value
+        out = set_path(out, ".".join(keys), value)
+    return out
+
+
+def set_path(data: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """Copy of nested mapping ``data`` with dotted ``key`` set to ``value``."""
+    out = dict(data)
+    node = out
+    parts = key.split(".")
+    for p in parts[:-1]:
+        child = node.get(p)
+        child = dict(child) if isinstance(child, dict) else {}
+        node[p] = child
+        node = child
+    node[parts[-1]] = value
     return out
 
 

@@ -78,13 +78,21 @@ class RiskParams(NamedTuple):
     rebalance_band: jax.Array
 
 
+def traced_params(cls, defaults: dict, dtype, what: str, overrides: dict):
+    """NamedTuple ``cls`` of scalar arrays from ``defaults`` updated by ``overrides``.
+
+    Every field becomes a traced-able ``jnp`` scalar of ``dtype``; unknown keys raise.
+    """
+    unknown = set(overrides) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown {what} parameter {sorted(unknown)[0]!r}")
+    vals = {**defaults, **overrides}
+    return cls(**{k: jnp.asarray(vals[k], dtype) for k in cls._fields})
+
+
 def make_params(dtype=jnp.float32, **overrides) -> RiskParams:
     """RiskParams from :data:`DEFAULTS` updated by ``overrides`` (unknown keys raise)."""
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown risk parameter {sorted(unknown)[0]!r}")
-    vals = {**DEFAULTS, **overrides}
-    return RiskParams(**{k: jnp.asarray(vals[k], dtype) for k in RiskParams._fields})
+    return traced_params(RiskParams, DEFAULTS, dtype, "risk", overrides)
 
 
 class MarketStep(NamedTuple):

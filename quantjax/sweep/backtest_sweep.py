@@ -27,11 +27,12 @@ from quantjax.backtest import runner, strategies
 from quantjax.backtest.pipeline import infer_periods_per_year
 from quantjax.config import apply_overrides, from_dict, load_dict
 from quantjax.config.backtest import BacktestConfig, StrategyConfig
+from quantjax.config.base import set_path
 from quantjax.errors import ConfigError, UserError
 from quantjax.risk import RiskParams, make_params
 from quantjax.sweep import memory, sharding
 from quantjax.sweep.dsr import dsr_of_best
-from quantjax.sweep.space import group_trials, set_path
+from quantjax.sweep.space import group_trials
 
 _STRAT_CFG = {f.name for f in dataclasses.fields(StrategyConfig)}
 _STRAT_TRACED = set(strategies.StrategyParams._fields)

@@ -122,15 +122,3 @@ def group_trials(trials: list[dict[str, Any]], is_traced) -> list[tuple[dict, li
     return list(groups.values())
 
 
-def set_path(data: dict, key: str, value: Any) -> dict:
-    """Copy of nested mapping ``data`` with dotted ``key`` set to ``value``."""
-    out = dict(data)
-    node = out
-    parts = key.split(".")
-    for p in parts[:-1]:
-        child = node.get(p)
-        child = dict(child) if isinstance(child, dict) else {}
-        node[p] = child
-        node = child
-    node[parts[-1]] = value
-    return out

@@ -18,9 +18,10 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from quantjax.config import apply_overrides, from_dict, load_dict
+from quantjax.config.base import set_path
 from quantjax.errors import ConfigError
 from quantjax.sweep import memory, sharding
-from quantjax.sweep.space import group_trials, set_path
+from quantjax.sweep.space import group_trials
 from quantjax.sweep.tasks import Prepared, get_kind
 from quantjax.train.config import TrainConfig
 from quantjax.train.trainer import init_state, make_train, total_steps
