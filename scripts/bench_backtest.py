@@ -11,11 +11,16 @@ Prints ONE JSON object:
 - chunked mode: peak RSS of a subprocess running 100 x 1,000,000 vs 100 x 100,000 steps in
   chunks (data generated chunk by chunk), and their ratio.
 
-quantjax is timed with ``record="full"`` (every StepRecord field, what the CLI keeps) and with
-``record="equity"``. By default the script calls
+quantjax is timed at three record levels (all run the same full risk engine):
+``full`` (13 dense per-step arrays), ``trades`` (dense equity and a sparse fill-event
+log, brought to host; what the CLI uses: ``headline_record_level``) and ``equity``.
+``speedup_vs_vectorbt`` is the ratio of medians at the headline level
+(``speedup_vs_vectorbt_by_level`` for all). vectorbt gets the same costs (fees 5 bps, slippage
+1 bp, stop-loss 2%, take-profit 1%), its numba code is compiled before timing, and only
+``Portfolio.from_signals(...).final_value()`` is timed. By default the script calls
 :func:`quantjax.backtest.runner.enable_fast_cpu_loops` before JAX starts (one CPU kernel for
 the scan; bitwise-identical results); ``--xla-default`` keeps XLA's defaults for an A/B run.
-Times: best and median of ``--repeat`` interleaved runs.
+Times: medians (and best) of ``--repeat`` interleaved runs of every engine.
 
 Usage: ``python scripts/bench_backtest.py [--quick] [--symbols 100] [--steps 100000]``
 (``--no-vectorbt --skip-chunked --symbols 10000`` for the GPU throughput goal).
@@ -46,9 +51,11 @@ def make_data(S: int, T: int, seed: int = 0):
 
 def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn=False,
                  record="equity"):
+    """Time the engine at one record level. ``return_fn=True``: ``(fn, first_call_s, info)``;
+    ``"hlo"``: the compiled HLO text; else ``(final_equity[S], best_s, first_call_s)``."""
     import jax
 
-    from quantjax.backtest.runner import init_state, simulate
+    from quantjax.backtest.runner import init_state, simulate, simulate_trades
     from quantjax.backtest.strategies import entries_exits_to_target
     from quantjax.risk import MarketStep, make_params
 
@@ -62,8 +69,13 @@ def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn
     state = init_state(params, S, "independent")
     series = jax.device_put(series)
     sig = jax.device_put(sig)
+    info: dict = {}
 
     def once():
+        if record == "trades":  # what the CLI runs: event log to host, overflow handled
+            st, tr = simulate_trades(params, state, series, sig, mode="independent")
+            info["events"] = len(tr.events["step"])
+            return np.asarray(st.cash + st.position * st.last_price), tr.equity
         st, rec = simulate(params, state, series, sig, mode="independent", record=record)
         eq = rec if record == "equity" else rec.equity
         return np.asarray(st.cash + st.position * st.last_price), eq
@@ -77,7 +89,7 @@ def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn
     jax.block_until_ready(eq)
     first = time.perf_counter() - t0
     if return_fn:
-        return lambda: jax.block_until_ready(once()[1]), first
+        return (lambda: jax.block_until_ready(once()[1])), first, info
     best = np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -162,6 +174,16 @@ def chunk_peak(S: int, T: int, chunk: int) -> tuple[int, float]:
     return int(rss), float(wall)
 
 
+LEVELS = ("full", "trades", "equity")
+HEADLINE = "trades"  # the record level the CLI uses
+EVENT_BYTES = 4 + 4 + 8 * 4 + 2  # step, symbol, 8 float32 values, 2 int8 reasons
+
+
+def _hlo_instructions(text: str) -> int:
+    """Instructions in a compiled HLO module (a rough size of the step program)."""
+    return sum(1 for line in text.splitlines() if " = " in line and "{" not in line.split("=")[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -183,49 +205,56 @@ def main() -> None:
 
     out: dict = {"symbols": S, "steps": T, "devices": str(jax.devices()[0]),
                  "cpu_count": os.cpu_count(), "xla_fast_cpu_loops": fast,
-                 "xla_flags": os.environ.get("XLA_FLAGS", "")}
+                 "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                 "headline_record_level": HEADLINE, "engine_dtype": "float32",
+                 "vectorbt_dtype": "float64"}
     data = make_data(S, T)
     cost = dict(fees=0.0005, sl=0.02, tp=0.01)
     qkw = dict(slippage_bps=1.0, dtype=np.float32, **cost)
-    out["xla_single_kernel_loop"] = "xla_cpu_small_call" in quantjax_run(
-        data, return_fn="hlo", record="full", **qkw)
-    qj_fn, qj_first = quantjax_run(data, return_fn=True, record="full", **qkw)
-    qe_fn, _ = quantjax_run(data, return_fn=True, record="equity", **qkw)
-    out["quantjax_record"] = "full"
-    out["quantjax_first_call_seconds"] = qj_first
-    vectorbt = vb_fn = None
+    hlo = {lv: quantjax_run(data, return_fn="hlo", record=lv, **qkw) for lv in LEVELS}
+    out["xla_single_kernel_loop"] = {lv: "xla_cpu_small_call" in t for lv, t in hlo.items()}
+    out["hlo_instructions"] = {lv: _hlo_instructions(t) for lv, t in hlo.items()}
+    fns, infos = {}, {}
+    for lv in LEVELS:
+        fns[lv], first, infos[lv] = quantjax_run(data, return_fn=True, record=lv, **qkw)
+        out.setdefault("quantjax_first_call_seconds", {})[lv] = first
     if not a.no_vectorbt:
         try:
             import vectorbt
 
             out["vectorbt_version"] = vectorbt.__version__
-            vb_fn, _ = vectorbt_run(data, slippage=1e-4, shift=True, return_fn=True, **cost)
+            fns["vectorbt"], _ = vectorbt_run(data, slippage=1e-4, shift=True, return_fn=True,
+                                              **cost)
         except ImportError as e:
             out["vectorbt_error"] = f"vectorbt not installed: {e}"
-            vectorbt = vb_fn = None
-    # interleave the timed runs so that all see the same machine load; best and median of each
-    times: dict[str, list[float]] = {"qj": [], "qe": [], "vb": []}
-    fns = {"qj": qj_fn, "qe": qe_fn, "vb": vb_fn}
+    # interleave the timed runs so that all see the same machine load; medians (and best)
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(a.repeat):
         for k, fn in fns.items():
-            if fn is not None:
-                t0 = time.perf_counter()
-                fn()
-                times[k].append(time.perf_counter() - t0)
-    qj_t, qe_t = min(times["qj"]), min(times["qe"])
-    out["quantjax_symbol_steps_per_s"] = S * T / qj_t
-    out["quantjax_seconds"] = qj_t
-    out["quantjax_seconds_median"] = float(np.median(times["qj"]))
-    out["quantjax_equity_only_symbol_steps_per_s"] = S * T / qe_t
-    out["quantjax_equity_only_seconds_median"] = float(np.median(times["qe"]))
-    if vb_fn is not None:
-        vb_t = min(times["vb"])
-        out["vectorbt_symbol_steps_per_s"] = S * T / vb_t
-        out["vectorbt_seconds"] = vb_t
-        out["vectorbt_seconds_median"] = float(np.median(times["vb"]))
-        out["speedup_vs_vectorbt"] = vb_t / qj_t
-        out["speedup_vs_vectorbt_median"] = float(np.median(times["vb"]) / np.median(times["qj"]))
-        out["speedup_vs_vectorbt_equity_only"] = vb_t / qe_t
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    best = {k: float(min(v)) for k, v in times.items()}
+    out["repeats"] = a.repeat
+    out["seconds_median"] = med
+    out["seconds_best"] = best
+    out["symbol_steps_per_s_median"] = {k: S * T / v for k, v in med.items()}
+    n_ev = infos["trades"].get("events", 0)
+    out["trades_events"] = n_ev
+    out["trades_event_rate"] = n_ev / (S * T)
+    # bytes kept per symbol-step: full = 12 float32/int32 arrays + 1 bool; trades = equity +
+    # the event rows
+    out["record_bytes_per_symbol_step"] = {
+        "full": 12 * 4 + 1, "trades": 4 + EVENT_BYTES * n_ev / (S * T), "equity": 4}
+    out["quantjax_symbol_steps_per_s"] = S * T / med[HEADLINE]
+    out["quantjax_seconds_median"] = med[HEADLINE]
+    if "vectorbt" in fns:
+        out["vectorbt_symbol_steps_per_s"] = S * T / med["vectorbt"]
+        out["vectorbt_seconds_median"] = med["vectorbt"]
+        out["speedup_vs_vectorbt"] = med["vectorbt"] / med[HEADLINE]
+        out["speedup_vs_vectorbt_best"] = best["vectorbt"] / best[HEADLINE]
+        out["speedup_vs_vectorbt_by_level"] = {lv: med["vectorbt"] / med[lv] for lv in LEVELS}
         # parity: fees only, float64
         with jax.enable_x64(True):
             pq, _, _ = quantjax_run(data, fees=0.0005, slippage_bps=0.0, sl=0.0, tp=0.0,

@@ -1,11 +1,19 @@
 """Benchmark: scoring with the credit transformer (JAX) vs the PyTorch re-implementation of
 the spec's model, same sizes (spec defaults), same machine, one run.
 
-Prints ONE JSON object: throughput (applications/s at --batch), single-application latency
-p50/p99 (microseconds) for both, ``throughput_speedup_vs_torch`` and
-``latency_p50_speedup_vs_torch``. ``--quick`` for a smoke run.
+Three scorers, timed in interleaved repeats (medians), so machine load hits all alike:
 
-    python scripts/bench_credit.py [--quick] [--batch 512] [--text-len 40]
+- ``jax_padded``: one jitted call on the whole batch padded to ``--text-len`` words;
+- ``jax`` (headline): length-bucketed scoring (:mod:`quantjax.credit.bucketing`): rows sorted by
+  text length, chunks of ``--bucket-rows`` rows, text trimmed per chunk (PAD is masked, so the
+  logits are the same; the max abs difference of the probabilities is reported);
+- ``torch``: the spec's model in eval mode under ``torch.inference_mode`` (same thread count).
+
+Prints ONE JSON object: throughput (applications/s at --batch), single-application latency
+p50/p99 (microseconds), executed FLOPs per batch and achieved GFLOP/s for each, and
+``throughput_speedup_vs_torch`` / ``latency_p50_speedup_vs_torch``. ``--quick`` for a smoke run.
+
+    python scripts/bench_credit.py [--quick] [--batch 512] [--text-len 40] [--bucket-rows 128]
 """
 
 from __future__ import annotations
@@ -23,13 +31,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def _timeit(fn, n: int) -> np.ndarray:
-    out = np.empty(n)
-    for i in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out[i] = time.perf_counter() - t0
-    return out
+def layer_flops(tokens: int, d: int, ffn: int) -> float:
+    """FLOPs (2 per multiply-add) of one encoder layer on ``tokens`` tokens of one row:
+    QKV + output projections, FFN, and the two attention products (QK^T, PV)."""
+    return 2.0 * tokens * (4 * d * d + 2 * ffn * d * d) + 2.0 * 2 * tokens * tokens * d
+
+
+def row_flops(tokens: int, d: int, ffn: int, layers: int, fused_in: int) -> float:
+    """FLOPs of one application: encoder + fusion MLP (fused_in -> 2d -> d) + head."""
+    head = 2.0 * (fused_in * 2 * d + 2 * d * d + d * d // 2 + d // 2 * d // 4 + d // 4 * 2)
+    return layers * layer_flops(tokens, d, ffn) + head
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def main(argv=None) -> int:
@@ -37,6 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--text-len", type=int, default=40)
+    ap.add_argument("--bucket-rows", type=int, default=128, help="rows per bucketed call")
+    ap.add_argument("--bucket-multiple", type=int, default=4, help="text lengths rounded to this")
     ap.add_argument("--no-torch", action="store_true")
     a = ap.parse_args(argv)
     batch = a.batch or (64 if a.quick else 512)
@@ -47,6 +66,7 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
 
     from quantjax.config.credit import CreditModelConfig
+    from quantjax.credit.bucketing import bucketed_logits_fn, plan_chunks
     from quantjax.models.credit import build_model
 
     dn, cards, vocab, tlen, ts_len = 50, (10, 20, 15), 10_000, a.text_len, 12
@@ -62,6 +82,7 @@ def main(argv=None) -> int:
 
     xb, x1 = make(batch), make(1)
     cfg = CreditModelConfig()  # spec defaults: d_model 256, 8 heads, 6 layers, FFN 4x
+    d, ffn, nl = cfg.d_model, cfg.ffn_mult, cfg.n_layers
     model = build_model(cfg, dn, cards, vocab)
     params = model.init(jax.random.key(0), *[jnp.asarray(v[:2]) for v in xb])["params"]
     n_params = int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
@@ -70,22 +91,42 @@ def main(argv=None) -> int:
     def score(p, *x):
         return jax.nn.sigmoid(model.apply({"params": p}, *x))
 
+    bucketed = bucketed_logits_fn(model, a.bucket_rows, a.bucket_multiple)
+
+    def score_bucketed(x):
+        return 1.0 / (1.0 + np.exp(-bucketed(params, *x)))
+
     jb = [jnp.asarray(v) for v in xb]
     j1 = [jnp.asarray(v) for v in x1]
-    score(params, *jb).block_until_ready()
+    p_pad = np.asarray(score(params, *jb), np.float64)
     score(params, *j1).block_until_ready()
-    tb = _timeit(lambda: score(params, *jb).block_until_ready(), reps)
-    t1 = _timeit(lambda: score(params, *j1).block_until_ready(), lat_n)
+    p_bucket = score_bucketed(xb)
+    score_bucketed(x1)
+    # executed FLOPs: JAX has [CLS] + numeric + categorical + series + text tokens, fusion of 5
+    n_fixed = 4
+    flops_pad = batch * row_flops(n_fixed + tlen, d, ffn, nl, 5 * d)
+    flops_bucket = sum(max(len(c.rows), min(a.bucket_rows, batch))
+                       * row_flops(n_fixed + c.text_len, d, ffn, nl, 5 * d)
+                       for c in plan_chunks(xb[2], a.bucket_rows, a.bucket_multiple))
+    timers = {
+        "jax_padded": lambda: score(params, *jb).block_until_ready(),
+        "jax": lambda: score_bucketed(xb),
+    }
+    lat = {
+        "jax_padded": lambda: score(params, *j1).block_until_ready(),
+        "jax": lambda: score_bucketed(x1),
+    }
+    flops = {"jax_padded": flops_pad, "jax": flops_bucket}
     res = {
         "bench": "credit_scoring", "quick": a.quick, "batch": batch, "text_len": tlen,
+        "bucket_rows": a.bucket_rows, "bucket_multiple": a.bucket_multiple,
         "config": "spec defaults (d_model 256, 8 heads, 6 layers, FFN 4x, 50 numeric, "
                   "categorical [10, 20, 15], vocab 10000, 12-month series)",
         "device": jax.devices()[0].device_kind, "backend": jax.default_backend(),
         "cpu_count": os.cpu_count(), "python": platform.python_version(),
         "jax_version": jax.__version__, "jax_params": n_params,
-        "jax_throughput_apps_per_s": batch / float(np.median(tb)),
-        "jax_latency_p50_us": float(np.percentile(t1, 50) * 1e6),
-        "jax_latency_p99_us": float(np.percentile(t1, 99) * 1e6),
+        "mean_text_words": float((xb[2] > 0).sum(1).mean()),
+        "bucketed_max_abs_diff": float(np.max(np.abs(p_bucket - p_pad))),
     }
     if not a.no_torch:
         import torch
@@ -97,24 +138,43 @@ def main(argv=None) -> int:
                  torch.from_numpy(xb[2]).long(), torch.from_numpy(xb[3][..., 0])]
         t1_in = [torch.from_numpy(x1[0]), torch.from_numpy(x1[1]).long(),
                  torch.from_numpy(x1[2]).long(), torch.from_numpy(x1[3][..., 0])]
-        with torch.inference_mode():
-            tm(*tb_in)
-            tm(*t1_in)
-            ttb = _timeit(lambda: tm(*tb_in), reps)
-            tt1 = _timeit(lambda: tm(*t1_in), lat_n)
-        res.update({
-            "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "torch_params": count_params(tm),
-            "torch_throughput_apps_per_s": batch / float(np.median(ttb)),
-            "torch_latency_p50_us": float(np.percentile(tt1, 50) * 1e6),
-            "torch_latency_p99_us": float(np.percentile(tt1, 99) * 1e6),
-        })
-        res["throughput_speedup_vs_torch"] = (res["jax_throughput_apps_per_s"]
-                                              / res["torch_throughput_apps_per_s"])
-        res["latency_p50_speedup_vs_torch"] = (res["torch_latency_p50_us"]
-                                               / res["jax_latency_p50_us"])
-        res["latency_p99_speedup_vs_torch"] = (res["torch_latency_p99_us"]
-                                               / res["jax_latency_p99_us"])
+
+        def torch_call(inp):
+            with torch.inference_mode():
+                return tm(*inp)
+
+        torch_call(tb_in)
+        torch_call(t1_in)
+        timers["torch"] = lambda: torch_call(tb_in)
+        lat["torch"] = lambda: torch_call(t1_in)
+        # the spec's model: numeric + categorical + series + text tokens, no mask, fusion of 4
+        flops["torch"] = batch * row_flops(3 + tlen, d, 4, nl, 4 * d)
+        res.update({"torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+                    "torch_params": count_params(tm)})
+    tb = {k: [] for k in timers}
+    t1 = {k: [] for k in timers}
+    for _ in range(reps):  # interleaved: load changes hit every scorer alike
+        for k, f in timers.items():
+            tb[k].append(_timed(f))
+    for _ in range(lat_n):
+        for k, f in lat.items():
+            t1[k].append(_timed(f))
+    for k in timers:
+        med = float(np.median(tb[k]))
+        res[f"{k}_throughput_apps_per_s"] = batch / med
+        res[f"{k}_gflop_per_batch"] = flops[k] / 1e9
+        res[f"{k}_gflop_per_s"] = flops[k] / med / 1e9
+        res[f"{k}_latency_p50_us"] = float(np.percentile(t1[k], 50) * 1e6)
+        res[f"{k}_latency_p99_us"] = float(np.percentile(t1[k], 99) * 1e6)
+    if "torch" in timers:
+        for k in ("jax", "jax_padded"):
+            pre = "" if k == "jax" else "padded_"
+            res[f"{pre}throughput_speedup_vs_torch"] = (res[f"{k}_throughput_apps_per_s"]
+                                                        / res["torch_throughput_apps_per_s"])
+            res[f"{pre}latency_p50_speedup_vs_torch"] = (res["torch_latency_p50_us"]
+                                                         / res[f"{k}_latency_p50_us"])
+            res[f"{pre}latency_p99_speedup_vs_torch"] = (res["torch_latency_p99_us"]
+                                                         / res[f"{k}_latency_p99_us"])
     print(json.dumps(res, indent=1))
     return 0
 

@@ -7,6 +7,8 @@ linearly to all symbols (``pandas_symbols_timed`` says how many were timed).
 
     python scripts/bench_features.py            # 100 symbols x 100,000 bars
     python scripts/bench_features.py --quick    # 4 x 5,000
+    python scripts/bench_features.py --count-below 20,100,500,2000 --symbols 10
+        # volatility_regime's rolling rank count alone, both algorithms per window length W
 """
 
 from __future__ import annotations
@@ -42,6 +44,46 @@ def random_market(S: int, T: int, seed: int = 0):
     return MarketArrays(values, np.ones((S, T), bool), ts, syms, FIELDS)
 
 
+def bench_count_below(windows: list[int], S: int, T: int, seed: int = 0) -> dict:
+    """Time ``count_below_direct`` (O(T*W)) and ``count_below_sorted`` (O(T log W)) on the
+    same random ``[S, T]`` float32 series (vmapped, jitted; best of 2 runs after compilation;
+    wall and process CPU seconds, the latter less sensitive to a shared machine) and check
+    they agree."""
+    import jax
+    import jax.numpy as jnp
+
+    from quantjax.features import rolling as R
+
+    x = jnp.asarray(np.random.default_rng(seed).random((S, T), dtype=np.float32))
+    rows = []
+    for W in windows:
+        row: dict = {"W": W}
+        res = []
+        for name, fn in (("direct", R.count_below_direct), ("sorted", R.count_below_sorted)):
+            f = jax.jit(jax.vmap(lambda v, fn=fn, W=W: fn(v, W)))
+            t0 = time.perf_counter()
+            res.append(np.asarray(jax.block_until_ready(f(x))))
+            row[f"{name}_first_call_s"] = round(time.perf_counter() - t0, 3)  # compile + run
+            best, best_cpu = np.inf, np.inf
+            for _ in range(2):
+                t0, c0 = time.perf_counter(), time.process_time()
+                jax.block_until_ready(f(x))
+                best = min(best, time.perf_counter() - t0)
+                best_cpu = min(best_cpu, time.process_time() - c0)
+            row[f"{name}_s"] = round(best, 4)
+            row[f"{name}_cpu_s"] = round(best_cpu, 4)
+        row["sorted_speedup_vs_direct"] = round(row["direct_s"] / row["sorted_s"], 3)
+        row["sorted_speedup_vs_direct_cpu"] = round(row["direct_cpu_s"] / row["sorted_cpu_s"], 3)
+        row["equal"] = bool((res[0] == res[1]).all())
+        rows.append(row)
+    return {
+        "benchmark": "count_below", "symbols": S, "bars": T, "windows": rows,
+        "crossover_in_code": R.COUNT_BELOW_CROSSOVER,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(), "jax": jax.__version__,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -49,7 +91,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--chunk", type=int, default=10, help="symbols per jitted call")
     ap.add_argument("--pandas-symbols", type=int, default=None, help="symbols timed in pandas")
+    ap.add_argument("--count-below", default=None, metavar="W1,W2,...",
+                    help="benchmark only the rolling rank count, both algorithms, at these W")
+    ap.add_argument("--fast-cpu-loops", action="store_true",
+                    help="with --count-below: call enable_fast_cpu_loops() first (process-wide)")
     args = ap.parse_args()
+    if args.count_below:
+        fast = False
+        if args.fast_cpu_loops:
+            from quantjax.backtest.runner import enable_fast_cpu_loops
+
+            fast = enable_fast_cpu_loops()
+        windows = [int(w) for w in args.count_below.split(",")]
+        S = args.symbols or (2 if args.quick else 10)
+        T = args.steps or (5_000 if args.quick else 100_000)
+        print(json.dumps({**bench_count_below(windows, S, T), "fast_cpu_loops": fast}))
+        return
     S = args.symbols or (4 if args.quick else 100)
     T = args.steps or (5_000 if args.quick else 100_000)
     n_pd = min(S, args.pandas_symbols or (S if args.quick else 2))

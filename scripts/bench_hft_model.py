@@ -5,8 +5,12 @@ Same config (spec ModelConfig: seq 60, hidden 128, 3 layers, 8 heads, batch 64),
 features count, same thread count, one process. Prints ONE JSON object:
 train-step samples/s, batched inference windows/s, single-window latency p50/p99 for both,
 and the ratios ``train_speedup_vs_torch``, ``inference_speedup_vs_torch``,
-``latency_speedup_vs_torch``. ``--quick`` uses small sizes (smoke run);
-``--variants`` also times recurrence variants (unroll, fused/unfused directions).
+``latency_speedup_vs_torch``, plus a roofline: analytic FLOPs per sample (``flops_per_sample_*``),
+achieved GFLOP/s (``gflops_*``) and this CPU's fp32 matmul peak measured with a big ``jnp.dot``
+and ``torch.mm`` (``peak_gflops_*``). Train throughput is also given per CPU-second of the
+process (``train_samples_per_cpu_sec``), which is less sensitive to other processes than wall
+time. ``--quick`` uses small sizes (smoke run); ``--variants`` also times recurrence variants
+(unroll, fused/unfused directions).
 
     python scripts/bench_hft_model.py [--quick] [--threads N] [--variants]
 """
@@ -26,6 +30,150 @@ import numpy as np
 
 def _pct(xs, q):
     return float(np.percentile(np.asarray(xs) * 1e6, q))
+
+
+def flops_per_sample(L: int, F: int, H: int, layers: int, heads: int, bidirectional: bool,
+                     queries: int) -> dict:
+    """Analytic FLOPs of one window (a multiply-add counts 2; elementwise ops not counted).
+
+    ``queries``: attention query rows computed (1 = last row only, L = the spec's full
+    attention). ``train`` = forward + backward ~ 3x the matmul FLOPs, less the embedding's
+    input gradient, which is not needed.
+    """
+    nd = 2 if bidirectional else 1
+    E = nd * H
+    emb = 2 * L * F * H
+    lstm = sum(2 * L * (H if i == 0 else E) * nd * 4 * H + 2 * L * nd * H * 4 * H
+               for i in range(layers))
+    att = 2 * 2 * L * E * E + 2 * 2 * queries * E * E + 2 * 2 * queries * L * E
+    del heads  # the head split does not change the FLOPs
+    out_heads = 3 * 2 * E * H + 2 * H * (1 + 3 + 1)
+    fwd = emb + lstm + att + out_heads
+    return {"fwd": fwd, "train": 3 * fwd - emb, "lstm_fwd": lstm, "attention_fwd": att}
+
+
+def _best(fn, n):
+    """Best wall time and median process CPU time of ``n`` calls of ``fn``."""
+    wall, cpu = [], []
+    for _ in range(n):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return min(wall), float(np.median(cpu))
+
+
+def theoretical_peak(threads: int) -> float | None:
+    """fp32 FMA peak estimate, GFLOP/s: threads x clock x (64 FLOP/cycle with AVX-512, two FMA
+    units; 32 with AVX2), clock from /proc/cpuinfo (None where it cannot be read)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    mhz = [float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
+    if not mhz:
+        return None
+    per_cycle = 64 if " avx512f" in info else 32
+    return threads * max(mhz) * 1e6 * per_cycle / 1e9
+
+
+def bench_bf16(cfg, n_features, inf_batch, inf_iters, lat_iters, threads, seed=0) -> dict:
+    """Optional: bf16 inference (AMX matmuls) for both, with an accuracy check against fp32.
+
+    quantjax: params and inputs cast to bf16 (the whole forward in bf16); torch: the fp32 model
+    under ``torch.autocast("cpu", torch.bfloat16)``. Accuracy: direction argmax agreement and max
+    abs difference of the direction probabilities versus fp32, on ``inf_batch`` random windows.
+    """
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from torch_reference_hft import LSTMAttentionModel as TorchModel
+
+    from quantjax.models.hft import LSTMAttentionModel as QJModel
+    from quantjax.models.hft import init_params
+
+    m = cfg.model
+    rng = np.random.default_rng(seed)
+    xb = rng.standard_normal((inf_batch, m.sequence_length, n_features)).astype(np.float32)
+    x1 = xb[:1]
+    model = QJModel(m)
+    p32 = init_params(m, n_features, jax.random.PRNGKey(seed))
+    p16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), p32)
+    f = jax.jit(lambda p, x: jax.nn.softmax(model.apply(p, x)["direction"].astype(jnp.float32)))
+    ref = np.asarray(f(p32, xb))
+    got = np.asarray(f(p16, jnp.asarray(xb, jnp.bfloat16)))
+    out = {"qj_argmax_agreement": float(np.mean(ref.argmax(-1) == got.argmax(-1))),
+           "qj_max_abs_prob_diff": float(np.abs(ref - got).max())}
+    xb16, x116 = jnp.asarray(xb, jnp.bfloat16), jnp.asarray(x1, jnp.bfloat16)
+    fb, f1 = f.lower(p16, xb16).compile(), f.lower(p16, x116).compile()
+    fb(p16, xb16).block_until_ready()
+    t0 = time.perf_counter()
+    for _ in range(inf_iters):
+        r = fb(p16, xb16)
+    r.block_until_ready()
+    out["qj_inference_windows_per_sec"] = inf_iters * inf_batch / (time.perf_counter() - t0)
+    for _ in range(20):
+        np.asarray(f1(p16, x116))
+    lat = []
+    for _ in range(lat_iters):
+        t0 = time.perf_counter()
+        np.asarray(f1(p16, x116))
+        lat.append(time.perf_counter() - t0)
+    out["qj_latency_p50_us"] = _pct(lat, 50)
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    tm = TorchModel(n_features, m.hidden_size, m.num_layers, m.dropout, m.attention_heads).eval()
+    tb, t1 = torch.from_numpy(xb), torch.from_numpy(np.ascontiguousarray(x1))
+    with torch.inference_mode():
+        ref = torch.softmax(tm(tb)["direction"], -1).numpy()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = torch.softmax(tm(tb)["direction"].float(), -1).numpy()
+            out["torch_argmax_agreement"] = float(np.mean(ref.argmax(-1) == got.argmax(-1)))
+            out["torch_max_abs_prob_diff"] = float(np.abs(ref - got).max())
+            t0 = time.perf_counter()
+            for _ in range(inf_iters):
+                tm(tb)["direction"]
+            out["torch_inference_windows_per_sec"] = (inf_iters * inf_batch
+                                                      / (time.perf_counter() - t0))
+            for _ in range(20):
+                tm(t1)
+            lat = []
+            for _ in range(lat_iters):
+                t0 = time.perf_counter()
+                tm(t1)["direction"].float().numpy()
+                lat.append(time.perf_counter() - t0)
+            out["torch_latency_p50_us"] = _pct(lat, 50)
+    out["inference_speedup_vs_torch_bf16"] = (out["qj_inference_windows_per_sec"]
+                                              / out["torch_inference_windows_per_sec"])
+    out["latency_speedup_vs_torch_bf16"] = out["torch_latency_p50_us"] / out["qj_latency_p50_us"]
+    return out
+
+
+def bench_peak(threads: int, n: int = 2048, reps: int = 5) -> dict:
+    """fp32 matmul peak of this CPU: ``[n, n] @ [n, n]`` with jnp.dot and torch.mm (GFLOP/s
+    from the best wall time, and per CPU-second of the process)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((n, n), jnp.float32)
+    mm = jax.jit(jnp.dot)
+    mm(a, a).block_until_ready()
+    flops = 2 * n**3
+    w, c = _best(lambda: mm(a, a).block_until_ready(), reps)
+    out = {"peak_gflops_jax": flops / w / 1e9, "peak_gflops_per_cpu_sec_jax": flops / c / 1e9}
+    try:
+        import torch
+    except ImportError:
+        return out
+    torch.set_num_threads(threads)
+    t = torch.ones(n, n)
+    torch.mm(t, t)
+    w, c = _best(lambda: torch.mm(t, t), reps)
+    out.update(peak_gflops_torch=flops / w / 1e9, peak_gflops_per_cpu_sec_torch=flops / c / 1e9)
+    return out
 
 
 def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0):
@@ -57,10 +205,11 @@ def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0):
     state, st = run(state, hp, data, 0, 0)
     jax.block_until_ready(st)
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     state, st = run(state, hp, data, 1, 0)
     jax.block_until_ready(st)
     train_sps = steps * tr.batch_size / (time.perf_counter() - t0)
+    train_spc = steps * tr.batch_size / (time.process_time() - c0)
 
     model = LSTMAttentionModel(m)
     params = state.params
@@ -76,15 +225,23 @@ def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0):
 
     x1 = np.asarray(rng.standard_normal((1, m.sequence_length, n_features)), np.float32)
     f_1 = fwd.lower(params, jnp.asarray(x1)).compile()
+    # opt-in latency path: time scans fully unrolled (longer compile, same outputs)
+    fwd_u = jax.jit(lambda p, x: model.apply(p, x, unroll=True)["direction"])
+    f_u = fwd_u.lower(params, jnp.asarray(x1)).compile()
     for _ in range(20):
         f_1(params, x1).block_until_ready()
-    lat = []
-    for _ in range(lat_iters):
-        t0 = time.perf_counter()
-        np.asarray(f_1(params, x1))
-        lat.append(time.perf_counter() - t0)
-    return {"train_samples_per_sec": train_sps, "inference_windows_per_sec": inf_wps,
+        f_u(params, x1).block_until_ready()
+    lat, lat_u = [], []
+    for _ in range(lat_iters):  # interleaved A/B
+        for f, acc in ((f_1, lat), (f_u, lat_u)):
+            t0 = time.perf_counter()
+            np.asarray(f(params, x1))
+            acc.append(time.perf_counter() - t0)
+    return {"train_samples_per_sec": train_sps, "train_samples_per_cpu_sec": train_spc,
+            "inference_windows_per_sec": inf_wps,
             "latency_p50_us": _pct(lat, 50), "latency_p99_us": _pct(lat, 99),
+            "latency_min_us": _pct(lat, 0),
+            "latency_unrolled_p50_us": _pct(lat_u, 50), "latency_unrolled_min_us": _pct(lat_u, 0),
             "train_compile_s": compile_s}
 
 
@@ -106,10 +263,11 @@ def bench_torch(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, threads
     yv = torch.rand(steps, B) + 0.5
     for i in range(2):
         train_step(model, opt, xs[i], yd[i], yp[i], yv[i])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(steps):
         train_step(model, opt, xs[i], yd[i], yp[i], yv[i])
     train_sps = steps * B / (time.perf_counter() - t0)
+    train_spc = steps * B / (time.process_time() - c0)
 
     model.eval()
     xb = torch.randn(inf_batch, L, n_features)
@@ -127,9 +285,12 @@ def bench_torch(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, threads
             t0 = time.perf_counter()
             model(x1)["direction"].numpy()
             lat.append(time.perf_counter() - t0)
-    return {"train_samples_per_sec": train_sps, "inference_windows_per_sec": inf_wps,
+    return {"train_samples_per_sec": train_sps, "train_samples_per_cpu_sec": train_spc,
+            "inference_windows_per_sec": inf_wps,
             "latency_p50_us": _pct(lat, 50), "latency_p99_us": _pct(lat, 99),
-            "torch_version": torch.__version__}
+            "latency_min_us": _pct(lat, 0), "torch_version": torch.__version__,
+            "mkldnn_enabled": bool(torch.backends.mkldnn.is_available()
+                                   and torch.backends.mkldnn.enabled)}
 
 
 def main(argv=None) -> int:
@@ -140,10 +301,12 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default="configs/hft_lstm.yaml")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--variants", action="store_true", help="also time recurrence variants")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time bf16 inference for both (reported apart, never the headline)")
     args = ap.parse_args(argv)
+    # XLA:CPU runs on all cores of the machine; --threads 1 also makes its Eigen dots serial
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                               f"{'true' if args.threads > 1 else 'false'} "
-                               f"intra_op_parallelism_threads={args.threads}").strip()
+                               f"{'true' if args.threads > 1 else 'false'}").strip()
     import jax
 
     from quantjax.config import load
@@ -156,6 +319,33 @@ def main(argv=None) -> int:
     steps, inf_batch, inf_iters, lat_iters = (5, 64, 3, 50) if args.quick else (20, 256, 10, 300)
     j = bench_jax(cfg, args.features, steps, inf_batch, inf_iters, lat_iters)
     t = bench_torch(cfg, args.features, steps, inf_batch, inf_iters, lat_iters, args.threads)
+    peak = bench_peak(args.threads, 512 if args.quick else 1024, 5 if args.quick else 20)
+    m = cfg.model
+    fl_args = (m.sequence_length, args.features, m.hidden_size, m.num_layers, m.attention_heads,
+               not m.causal)
+    fl_qj = flops_per_sample(*fl_args, queries=1)
+    fl_t = flops_per_sample(*fl_args, queries=m.sequence_length)
+    roof = {
+        "flops_per_sample_fwd": fl_qj["fwd"], "flops_per_sample_train": fl_qj["train"],
+        "flops_per_sample_fwd_torch": fl_t["fwd"], "flops_per_sample_train_torch": fl_t["train"],
+        "flops_per_sample_lstm_fwd": fl_qj["lstm_fwd"],
+        "gflops_train_qj": j["train_samples_per_sec"] * fl_qj["train"] / 1e9,
+        "gflops_train_torch": t["train_samples_per_sec"] * fl_t["train"] / 1e9,
+        "gflops_per_cpu_sec_train_qj": j["train_samples_per_cpu_sec"] * fl_qj["train"] / 1e9,
+        "gflops_per_cpu_sec_train_torch": t["train_samples_per_cpu_sec"] * fl_t["train"] / 1e9,
+        "gflops_inference_qj": j["inference_windows_per_sec"] * fl_qj["fwd"] / 1e9,
+        "gflops_inference_torch": t["inference_windows_per_sec"] * fl_t["fwd"] / 1e9,
+        "gflops_latency_qj": fl_qj["fwd"] / j["latency_p50_us"] / 1e3,
+        "gflops_latency_torch": fl_t["fwd"] / t["latency_p50_us"] / 1e3,
+        **peak,
+    }
+    best_peak = max(peak.get("peak_gflops_torch", 0), peak["peak_gflops_jax"])
+    roof["peak_gflops_fp32_theoretical"] = theoretical_peak(args.threads)
+    for who in ("qj", "torch"):
+        roof[f"train_fraction_of_peak_{who}"] = roof[f"gflops_train_{who}"] / best_peak
+        roof[f"latency_fraction_of_peak_{who}"] = roof[f"gflops_latency_{who}"] / best_peak
+    if args.bf16:
+        out_bf16 = bench_bf16(cfg, args.features, inf_batch, inf_iters, lat_iters, args.threads)
     out = {
         "benchmark": "hft_model", "quick": args.quick, "threads": args.threads,
         "device": jax.devices()[0].device_kind, "jax_version": jax.__version__,
@@ -168,6 +358,11 @@ def main(argv=None) -> int:
         "train_speedup_vs_torch": j["train_samples_per_sec"] / t["train_samples_per_sec"],
         "inference_speedup_vs_torch": j["inference_windows_per_sec"] / t["inference_windows_per_sec"],
         "latency_speedup_vs_torch": t["latency_p50_us"] / j["latency_p50_us"],
+        "train_cpu_time_speedup_vs_torch": (j["train_samples_per_cpu_sec"]
+                                            / t["train_samples_per_cpu_sec"]),
+        "latency_unrolled_speedup_vs_torch": t["latency_p50_us"] / j["latency_unrolled_p50_us"],
+        "roofline": roof,
+        **({"bf16_inference": out_bf16} if args.bf16 else {}),
         "note": "measured on a shared machine (other processes running): figures are noisy",
     }
     if args.variants:

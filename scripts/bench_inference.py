@@ -7,12 +7,23 @@ Prints ONE JSON object:
   latency (ms) and throughput (windows/s); ``single_window_p50_ms`` = bucket 1;
 - reference in the same run: a plain ``jax.jit(model.apply)`` call at batch 1
   (``jit_apply_p50_ms``, ``predictor_vs_jit_apply``);
-- causal streaming (seed config with ``model.causal=true``): one O(1) update for 1 and 100
-  symbols (``stream_p50_us_1_symbol``, ``stream_p50_us_100_symbols``, p95/p99/max too)
-  against recomputing the causal model on the full window at every tick
-  (``causal_window_recompute_p50_us_*``, ``stream_speedup_vs_window_*``);
-- streaming features per bar (small feature windows, see docs/inference.md) for 1 and 100
-  symbols (``feature_step_p50_us_*``).
+- causal streaming (seed config with ``model.causal=true``): one O(1) update of the packed,
+  AOT-compiled, state-donating :class:`~quantjax.inference.causal.CausalStream` for 1 and 100
+  symbols (``stream_p50_us_1_symbol``, ``stream_p50_us_100_symbols``, p95/p99/max too; the
+  result stays on the device, ``stream_with_host_outputs_p50_us_*`` includes fetching it as
+  numpy) against the vmapped reference step (``stream_reference_p50_us_*``) and against
+  recomputing the causal model on the full window at every tick
+  (``causal_window_recompute_p50_us_*``, ``stream_speedup_vs_*``);
+- streaming features per bar, O(F) incremental, default config (``feature_step_p50_us_*``)
+  and a small config (``small_feature_step_p50_us_*``) against the O(W F) recomputation
+  over a raw-bar buffer (``recompute_small_*``, ``recompute_feature_step_p50_us_1_symbol``);
+- one full tick as in replay (host tick -> features -> causal model -> host outputs,
+  ``full_tick_p50_us_*``), and the same in one fused executable
+  (:class:`~quantjax.inference.stream_predictor.StreamingPredictor`,
+  ``full_tick_fused_p50_us_*``);
+- profile figures: ``stream_executable_only_p50_us_*`` (the compiled update called directly,
+  without the Python wrapper), ``feature_dispatch_floor_p50_us_*`` (a do-nothing compiled call
+  on the feature state pytree of ``feature_state_leaves`` leaves).
 
 Usage: ``python scripts/bench_inference.py [--quick]``. Timings are wall-clock on the
 current backend (CPU unless a GPU is visible); params are random (speed does not depend on
@@ -98,54 +109,131 @@ def main() -> None:
     res["jit_apply_p50_ms"] = stats(timeit(lambda: apply(params, x1), n_iter))["p50_ms"]
     res["predictor_vs_jit_apply"] = res["single_window_p50_ms"] / res["jit_apply_p50_ms"]
 
-    # causal streaming
+    # causal streaming: packed AOT executable (CausalStream) vs the vmapped reference
+    from quantjax.inference.causal import CausalStreamReference
+
     ccfg = dataclasses.replace(mcfg, causal=True)
     cparams = init_params(ccfg, F, jax.random.key(1))
     cs = CausalStream(cparams, dataclasses.asdict(ccfg))
+    cref = CausalStreamReference(cparams, dataclasses.asdict(ccfg))
     capply = jax.jit(LSTMAttentionModel(ccfg).apply)
+    n_stream = n_iter * 5
     for S in (1, 100):
-        state = cs.init(S)
-        xs = jnp.asarray(rng.normal(size=(S, F)), jnp.float32)
-        reset = jnp.zeros(S, bool)
-        holder = [state]
-
-        def upd(holder=holder, xs=xs, reset=reset):
-            holder[0], out = cs.step(holder[0], xs, reset)
-            return out["price"]
-
-        st = stats(timeit(upd, n_iter * 2))
         key = f"{S}_symbol" if S == 1 else f"{S}_symbols"
+        xs = jnp.asarray(rng.normal(size=(S, F)), jnp.float32)
+        reset = np.zeros(S, bool)
+        cs.compile(S)
+        holder = [cs.init(S)]
+
+        def upd(holder=holder, xs=xs, reset=reset):  # device result, as the reference
+            holder[0], out = cs.step_packed(holder[0], xs, reset)
+            return out
+
+        st = stats(timeit(upd, n_stream))
         res[f"stream_p50_us_{key}"] = st["p50_ms"] * 1e3
         res[f"stream_p95_us_{key}"] = st["p95_ms"] * 1e3
         res[f"stream_p99_us_{key}"] = st["p99_ms"] * 1e3
         res[f"stream_max_us_{key}"] = st["max_ms"] * 1e3
+
+        def upd_host(holder=holder, xs=xs, reset=reset):  # + outputs as host numpy dict
+            holder[0], out = cs.step(holder[0], xs, reset)
+            return out["price"]
+
+        res[f"stream_with_host_outputs_p50_us_{key}"] = (
+            stats(timeit(upd_host, n_stream))["p50_ms"] * 1e3)
+        rholder = [cref.init(S)]
+
+        def upd_ref(holder=rholder, xs=xs, reset=jnp.asarray(reset)):
+            holder[0], out = cref.step(holder[0], xs, reset)
+            return out["price"]
+
+        ref_st = stats(timeit(upd_ref, n_stream))
+        res[f"stream_reference_p50_us_{key}"] = ref_st["p50_ms"] * 1e3
+        res[f"stream_speedup_vs_reference_{key}"] = ref_st["p50_ms"] / st["p50_ms"]
+        exe, rj = cs.compile(S), jnp.asarray(reset)
+
+        def upd_exe(holder=holder, xs=xs, rj=rj, exe=exe):  # profile: the bare executable
+            holder[0], out = exe(cs.packed, holder[0], xs, rj)
+            return out
+
+        res[f"stream_executable_only_p50_us_{key}"] = (
+            stats(timeit(upd_exe, n_stream))["p50_ms"] * 1e3)
         xw = jnp.asarray(rng.normal(size=(S, L, F)), jnp.float32)
         ref = stats(timeit(lambda xw=xw: capply(cparams, xw)["price"], max(10, n_iter // 2)))
         res[f"causal_window_recompute_p50_us_{key}"] = ref["p50_ms"] * 1e3
         res[f"stream_speedup_vs_window_{key}"] = ref["p50_ms"] / st["p50_ms"]
 
-    # streaming features (small windows: the default config's 3000-bar lookback is O(W F))
+    # streaming features per bar: O(F) incremental (default config and the small test config)
+    # vs the O(W F) recomputation over a raw-bar buffer (quantjax.inference.stream_window)
     from quantjax.inference.stream import StreamingFeatures
+    from quantjax.inference.stream_window import WindowStreamingFeatures
 
-    fcfg = FeaturesConfig(timeframes=(2, 5), regime_window=20, stat_windows=(10,),
-                          volume_window=20)
-    names = feature_names(fcfg, True)
     fields = ("open", "high", "low", "close", "volume", "bid", "ask", "bid_volume",
               "ask_volume")
-    sf = StreamingFeatures(fcfg, fields, np.zeros(len(names)), np.ones(len(names)), L)
-    res["feature_buffer_bars"] = sf.window_len
+    small = FeaturesConfig(timeframes=(2, 5), regime_window=20, stat_windows=(10,),
+                           volume_window=20)
+    variants = [("", FeaturesConfig(), StreamingFeatures, (1, 100)),
+                ("small_", small, StreamingFeatures, (1, 100)),
+                ("recompute_small_", small, WindowStreamingFeatures, (1, 100)),
+                ("recompute_", FeaturesConfig(), WindowStreamingFeatures, (1,))]
+    for prefix, fcfg, cls, sizes in variants:
+        names = feature_names(fcfg, True)
+        sf = cls(fcfg, fields, np.zeros(len(names)), np.ones(len(names)), L)
+        if prefix == "":
+            res["feature_state_scalars_per_symbol"] = sf.state_scalars
+        if prefix == "recompute_":
+            res["feature_recompute_buffer_bars"] = sf.window_len
+        for S in sizes:
+            fst = [sf.init(S)]
+            v = np.abs(rng.normal(size=(S, len(fields)))) + 100.0
+            tick = jax.device_put(sf.make_tick(v, np.ones(S, bool), 1_700_000_000_000_000_000))
+
+            def fstep(fst=fst, tick=tick, sf=sf):
+                fst[0], (row, _) = sf.step(fst[0], tick)
+                return row
+
+            n = max(10, n_iter // 2) if "recompute" in prefix else n_iter * 2
+            st = stats(timeit(fstep, n))
+            key = f"{S}_symbol" if S == 1 else f"{S}_symbols"
+            res[f"{prefix}feature_step_p50_us_{key}"] = st["p50_ms"] * 1e3
+            if prefix == "":  # profile: the dispatch floor of a call on this state pytree
+                res["feature_state_leaves"] = len(jax.tree.leaves(fst[0]))
+                ident = jax.jit(lambda s, t: (s, t.hi), donate_argnums=0)
+
+                def fnop(fst=fst, tick=tick, ident=ident):
+                    fst[0], out = ident(fst[0], tick)
+                    return out
+
+                res[f"feature_dispatch_floor_p50_us_{key}"] = (
+                    stats(timeit(fnop, n))["p50_ms"] * 1e3)
+
+    # one full streaming tick as in replay: host tick -> features -> causal model -> host
+    from quantjax.inference.stream_predictor import StreamingPredictor
+
+    sf = StreamingFeatures(FeaturesConfig(), fields, np.zeros(F), np.ones(F), L)
+    sp = StreamingPredictor(sf, cs)
     for S in (1, 100):
-        fst = [sf.init(S)]
+        fst, cst = [sf.init(S)], [cs.init(S)]
         v = np.abs(rng.normal(size=(S, len(fields)))) + 100.0
-        tick = sf.make_tick(v, np.ones(S, bool), 1_700_000_000_000_000_000)
+        present = np.ones(S, bool)
 
-        def fstep(fst=fst, tick=tick):
-            fst[0], (row, _) = sf.step(fst[0], tick)
-            return row
+        def tick_fn(fst=fst, cst=cst, v=v, present=present):
+            tk = sf.make_tick(v, present, 1_700_000_000_000_000_000)
+            fst[0], (rows, _) = sf.step(fst[0], tk)
+            cst[0], out = cs.step(cst[0], rows, np.asarray(fst[0].run) <= 1)
+            return out["price"]
 
-        st = stats(timeit(fstep, max(10, n_iter // 2)))
         key = f"{S}_symbol" if S == 1 else f"{S}_symbols"
-        res[f"feature_step_p50_us_{key}"] = st["p50_ms"] * 1e3
+        res[f"full_tick_p50_us_{key}"] = stats(timeit(tick_fn, n_iter * 2))["p50_ms"] * 1e3
+        pst = [sp.init(S)]
+
+        def fused_fn(pst=pst, v=v, present=present):
+            tk = sf.make_tick(v, present, 1_700_000_000_000_000_000)
+            pst[0], (out, ready) = sp.step(pst[0], tk)
+            return np.asarray(out), np.asarray(ready)
+
+        res[f"full_tick_fused_p50_us_{key}"] = (
+            stats(timeit(fused_fn, n_iter * 2))["p50_ms"] * 1e3)
     print(json.dumps(res))
 
 

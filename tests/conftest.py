@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# in-process CLI calls must not switch XLA's CPU loop mode for the rest of the session;
+# tests that need the fast loops run them in a subprocess
+os.environ.setdefault("QUANTJAX_FAST_CPU_LOOPS", "0")
 
 import jax  # noqa: E402
 

@@ -14,6 +14,38 @@ from quantjax.cli.main import main
 from quantjax.errors import DataError
 
 
+@pytest.fixture(autouse=True)
+def _no_fast_loops_in_pytest(monkeypatch):
+    # the CLI would set XLA_FLAGS for the rest of this pytest process if JAX had not started
+    monkeypatch.setenv("QUANTJAX_FAST_CPU_LOOPS", "0")
+
+
+def test_cli_enables_fast_cpu_loops_only_for_cpu():
+    import os
+    import subprocess
+    import sys
+
+    # one fresh process (JAX not started): opt-out, non-CPU platform, then CPU
+    code = """
+import os
+from quantjax.cli.backtest import _fast_cpu_loops
+def flag():
+    return "small_while_loop" in os.environ.get("XLA_FLAGS", "")
+os.environ.update(JAX_PLATFORMS="cpu", QUANTJAX_FAST_CPU_LOOPS="0")
+a = (_fast_cpu_loops(), flag())
+os.environ.update(JAX_PLATFORMS="cuda", QUANTJAX_FAST_CPU_LOOPS="1")
+b = (_fast_cpu_loops(), flag())
+os.environ["JAX_PLATFORMS"] = "cpu"
+c = (_fast_cpu_loops(), flag())
+print(a, b, c)
+"""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("XLA_FLAGS", "QUANTJAX_FAST_CPU_LOOPS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "(False, False) (False, False) (True, True)"
+
+
 @pytest.fixture(scope="module")
 def market():
     return random_market(2, 30, seed=0)

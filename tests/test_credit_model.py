@@ -41,7 +41,8 @@ def test_categorical_widths_sum_to_d_model(d, c):
 
 
 @pytest.mark.parametrize("nt,ct,tt,cls", [
-    ("linear", "split", "linear", True), ("per_feature", "per_feature", "per_step", False)])
+    ("linear", "split", "linear", True), ("per_feature", "per_feature", "per_step", False),
+    ("per_feature_mlp", "split", "per_step", True)])
 def test_all_tokenizers_give_finite_logits(nt, ct, tt, cls):
     m = _model(numerical_tokenizer=nt, categorical_tokenizer=ct, time_series_tokenizer=tt,
                use_cls=cls)
@@ -90,6 +91,26 @@ def test_dropout_is_deterministic_per_key_and_off_in_eval():
     np.testing.assert_array_equal(np.asarray(e1), np.asarray(e2))
 
 
+def test_dropout_rate_is_traced_and_vmappable():
+    m = _model(dropout=0.3, attention_dropout=0.0)
+    b = _batch()
+    p = jax.jit(m.init)(jax.random.key(0), *b[:4])
+    key = jax.random.key(1)
+
+    @jax.jit
+    def train_mode(rate):
+        return m.apply(p, *b[:4], deterministic=False, dropout_rate=rate, rngs={"dropout": key})
+
+    # rate 0 in train mode is the eval forward pass; one compiled function serves every rate
+    np.testing.assert_allclose(np.asarray(train_mode(0.0)), np.asarray(m.apply(p, *b[:4])),
+                               rtol=1e-6, atol=1e-6)
+    rates = np.asarray([0.0, 0.1, 0.5], np.float32)
+    z = jax.vmap(train_mode)(rates)
+    assert z.shape == (3, 4)
+    np.testing.assert_allclose(np.asarray(z[0]), np.asarray(train_mode(0.0)), atol=1e-6)
+    assert not np.allclose(np.asarray(z[1]), np.asarray(z[2]))
+
+
 def test_integrated_gradients_completeness():
     m = _model(categorical_tokenizer="split", numerical_tokenizer="per_feature", linear_skip=True)
     b = _batch()
@@ -110,3 +131,50 @@ def test_feature_space_names():
     fs = feature_space(enc)
     assert fs.names == ("a", "b", "b_missing", "c", "bal history", "desc")
     assert fs.modality.tolist() == [0, 0, 0, 1, 2, 3]
+
+
+def test_length_bucketed_scoring_matches_padded():
+    from quantjax.credit.bucketing import bucketed_logits, plan_chunks, text_lengths
+
+    m = _model(linear_skip=True)
+    b = _batch(n=11, lt=9, seed=3)
+    rng = np.random.default_rng(1)
+    lens = rng.integers(0, 10, 11)
+    text = np.where(np.arange(9)[None] < lens[:, None], b.text + 2, 0).astype(np.int32)
+    b = b._replace(text=text)
+    assert text_lengths(text).tolist() == lens.tolist()
+    plan = plan_chunks(text, 4, multiple=2)
+    assert sorted(np.concatenate([c.rows for c in plan]).tolist()) == list(range(11))
+    assert all(2 <= c.text_len <= 9 and lens[c.rows].max() <= c.text_len for c in plan)
+    p = jax.jit(m.init)(jax.random.key(0), *b[:4])["params"]
+    ref = np.asarray(jax.jit(m.apply)({"params": p}, *b[:4]))
+    got = bucketed_logits(m, p, b, chunk=4, multiple=2)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_credit_task_loss_uses_traced_dropout_rate():
+    from quantjax.config.credit import CreditConfig
+    from quantjax.credit.task import make_task, to_arrays
+    from quantjax.train.trainer import hparams_from_config
+
+    cfg = CreditConfig(model=CreditModelConfig(d_model=16, n_heads=2, n_layers=1, ffn_mult=2,
+                                               attention_dropout=0.0))
+    m = build_model(cfg.model, 5, CARDS, 30)
+    data = to_arrays(_batch(n=8, seed=4))
+    task = make_task(m, cfg, 8, data)
+    params = task.init_params(jax.random.key(0))
+    hp = hparams_from_config(cfg.train, 0.0, 2)
+    rows = np.arange(8)
+
+    def loss(rate):
+        return task.loss_fn(params, {"train": data}, rows, hp._replace(dropout_rate=rate),
+                            jax.random.key(2))[0]
+
+    losses = jax.jit(jax.vmap(loss))(np.asarray([0.0, 0.0, 0.6], np.float32))
+    assert losses[0] == losses[1] and losses[0] != losses[2]
+    eval_logits = m.apply({"params": params}, *data[:4])
+    np.testing.assert_allclose(
+        float(losses[0]),
+        float(task.loss_fn(params, {"train": data}, rows, hp, jax.random.key(2))[0]),
+        rtol=1e-6)
+    assert np.isfinite(np.asarray(eval_logits)).all()

@@ -109,3 +109,27 @@ def test_synthetic_cross_validation(tmp_path):
         assert k in m["test"] and k in m["test_std"], k
     assert m["cv"]["pooled"]["n"] == 300
     assert m["data"]["synthetic"] is True
+    # the folder's scoring model: refit on all rows for the CV-chosen number of epochs
+    r = m["refit"]
+    assert r["epochs"] == 1 and r["fold_best_epochs"] == [1, 1]
+    assert r["n_train"] + r["n_calibration"] == 300 and r["calibration"]["temperature"] > 0
+    art = json.loads((run / "calibration.json").read_text())
+    assert art["best_step"] == r["steps"]
+    from quantjax.config import from_dict
+    from quantjax.config.credit_data import SynthCreditConfig
+    from quantjax.credit.scoring import load_scorer, score_frame
+    from quantjax.data.synth_credit import generate_credit
+
+    df, _ = generate_credit(from_dict(SynthCreditConfig, {
+        "rows": 12, "seed": 5, "n_numeric": 6, "n_informative": 3}))
+    scored = score_frame(load_scorer(run), df, explain=False)
+    assert len(scored) == 12 and scored["risk_score"].between(0, 1).all()
+
+
+def test_cv_folder_without_scoring_model_is_a_clear_error(tmp_path):
+    from quantjax.credit.scoring import load_scorer
+    from quantjax.errors import UserError
+
+    (tmp_path / "cv" / "fold_0").mkdir(parents=True)
+    with pytest.raises(UserError, match="--no-refit"):
+        load_scorer(tmp_path)

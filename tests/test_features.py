@@ -14,6 +14,7 @@ from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
 from quantjax.data.market_io import market_from_frame
 from quantjax.data.synth_market import generate
+from quantjax.features import rolling as R
 from quantjax.features.compute import QUOTE_FEATURES, feature_names
 from quantjax.features.featureset import compute_features
 from quantjax.features.reference_pandas import reference_features, symbol_frame
@@ -41,9 +42,9 @@ def clean():
     return m, compute_features(m, CFG)
 
 
-def _compare(m, fs, allow_extra_invalid=()):
+def _compare(m, fs, allow_extra_invalid=(), cfg=CFG):
     for s in range(m.n_symbols):
-        ref = reference_features(symbol_frame(m, s), CFG)
+        ref = reference_features(symbol_frame(m, s), cfg)
         for i, name in enumerate(fs.names):
             r = ref[name].to_numpy()
             v = fs.values[s, :, i]
@@ -75,6 +76,18 @@ def test_matches_pandas_with_missing_bars():
     _compare(m, fs, allow_extra_invalid=SPARSE)
     # a missing bar invalidates every feature at that bar
     assert not fs.feature_valid[~m.mask].any()
+
+
+def test_regime_matches_pandas_above_crossover():
+    """A regime window above the crossover takes the O(T log W) sorted rank count."""
+    W = R.COUNT_BELOW_CROSSOVER + 1
+    cfg = dataclasses.replace(CFG, groups=("regime",), regime_window=W)
+    m = _market(0.0, seed=5, steps=W + 600)
+    fs = compute_features(m, cfg)
+    assert fs.names == ("volatility_regime",)
+    assert fs.feature_valid.sum() > 1000
+    assert 0 < fs.values[fs.feature_valid].mean() < 1  # both regimes occur
+    _compare(m, fs, cfg=cfg)
 
 
 def test_finite_everywhere(clean):

@@ -41,6 +41,55 @@ def test_shapes_and_attention(setup):
         np.testing.assert_allclose(out[k], full[k], rtol=1e-4, atol=1e-5)
 
 
+def test_last_row_attention_matches_full_reference(setup):
+    """The last-query fast path equals a hand-written full attention (all L query rows,
+    then the last row) to 1e-5, for the hidden features and the three heads."""
+    params, x = setup
+    m = LSTMAttentionModel(CFG)
+    p = params["params"]
+    _, inter = m.apply(params, x, capture_intermediates=lambda mdl, _: mdl.name == "lstm_1")
+    h = inter["intermediates"]["lstm_1"]["__call__"][0]  # [L, B, 2H]
+    a = p["attention"]
+    dense = lambda n, v: v @ a[n]["kernel"] + a[n]["bias"]  # noqa: E731
+    L, B, E = h.shape
+    q, k, v = (dense(n, h).reshape(L, B, 2, E // 2) for n in ("query", "key", "value"))
+    probs = jax.nn.softmax(jnp.einsum("qbhd,kbhd->bhqk", q, k) / np.sqrt(E // 2), axis=-1)
+    att = dense("output", jnp.einsum("bhqk,kbhd->qbhd", probs, v).reshape(L, B, E))
+    ln = p["layer_norm"]
+    last = att[-1]
+    mu, var = last.mean(-1, keepdims=True), last.var(-1, keepdims=True)
+    ref = (last - mu) / jnp.sqrt(var + 1e-6) * ln["scale"] + ln["bias"]
+    out = m.apply(params, x)
+    np.testing.assert_allclose(out["hidden"], ref, rtol=1e-5, atol=1e-5)
+    full = m.apply(params, x, return_attention=True)
+    np.testing.assert_allclose(full["attention"], probs, rtol=1e-5, atol=1e-6)
+    for key in ("price", "direction", "volatility", "hidden"):
+        np.testing.assert_allclose(out[key], full[key], rtol=1e-5, atol=1e-5)
+
+
+def test_unroll_override_same_outputs_and_params(setup):
+    """``apply(..., unroll=True)`` (latency path) changes only the program: same outputs;
+    the parameter tree (names, shapes) is the checkpoint layout and does not depend on it."""
+    params, x = setup
+    m = LSTMAttentionModel(CFG)
+    ref = m.apply(params, x)
+    for unroll in (True, 2):
+        out = jax.jit(lambda p, x, u=unroll: m.apply(p, x, unroll=u))(params, x)
+        for key in ("price", "direction", "volatility", "hidden"):
+            np.testing.assert_allclose(out[key], ref[key], rtol=1e-5, atol=1e-5)
+    shapes = jax.tree_util.tree_map_with_path(
+        lambda kp, a: (jax.tree_util.keystr(kp), a.shape), params["params"])
+    flat = dict(jax.tree_util.tree_leaves(shapes, is_leaf=lambda t: isinstance(t, tuple)
+                                          and isinstance(t[0], str)))
+    assert flat["['lstm_0']['w_ih']"] == (2, 8, 32) and flat["['lstm_1']['w_ih']"] == (2, 16, 32)
+    assert flat["['lstm_0']['w_hh']"] == (2, 8, 32) and flat["['lstm_0']['bias']"] == (2, 32)
+    assert flat["['attention']['query']['kernel']"] == (16, 16)
+    assert flat["['layer_norm']['scale']"] == (16,)
+    assert len(flat) == 2 + 2 * 3 + 8 + 2 + 3 * 4  # embedding, lstm, attention, ln, heads
+    other = init_params(CFG, 3, jax.random.PRNGKey(0))
+    jax.tree.map(np.testing.assert_array_equal, params, other)
+
+
 def test_init_scheme(setup):
     params, _ = setup
     p = params["params"]
@@ -95,3 +144,20 @@ def test_config_checks():
     assert (cfg.model.attention_heads, cfg.data.prediction_horizon, cfg.train.batch_size) == (8, 5, 64)
     assert cfg.model.dropout == 0.2 and cfg.train.learning_rate == 1e-3 and cfg.train.epochs == 100
     load(HFTConfig, "configs/hft_lstm_tiny.yaml")
+
+
+def test_orthogonal_init_matches_flax_without_lapack():
+    """The LAPACK-free orthogonal init equals flax's (same draw) to rounding; no QR call in
+    the model's init (concurrent LAPACK QRs deadlocked on CPU)."""
+    import jax
+    from flax import linen as nn
+
+    from quantjax.models.layers import orthogonal
+
+    key = jax.random.PRNGKey(7)
+    for shape in [(59, 512), (128, 512), (64, 64), (300, 40)]:
+        got = np.asarray(orthogonal(key, shape))
+        want = np.asarray(nn.initializers.orthogonal()(key, shape))
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    text = jax.jit(orthogonal, static_argnums=1).lower(key, (16, 64)).as_text()
+    assert "geqrf" not in text and "householder_product" not in text

@@ -89,13 +89,13 @@ BT_OVERRIDES = ["synthetic.symbols=3", "synthetic.steps=300", "risk.max_drawdown
 
 
 def _sweep_cfg(kind: str, base: str | None, params: dict, overrides=(), shard=True,
-               max_parallel=0):
+               max_parallel=0, layout="devices"):
     from quantjax.config import from_dict
     from quantjax.config.sweep import SweepConfig
 
     return from_dict(SweepConfig, {
         "sweep": {"kind": kind, "base_config": base, "overrides": list(overrides),
-                  "shard": shard, "max_parallel": max_parallel},
+                  "shard": shard, "max_parallel": max_parallel, "train_layout": layout},
         "search": {"method": "grid", "params": params}})
 
 
@@ -110,15 +110,18 @@ def run_both(tmp: Path) -> dict:
     base = tmp / "toy.yaml"
     base.write_text(TOY_BASE)
     out: dict = {"n_devices": len(jax.devices())}
-    for shard in (True, False):
-        # one trial per device in both layouts: the same per-device program (XLA may order a
-        # reduction differently for another per-device batch, a last-ulp difference)
+    for shard, layout in ((True, "devices"), (False, "devices"), (True, "spmd")):
+        # one trial per device per call in every layout
         n = len(jax.devices()) if shard else 1
-        cfg = _sweep_cfg("hft", str(base), TOY_PARAMS, shard=shard, max_parallel=n)
+        cfg = _sweep_cfg("hft", str(base), TOY_PARAMS, shard=shard, max_parallel=n,
+                         layout=layout)
         res = run_train_sweep(cfg, make_trials(cfg.search), kind=toy_kind(), log=lambda s: None)
         params = jax.tree.map(lambda a: np.asarray(a).tolist(), res["best"]["state"].params)
-        out[f"train_{shard}"] = {"rows": res["rows"], "best": res["best"]["index"],
-                                 "params": params, "groups": res["groups"]}
+        name = f"train_{shard}" + ("_spmd" if layout == "spmd" else "")
+        out[name] = {"rows": res["rows"], "best": res["best"]["index"],
+                     "params": params, "groups": res["groups"]}
+        if layout == "spmd":
+            continue
         cfg = _sweep_cfg("backtest", None, BT_PARAMS, BT_OVERRIDES, shard=shard)
         res = run_backtest_sweep(cfg, make_trials(cfg.search), log=lambda s: None)
         out[f"bt_{shard}"] = {"rows": res["rows"], "dsr": res["dsr"], "groups": res["groups"]}
@@ -136,21 +139,26 @@ def test_sharded_sweeps_match_single_device(tmp_path):
     # backtest: every book is computed elementwise, so the results are bit-identical
     assert out["bt_True"]["rows"] == out["bt_False"]["rows"]
     assert out["bt_True"]["dsr"] == out["bt_False"]["dsr"]
-    # training: same trials, same best trial, same integer metrics; floats agree to float32
-    # rounding (the SPMD-partitioned program may order a reduction differently)
+    # training, layout "devices": every device runs the one-device executable on its one
+    # trial per call, the very program of the single-device run: bitwise identical
     a, b = out["train_True"], out["train_False"]
     assert a["best"] == b["best"]
     assert len(a["rows"]) == len(b["rows"]) == 24
-    for ra, rb in zip(a["rows"], b["rows"], strict=True):
-        assert ra.keys() == rb.keys()
-        for k in ra:
-            if isinstance(ra[k], float):
-                np.testing.assert_allclose(ra[k], rb[k], rtol=1e-5, err_msg=k)
+    assert a["rows"] == b["rows"]
+    assert a["params"] == b["params"]
+    # layout "spmd" (one shard_map program over the mesh, the multi-host path): XLA compiles
+    # the partitioned module differently (fusion, loop-carry layout), last-ulp differences
+    c = out["train_True_spmd"]
+    assert c["best"] == b["best"]
+    for rc, rb in zip(c["rows"], b["rows"], strict=True):
+        assert rc.keys() == rb.keys()
+        for k in rc:
+            if isinstance(rc[k], float):
+                np.testing.assert_allclose(rc[k], rb[k], rtol=1e-5, err_msg=k)
             else:
-                assert ra[k] == rb[k], k
-    np.testing.assert_allclose(np.concatenate([np.ravel(v) for v in a["params"].values()]),
-                               np.concatenate([np.ravel(v) for v in b["params"].values()]),
-                               rtol=1e-4, atol=1e-6)
+                assert rc[k] == rb[k], k
+    assert [g["layout"] for g in a["groups"]] == ["devices"] * 2
+    assert [g["layout"] for g in c["groups"]] == ["spmd"] * 2
     # the backtest mesh used both axes (6 trials -> 4 trial devices x 2 symbol devices)
     assert out["bt_True"]["groups"][0]["mesh"] == [4, 2]
     assert out["train_True"]["groups"][0]["devices"] == 8

@@ -16,6 +16,7 @@ from quantjax.backtest.runner import (
     run,
     run_chunked,
     slice_series,
+    trades_records,
 )
 from quantjax.config.backtest import BacktestConfig
 from quantjax.data.market import MarketArrays
@@ -102,13 +103,18 @@ def checkpoint_signals(cfg: BacktestConfig, market: MarketArrays, run_dir: str) 
     return np.where(market.mask, tgt, np.nan)
 
 
-def run_backtest(cfg: BacktestConfig, market: MarketArrays, signals: np.ndarray) -> BacktestResult:
-    """Run the engine (one shot or in ``backtest.chunk_steps`` chunks)."""
+def run_backtest(cfg: BacktestConfig, market: MarketArrays, signals: np.ndarray,
+                 record: str = "trades") -> BacktestResult:
+    """Run the engine (one shot or in ``backtest.chunk_steps`` chunks).
+
+    ``record="trades"`` (default, what the CLI uses) keeps equity and a sparse fill
+    log; the result's records are identical to ``record="full"``.
+    """
     params = risk_params(cfg)
     mode = cfg.backtest.mode
     chunk = cfg.backtest.chunk_steps
     if chunk <= 0 or chunk >= market.n_steps:
-        return run(params, market, signals, mode=mode)
+        return run(params, market, signals, mode=mode, record=record)
     sig = check_signals(signals, market)
     series = market_series(market, np.float32)
     sig_t = np.ascontiguousarray(sig.T, dtype=np.float32)
@@ -116,12 +122,15 @@ def run_backtest(cfg: BacktestConfig, market: MarketArrays, signals: np.ndarray)
     pieces = ((slice_series(series, a, min(a + chunk, T)), sig_t[a:min(a + chunk, T)])
               for a in range(0, T, chunk))
     state = init_state(params, market.n_symbols, mode)
-    final, recs = run_chunked(params, pieces, market.n_symbols, mode=mode, record="full",
+    final, recs = run_chunked(params, pieces, market.n_symbols, mode=mode, record=record,
                               state=state)
-    records = {k: (np.asarray(v).T if np.asarray(v).ndim == 2 else np.asarray(v))
-               for k, v in recs._asdict().items()}
+    if record == "trades":
+        records = trades_records(recs, series, state, mode)
+    else:
+        records = {k: (np.asarray(v).T if np.asarray(v).ndim == 2 else np.asarray(v))
+                   for k, v in recs._asdict().items()}
     return BacktestResult(records, final, market.symbols, market.timestamps, mode,
-                          float(params.initial_cash))
+                          float(params.initial_cash), record)
 
 
 def equal_weight_benchmark(market: MarketArrays) -> np.ndarray:

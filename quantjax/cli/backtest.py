@@ -62,8 +62,25 @@ def _market(args: argparse.Namespace, cfg):
     return market
 
 
+def _fast_cpu_loops() -> bool:
+    """Enable XLA's single-kernel CPU loops for this process (a CLI process: process-wide is
+    fine) unless ``JAX_PLATFORMS`` excludes the CPU or ``QUANTJAX_FAST_CPU_LOOPS=0``."""
+    import os
+
+    from quantjax.backtest.runner import enable_fast_cpu_loops
+
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if os.environ.get("QUANTJAX_FAST_CPU_LOOPS", "1") == "0":
+        return False
+    if platforms and "cpu" not in platforms.lower().split(","):
+        return False
+    return enable_fast_cpu_loops()
+
+
 def run_backtest_cmd(args: argparse.Namespace) -> int:
     import time
+
+    fast = _fast_cpu_loops()  # before any JAX computation
 
     import numpy as np
 
@@ -103,6 +120,7 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
     console.print(f"[bold green]backtest done[/bold green] ({source}, mode {res.mode}, "
+                  f"record {res.record}, fast CPU loops {'on' if fast else 'off'}, "
                   f"{time.perf_counter() - t0:.1f}s)")
     console.print(f"  final equity {fmt(port['final_equity'], ',.2f')} "
                   f"(initial {port['initial_equity']:,.2f}), total return "

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from quantjax.cli.common import Parser, add_config_args, add_placeholder
+from quantjax.cli.common import Parser, add_config_args
+from quantjax.cli.train_credit import register_credit
 from quantjax.train.hft_data import load_hft_dataset  # noqa: F401 - public here too
 
 
@@ -24,12 +25,7 @@ def register(sub, parents) -> None:
     h.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
     h.set_defaults(func=run_hft)
-    try:  # the credit engineer's parser (quantjax/cli/train_credit.py), if present
-        from quantjax.cli.train_credit import register_credit
-    except ImportError:
-        add_placeholder(tsub, parents, "credit", "train the credit-risk transformer", "issue 5")
-    else:
-        register_credit(tsub, parents)
+    register_credit(tsub, parents)
 
 
 def train_hft_run(config: str | None, workdir, *, data: str | None = None,

@@ -25,6 +25,9 @@ def register_credit(tsub, parents) -> None:
     p.add_argument("--workdir", default="runs/credit", help="run folder (default runs/credit)")
     p.add_argument("--cv", type=int, default=0, metavar="K",
                    help="stratified K-fold cross-validation; reports mean and std")
+    p.add_argument("--no-refit", action="store_true",
+                   help="with --cv: skip the final scoring model (refit on all rows for the "
+                   "CV-chosen number of epochs, calibrated on a held-out share)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train_credit)
@@ -58,6 +61,10 @@ def run_train_credit(args: argparse.Namespace) -> int:
     log = console.print
     progress = not args.no_progress
     if args.cv:
+        if not args.resume:  # a stale refit model of an unfinished earlier CV run
+            shutil.rmtree(work / "checkpoints", ignore_errors=True)
+            for name in (P.ARTIFACT, "metrics.jsonl"):
+                (work / name).unlink(missing_ok=True)
         folds = []
         for k, idx in enumerate(P.cv_indices(cfg, y, args.cv)):
             fdir = work / "cv" / f"fold_{k}"
@@ -76,6 +83,9 @@ def run_train_credit(args: argparse.Namespace) -> int:
             np.savez(fdir / "oof.npz", **m["_oof"])
             folds.append(m)
         out = P.summarize_cv(folds)
+        if not args.no_refit:
+            out["refit"] = P.refit_run(cfg, ds, folds, work, resume=args.resume,
+                                       progress=progress, log=log)
     else:
         idx = P.split_indices(cfg, y)
         out = P.train_run(cfg, ds, idx, work, resume=args.resume, progress=progress, log=log)
@@ -90,5 +100,8 @@ def run_train_credit(args: argparse.Namespace) -> int:
     if "bayes_auc" in t:
         parts.append(f"Bayes AUC {pm('bayes_auc')}")
     console.print(("CV " if args.cv else "test ") + ", ".join(parts))
+    if args.cv and "refit" in out:
+        console.print(f"scoring model: refit on all rows ({out['refit']['epochs']} epochs) in "
+                      f"{work}; use 'quantjax score credit --checkpoint {work}'")
     console.print(f"wrote {work / 'metrics.json'}")
     return 0

@@ -27,9 +27,12 @@ class CreditModelConfig:
     dropout: float = spec(0.1, ge=0, lt=1, doc="dropout on residual branches, fusion and head")
     attention_dropout: float = spec(0.1, ge=0, lt=1, doc="dropout on attention probabilities")
     numerical_tokenizer: str = spec(
-        "linear", choices=("linear", "per_feature"),
-        doc="linear: all numeric features -> one token (spec); per_feature: one token per feature",
+        "linear", choices=("linear", "per_feature", "per_feature_mlp"),
+        doc="linear: all numeric features -> one token (spec); per_feature: one token per "
+        "feature x_j w_j + b_j; per_feature_mlp: one token per feature from a small per-feature "
+        "MLP relu(x_j u_j + c_j) V_j + b_j (learns monotone/log-like shapes of skewed features)",
     )
+    numeric_hidden: int = spec(16, ge=1, doc="hidden width of the per_feature_mlp tokenizer")
     categorical_tokenizer: str = spec(
         "split", choices=("split", "per_feature"),
         doc="split: one token made of per-feature embeddings whose widths sum to d_model "

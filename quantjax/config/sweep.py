@@ -39,6 +39,11 @@ class SweepSection:
     host_chunk_mb: float = spec(512.0, gt=0, doc="backtest: max MB of equity fetched per chunk")
     shard: bool = spec(True, doc="spread trials (and symbols) over all devices with jax.sharding")
     mesh_symbols: int = spec(0, ge=0, doc="backtest: devices on the symbol axis (0 = auto)")
+    train_layout: str = spec("devices", choices=("devices", "spmd"),
+                             doc="training on several devices of one host: devices = the "
+                             "one-device program on every device (bitwise identical to a "
+                             "one-device run); spmd = one shard_map program over the mesh "
+                             "(always used multi-host)")
 
     @property
     def base_path(self) -> str:
@@ -65,11 +70,27 @@ class SearchConfig:
 
 @dataclasses.dataclass(frozen=True)
 class BacktestSweepConfig:
-    """Pseudo-model outputs fed to ``strategies.model_signal`` in strategy sweeps."""
+    """Model outputs fed to ``strategies.model_signal`` in strategy sweeps: pseudo-models from
+    the market, or a trained HFT model (see :mod:`quantjax.sweep.model_inputs`)."""
 
-    signal: str = spec("ofi", choices=("ofi", "momentum"),
-                       doc="ofi: quote order-flow imbalance; momentum: vol-scaled lookback return")
+    signal: str = spec("ofi", choices=("ofi", "momentum", "checkpoint", "predictions"),
+                       doc="ofi: quote order-flow imbalance; momentum: vol-scaled lookback "
+                       "return; checkpoint: an HFT run's best checkpoint predicts every bar; "
+                       "predictions: an HFT run's predictions.npz")
     signal_scale: float = spec(4.0, gt=0, doc="probs = softmax(scale * [-x, 0, x]) of the signal x")
+    checkpoint: str | None = spec(None, doc="signal=checkpoint: HFT run folder (quantjax train "
+                                  "hft --workdir, or a training sweep's best/)")
+    predictions: str | None = spec(None, doc="signal=predictions: predictions.npz of quantjax "
+                                   "train hft (config.yaml beside it gives the market)")
+    period: str = spec("auto", choices=("auto", "all"),
+                       doc="model-driven sweeps on the run's own market: auto = only bars the "
+                       "model did not train on (test split / predicted span); all = every bar")
+
+    def validate(self) -> None:
+        need = {"checkpoint": self.checkpoint, "predictions": self.predictions}
+        if self.signal in need and not need[self.signal]:
+            raise ConfigError(f"backtest.{self.signal}: required when backtest.signal="
+                              f"{self.signal}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,3 +98,8 @@ class SweepConfig:
     sweep: SweepSection = spec(default_factory=SweepSection)
     search: SearchConfig = spec(default_factory=SearchConfig)
     backtest: BacktestSweepConfig = spec(default_factory=BacktestSweepConfig)
+
+    def validate(self) -> None:
+        if self.backtest.signal in ("checkpoint", "predictions") and self.sweep.kind != "backtest":
+            raise ConfigError(f"backtest.signal: {self.backtest.signal!r} needs sweep.kind: "
+                              "backtest")

@@ -11,10 +11,15 @@ One run (:func:`train_run`):
 4. fit the JAX logistic-regression baseline on the same encoded inputs;
 5. compute the test metrics; on synthetic data also the Bayes AUC (AUC of ``true_pd``) on the
    same test rows; write ``calibration.json`` (encoder, temperature, thresholds).
+
+K-fold CV (:func:`cv_indices`, :func:`summarize_cv`) runs one such run per fold under
+``cv/fold_k/``; then :func:`refit_run` trains the folder's scoring model on all rows for the
+CV-chosen number of epochs and calibrates it on a held-out share.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -108,17 +113,41 @@ def predict_logits(model, params, batch, batch_size: int) -> np.ndarray:
     return np.asarray(f(params, to_arrays(batch)), np.float64)
 
 
-def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray, np.ndarray],
-              workdir: str | Path, *, resume: bool = False, progress: bool = True,
-              log=print) -> dict[str, Any]:
-    """Train, calibrate and evaluate on one (train, val, test) split; returns the metrics dict
-    ``{"test": {...}, "val": {...}, "train": {...}}`` and writes ``calibration.json``."""
+class Fitted(NamedTuple):
+    """A trained, calibrated model of one run (see :func:`fit_calibrated`)."""
+
+    model: Any
+    params: Any
+    encoder: Any
+    batches: tuple  # CreditBatch per index array given (train, val[, test])
+    weights: tuple[float, float]
+    result: Any  # quantjax.train.loop.FitResult
+    step: int  # checkpoint step of ``params``
+    temperature: float
+    shift: float
+    z_val: np.ndarray  # val logits [Nv]
+
+
+def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
+                   workdir: str | Path, *, resume: bool = False, progress: bool = True,
+                   log=print, fixed_epochs: int | None = None) -> Fitted:
+    """Steps 1-3 of a run on ``idx = (train, val[, test])``; writes ``calibration.json``.
+
+    ``fixed_epochs=None``: early stopping on validation AUC, the best checkpoint is kept.
+    ``fixed_epochs=E``: exactly E epochs (the schedule decays over E epochs, no early stop),
+    the LAST checkpoint is the model; validation only fits the temperature (CV refit).
+    """
     from quantjax.models.credit import build_model
     from quantjax.train.loop import fit
     from quantjax.train.trainer import hparams_from_config
 
     workdir = Path(workdir)
-    enc, (btr, bva, bte) = encode_splits(cfg, ds, idx)
+    if fixed_epochs is not None:
+        train_cfg = dataclasses.replace(cfg.train, epochs=int(fixed_epochs), max_steps=None,
+                                        patience=int(fixed_epochs) + 1)
+        cfg = dataclasses.replace(cfg, train=train_cfg)
+    enc, batches = encode_splits(cfg, ds, idx)
+    btr, bva = batches[0], batches[1]
     model = build_model(cfg.model, enc.numeric_dim, enc.cardinalities, enc.vocab_size)
     w = class_weights(cfg, btr.target)
     hp = hparams_from_config(cfg.train, cfg.model.dropout, 2)._replace(
@@ -132,12 +161,30 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
     }
     res = fit(task, cfg.train, hp, {"train": tr, "val": va}, workdir, meta=meta,
               resume=resume, progress=progress, log=log)
-    params = res.best_params
-    bs = cfg.train.eval_batch_size
-    z_va, z_te = predict_logits(model, params, bva, bs), predict_logits(model, params, bte, bs)
+    if fixed_epochs is None:
+        params, step = res.best_params, res.best_step
+    else:
+        params, step = res.state.params, res.steps
+    z_va = predict_logits(model, params, bva, cfg.train.eval_batch_size)
     shift = logit_shift(cfg, w)
     temp = fit_temperature(bva.target, z_va - shift)
-    p_va = apply_temperature(z_va - shift, temp)
+    artifact = {"format": "quantjax.credit_model/1", "best_step": step,
+                "temperature": temp, "logit_shift": shift, "encoder": enc.to_dict(),
+                "decision": to_dict(cfg.decision), "model": to_dict(cfg.model)}
+    (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
+    return Fitted(model, params, enc, tuple(batches), w, res, step, temp, shift, z_va)
+
+
+def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray, np.ndarray],
+              workdir: str | Path, *, resume: bool = False, progress: bool = True,
+              log=print) -> dict[str, Any]:
+    """Train, calibrate and evaluate on one (train, val, test) split; returns the metrics dict
+    ``{"test": {...}, "val": {...}, "train": {...}}`` and writes ``calibration.json``."""
+    f = fit_calibrated(cfg, ds, idx, workdir, resume=resume, progress=progress, log=log)
+    enc, (btr, bva, bte), res, w = f.encoder, f.batches, f.result, f.weights
+    shift, temp = f.shift, f.temperature
+    z_te = predict_logits(f.model, f.params, bte, cfg.train.eval_batch_size)
+    p_va = apply_temperature(f.z_val - shift, temp)
     p_te = apply_temperature(z_te - shift, temp)
     dc = cfg.decision
     test = M.all_metrics(bte.target, p_te, dc.threshold, dc.ece_bins)
@@ -155,11 +202,13 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
     bands = np.bincount(
         (p_te >= dc.low).astype(int) + (p_te >= dc.high).astype(int), minlength=3) / len(p_te)
     test["decision_share"] = {"APPROVE": bands[0], "REVIEW": bands[1], "DECLINE": bands[2]}
+    spe = steps_per_epoch(cfg.train, len(btr.target))
     out = {
         "test": test,
         "val": {"auc": M.auc(bva.target, p_va), "ece": M.ece(bva.target, p_va, dc.ece_bins),
                 "logreg_auc": lr_info["val_auc"]},
         "train": {"steps": res.steps, "epochs": res.epochs_run, "best_step": res.best_step,
+                  "best_epochs": -(-res.best_step // spe),
                   "samples_per_sec": res.train_samples_per_sec, "n_train": len(btr.target),
                   "n_val": len(bva.target), "n_test": len(bte.target),
                   "class_weights": list(w)},
@@ -167,11 +216,65 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
         "logreg": {"l2": lr_info["l2"]},
     }
     out["_oof"] = {"y": np.asarray(bte.target), "p": p_te, "p_logreg": p_lr}
-    artifact = {"format": "quantjax.credit_model/1", "best_step": res.best_step,
-                "temperature": temp, "logit_shift": shift, "encoder": enc.to_dict(),
-                "decision": to_dict(cfg.decision), "model": to_dict(cfg.model)}
-    (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
     return out
+
+
+def steps_per_epoch(train_cfg, n_train: int) -> int:
+    from quantjax.train.trainer import steps_per_epoch as spe
+
+    return spe(train_cfg, n_train)
+
+
+def refit_epochs(folds: list[dict]) -> int:
+    """Epochs of the CV refit: the median over folds of the early-stopping epoch (>= 1)."""
+    eps = [_best_epochs(f["train"]) for f in folds]
+    return max(1, int(round(float(np.median(eps)))))
+
+
+def _best_epochs(train: dict) -> int:
+    if "best_epochs" in train:
+        return int(train["best_epochs"])
+    per_epoch = max(train["steps"] / max(train["epochs"], 1), 1.0)  # older fold_metrics.json
+    return int(math.ceil(train["best_step"] / per_epoch))
+
+
+def refit_indices(cfg: CreditConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All rows split stratified train/val with the ratio of ``data.split``'s first two
+    fractions (the same ratio as inside each CV fold)."""
+    from quantjax.data.credit import stratified_split
+
+    f_tr, f_va = cfg.data.split[0], cfg.data.split[1]
+    a, b = stratified_split(y, (f_tr / (f_tr + f_va), f_va / (f_tr + f_va)), seed=cfg.data.seed)
+    return np.asarray(a), np.asarray(b)
+
+
+def refit_run(cfg: CreditConfig, ds: Dataset, folds: list[dict], workdir: str | Path, *,
+              resume: bool = False, progress: bool = True, log=print) -> dict[str, Any]:
+    """After K-fold CV: the scoring model of the run folder.
+
+    Every row is used: train on the train share of all rows for the CV-chosen number of
+    epochs (:func:`refit_epochs`, no early stopping: the held-out share never picks the
+    model), then fit the temperature on the held-out share. Writes ``checkpoints/`` and
+    ``calibration.json`` into ``workdir`` so ``quantjax score credit --checkpoint workdir``
+    works. Returns the ``refit`` section of metrics.json (its ``val`` figures are the
+    calibration split's; the CV ``test`` metrics are the performance estimate).
+    """
+    y = target_of(ds)
+    idx = refit_indices(cfg, y)
+    epochs = refit_epochs(folds)
+    log(f"refit on all rows: train {len(idx[0])}, calibration {len(idx[1])}, "
+        f"{epochs} epochs (median early-stopping epoch of the folds)")
+    f = fit_calibrated(cfg, ds, idx, workdir, resume=resume, progress=progress, log=log,
+                       fixed_epochs=epochs)
+    bva = f.batches[1]
+    p_va = apply_temperature(f.z_val - f.shift, f.temperature)
+    dc = cfg.decision
+    return {"epochs": epochs, "fold_best_epochs": [_best_epochs(m["train"]) for m in folds],
+            "steps": f.step, "n_train": len(idx[0]), "n_calibration": len(idx[1]),
+            "calibration": {"temperature": f.temperature, "logit_shift": f.shift},
+            "val": {"auc": M.auc(bva.target, p_va), "ece": M.ece(bva.target, p_va, dc.ece_bins)},
+            "note": "scoring model of this folder (checkpoints/, calibration.json); the CV "
+                    "'test' metrics estimate its performance"}
 
 
 def split_indices(cfg: CreditConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,5 +337,5 @@ def dataset_from_frame(df: pd.DataFrame, schema: CreditSchema) -> Dataset:
     return Dataset(check_credit_frame(df, schema), schema, None, {"synthetic": False})
 
 
-__all__ = ["Arrays", "Dataset", "cv_indices", "load_dataset", "split_indices",
-           "summarize_cv", "train_run"]
+__all__ = ["Arrays", "Dataset", "Fitted", "cv_indices", "fit_calibrated", "load_dataset",
+           "refit_run", "split_indices", "summarize_cv", "train_run"]

@@ -56,8 +56,8 @@ def load_scorer(run_dir: str | Path) -> CreditScorer:
     run_dir = Path(run_dir)
     art_path = run_dir / ARTIFACT
     if not art_path.is_file():
-        hint = " (cross-validation runs do not keep a scoring model)" if (
-            run_dir / "cv").is_dir() else ""
+        hint = (" (this cross-validation run was trained with --no-refit or did not finish: "
+                "it has no scoring model)") if (run_dir / "cv").is_dir() else ""
         raise UserError(f"{run_dir}: no {ARTIFACT}; is this a finished "
                         f"'quantjax train credit' run folder?{hint}")
     art = json.loads(art_path.read_text())
@@ -108,14 +108,15 @@ def score_frame(scorer: CreditScorer, df: pd.DataFrame, *, explain: bool = True,
     (ids...), ``risk_score`` (calibrated PD), ``risk_category``, ``decision``, ``confidence``,
     ``reason_1..reason_k`` (REVIEW/DECLINE rows only), ``importance_<modality>``.
     """
-    from quantjax.credit.pipeline import predict_logits
+    from quantjax.credit.bucketing import bucketed_logits
     from quantjax.data.credit import check_credit_frame, encode
 
     enc, dc = scorer.encoder, scorer.decision
     schema = enc.schema
     df = check_credit_frame(df, schema, require_target=False)
     batch = encode(enc, df)
-    z = predict_logits(scorer.model, scorer.params, batch, batch_size)
+    # rows sorted by text length and trimmed per chunk: same logits, fewer PAD tokens
+    z = bucketed_logits(scorer.model, scorer.params, batch, chunk=batch_size)
     pd_ = apply_temperature(z - scorer.logit_shift, scorer.temperature)
     dec = decide(pd_, dc.low, dc.high)
     used = set(schema.columns) | {schema.target}

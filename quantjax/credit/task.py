@@ -3,7 +3,7 @@
 ``data`` given to the trainer is ``{"train": Arrays, "val": Arrays}`` of device arrays.
 The class weights are the traced ``hp.class_weights`` [2] (repaid, default); with
 ``loss.balanced`` and no ``train.class_weights`` they are ``n / (2 n_c)`` from the training split.
-Dropout is the static ``model.dropout`` (``hp.dropout_rate`` is not used by this model).
+Dropout is the traced ``hp.dropout_rate`` (from ``model.dropout``), so sweeps vmap over it.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def make_task(model: CreditTransformer, cfg: CreditConfig, n_train: int, example
 
     def loss_fn(params, data, rows, hp: HParams, key):
         b = take(data["train"], rows)
-        z = model.apply({"params": params}, *b[:4], deterministic=False, rngs={"dropout": key})
+        z = model.apply({"params": params}, *b[:4], deterministic=False,
+                        dropout_rate=hp.dropout_rate, rngs={"dropout": key})
         loss = binary_loss(z, b.target, hp.class_weights, kind, gamma)
         return loss, {"pos_rate": jnp.mean(b.target.astype(jnp.float32))}
 

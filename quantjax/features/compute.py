@@ -230,6 +230,8 @@ def compute_values(x: SymbolInputs, cfg: FeaturesConfig, has_quotes: bool) -> di
         v["time_since_open"] = sod / 3600.0 + x.subsec / 3600.0
     if "regime" in g:
         W = cfg.regime_window
+        # vol > pandas' linear-interpolation quantile <=> rank count >= floor(q (W-1)) + 1;
+        # count_below is exact: O(T*W) compares up to its crossover W, O(T log W) above
         below = R.count_below(vol[ref], W)
         rank = int(np.floor(cfg.regime_quantile * (W - 1))) + 1
         v["volatility_regime"] = (below >= rank).astype(jnp.float32)

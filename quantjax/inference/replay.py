@@ -93,6 +93,7 @@ class ReplayEngine:
             from quantjax.inference.causal import CausalStream
 
             self.causal = CausalStream(artifact.params, conf["model"], extra)
+            self.causal.compile(S)  # AOT + warm-up now: no compile inside the latency figures
             self.cstate = self.causal.init(S)
             self.predictor = None
         else:

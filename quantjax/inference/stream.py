@@ -1,27 +1,29 @@
-"""Streaming features: per-symbol state updated one bar (tick) at a time, equal to the batch
-features of :mod:`quantjax.features` at every step.
+"""Streaming features: per-symbol state updated one bar (tick) at a time in O(F), equal to the
+batch features of :mod:`quantjax.features` at every step.
 
-``state, (row, row_ok) = step(state, tick)`` is written for one symbol and vmapped over
-symbols (:class:`StreamingFeatures`). The state holds
+``state, (rows[S, F], row_ok[S]) = StreamingFeatures.step(state, tick)`` updates every symbol
+in one compiled call: the per-symbol update of :mod:`quantjax.inference.stream_features`
+(running Kahan-compensated window sums, EWM recurrences, ring buffers read at fixed lags;
+see there for the few O(W) passes over small fixed windows) is vmapped over symbols, with the
+global bar index ``t`` shared by all symbols (every symbol is stepped at every bar; a symbol
+without a tick is a missing bar).
 
-- ``buf``: the last ``W`` prepared input bars (:class:`quantjax.features.prep.SymbolInputs`
-  leaves ``[W]``), ``W = max feature lookback + 1`` (at least the EWM memory of the MACD
-  spans, where ``beta**W < 1e-9``);
-- ``last_hi/last_lo``: the causal forward-fill of close, high, low, bid, ask (as float32
-  hi/lo pairs, exactly as :func:`quantjax.features.prep.prepare`);
-- ``rows[L, F]``: a ring buffer of the last L standardized feature rows, ``row_ok[L]``,
-  ``pos`` (next slot) and ``run`` (consecutive valid rows, saturating at L).
+:class:`FeatureState` holds
 
-The newest feature row is computed by the SAME :func:`quantjax.features.compute.compute_symbol`
-as the batch path, over the ``W``-bar buffer, so every formula, fallback and validity rule is
-shared. The cost per bar is O(W F) (a bounded window, independent of the stream length);
-a fully incremental O(F) update per feature is future work (see docs/inference.md).
+- ``inc``: the incremental feature state (dict pytree, leaves ``[S, ...]``);
+- ``rows[S, L, F]``: ring of the last L standardized feature rows (slot ``t % L``),
+  ``row_ok[S, L]``, ``run[S]`` (consecutive valid rows, saturating at L);
+- ``t``: int32 bars consumed (shared).
+
+The compiled step donates the state (updated in place): do not reuse a state after passing it
+to :meth:`StreamingFeatures.step` / :meth:`StreamingFeatures.scan`.
+The former O(W F) recomputation over a raw-bar buffer is kept as
+:mod:`quantjax.inference.stream_window` (benchmark baseline and test oracle).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from typing import NamedTuple
 
 import jax
@@ -29,11 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from quantjax.config.features import FeaturesConfig
-from quantjax.features.compute import compute_symbol, feature_names, max_lookback
+from quantjax.features.compute import feature_names
 from quantjax.features.prep import SymbolInputs, split_hi_lo, time_of_day
+from quantjax.inference.stream_features import Plan, init_inc, make_inc_step, state_size
 
 PRICE_FIELDS = ("close", "high", "low", "bid", "ask")
-_NS_PER_DAY = 86_400 * 1_000_000_000
 
 
 class Tick(NamedTuple):
@@ -50,102 +52,91 @@ class Tick(NamedTuple):
 
 
 class FeatureState(NamedTuple):
-    """Per-symbol streaming feature state (see module docstring)."""
+    """Streaming feature state of S symbols (see module docstring)."""
 
-    buf: SymbolInputs
-    last_hi: jax.Array  # [5]
-    last_lo: jax.Array  # [5]
-    rows: jax.Array  # [L, F] float32
-    row_ok: jax.Array  # [L] bool
-    pos: jax.Array  # int32
-    run: jax.Array  # int32
-    count: jax.Array  # int32 bars seen
+    inc: dict
+    rows: jax.Array  # [S, L, F] float32
+    row_ok: jax.Array  # [S, L] bool
+    run: jax.Array  # [S] int32
+    t: jax.Array  # [] int32
 
 
-def buffer_length(cfg: FeaturesConfig, has_quotes: bool) -> int:
-    """Bars kept in the raw input buffer."""
-    w = max_lookback(cfg, has_quotes) + 1
-    if "macd" in cfg.groups:
-        span = max(cfg.macd_fast, cfg.macd_slow, cfg.macd_signal)
-        beta = 1.0 - 2.0 / (span + 1.0)
-        w = max(w, 2 * math.ceil(math.log(1e-9) / math.log(beta)))
-    return int(w)
+def prepare_bar(last_hi, last_lo, tk: Tick, has_quotes: bool):
+    """Causal forward-fill of one symbol's tick: ``(last_hi[5], last_lo[5], SymbolInputs of
+    scalars)``, exactly as :func:`quantjax.features.prep.prepare`."""
+    present = tk.present
+    ok = present & jnp.isfinite(tk.hi) & jnp.isfinite(tk.lo)
+    if not has_quotes:
+        ok = ok.at[3:].set(False)
+    last_hi = jnp.where(ok, tk.hi, last_hi)
+    last_lo = jnp.where(ok, tk.lo, last_lo)
+
+    def vol(v):
+        return jnp.where(present & jnp.isfinite(v), v, 0.0).astype(jnp.float32)
+
+    if has_quotes:
+        quote_ok = (present & jnp.isfinite(tk.hi[3]) & jnp.isfinite(tk.hi[4])
+                    & jnp.isfinite(tk.bid_volume) & jnp.isfinite(tk.ask_volume))
+        q = (last_hi[3], last_lo[3], last_hi[4], last_lo[4], vol(tk.bid_volume),
+             vol(tk.ask_volume))
+    else:
+        quote_ok = jnp.zeros((), bool)
+        z = jnp.zeros((), jnp.float32)
+        q = (z, z, z, z, z, z)
+    x = SymbolInputs(present=present, quote_ok=quote_ok, close_hi=last_hi[0],
+                     close_lo=last_lo[0], high_hi=last_hi[1], high_lo=last_lo[1],
+                     low_hi=last_hi[2], low_lo=last_lo[2], volume=vol(tk.volume),
+                     bid_hi=q[0], bid_lo=q[1], ask_hi=q[2], ask_lo=q[3], bid_volume=q[4],
+                     ask_volume=q[5], sod=tk.sod.astype(jnp.int32),
+                     subsec=tk.subsec.astype(jnp.float32))
+    return last_hi, last_lo, x
 
 
-def init_state(n_features: int, seq_len: int, window: int) -> FeatureState:
-    """State of one symbol before any bar."""
-    W = window
-    zf, zb, zi = jnp.zeros(W, jnp.float32), jnp.zeros(W, bool), jnp.zeros(W, jnp.int32)
-    one = jnp.ones(W, jnp.float32)
-    buf = SymbolInputs(present=zb, quote_ok=zb, close_hi=one, close_lo=zf, high_hi=one,
-                       high_lo=zf, low_hi=one, low_lo=zf, volume=zf, bid_hi=zf, bid_lo=zf,
-                       ask_hi=zf, ask_lo=zf, bid_volume=zf, ask_volume=zf, sod=zi, subsec=zf)
-    return FeatureState(
-        buf=buf, last_hi=jnp.ones(5, jnp.float32), last_lo=jnp.zeros(5, jnp.float32),
-        rows=jnp.zeros((seq_len, n_features), jnp.float32), row_ok=jnp.zeros(seq_len, bool),
-        pos=jnp.zeros((), jnp.int32), run=jnp.zeros((), jnp.int32),
-        count=jnp.zeros((), jnp.int32))
+def _prepare_bar(inc: dict, tk: Tick, has_quotes: bool):
+    last_hi, last_lo, x = prepare_bar(inc["last_hi"], inc["last_lo"], tk, has_quotes)
+    return {**inc, "last_hi": last_hi, "last_lo": last_lo}, x
 
 
 def make_step(cfg: FeaturesConfig, has_quotes: bool, clip):
-    """``step(state, tick, mean[F], std[F]) -> (state, (row[F], row_ok))`` for one symbol
-    (pure, jittable; the scaler is an argument)."""
+    """``step(state, tick, mean[F], std[F]) -> (state, (rows[S, F], row_ok[S]))`` for all
+    symbols (pure, jittable; the scaler is an argument)."""
+    plan = Plan(cfg, has_quotes)
+    inc_step = make_inc_step(plan)
 
-    def step(st: FeatureState, tk: Tick, mean, std):
-        present = tk.present
-        ok = present & jnp.isfinite(tk.hi) & jnp.isfinite(tk.lo)
-        if not has_quotes:
-            ok = ok.at[3:].set(False)
-        last_hi = jnp.where(ok, tk.hi, st.last_hi)
-        last_lo = jnp.where(ok, tk.lo, st.last_lo)
+    def one(inc, tk, t):
+        inc, x = _prepare_bar(inc, tk, has_quotes)
+        return inc_step(inc, x, t)
 
-        def vol(v):
-            return jnp.where(present & jnp.isfinite(v), v, 0.0).astype(jnp.float32)
+    vstep = jax.vmap(one, in_axes=(0, 0, None))
 
-        if has_quotes:
-            quote_ok = (present & jnp.isfinite(tk.hi[3]) & jnp.isfinite(tk.hi[4])
-                        & jnp.isfinite(tk.bid_volume) & jnp.isfinite(tk.ask_volume))
-            q = (last_hi[3], last_lo[3], last_hi[4], last_lo[4], vol(tk.bid_volume),
-                 vol(tk.ask_volume))
-        else:
-            quote_ok = jnp.zeros((), bool)
-            z = jnp.zeros((), jnp.float32)
-            q = (z, z, z, z, z, z)
-        new = SymbolInputs(present=present, quote_ok=quote_ok, close_hi=last_hi[0],
-                           close_lo=last_lo[0], high_hi=last_hi[1], high_lo=last_lo[1],
-                           low_hi=last_hi[2], low_lo=last_lo[2], volume=vol(tk.volume),
-                           bid_hi=q[0], bid_lo=q[1], ask_hi=q[2], ask_lo=q[3], bid_volume=q[4],
-                           ask_volume=q[5], sod=tk.sod.astype(jnp.int32),
-                           subsec=tk.subsec.astype(jnp.float32))
-        buf = jax.tree.map(lambda b, r: jnp.concatenate([b[1:], r[None].astype(b.dtype)]),
-                           st.buf, new)
-        values, valid = compute_symbol(buf, cfg, has_quotes)
-        row_ok = jnp.all(valid[-1])
-        z = (values[-1] - mean) / std
+    def step(st: FeatureState, tk: Tick, mean, std, raw=False):
+        inc, (values, valid) = vstep(st.inc, tk, st.t)
+        row_ok = jnp.all(valid, axis=-1)
+        z = (values - mean) / std
         if clip is not None:
             z = jnp.clip(z, -clip, clip)
-        z = jnp.where(row_ok, z, 0.0).astype(jnp.float32)
-        L = st.rows.shape[0]
-        rows = st.rows.at[st.pos].set(z)
-        oks = st.row_ok.at[st.pos].set(row_ok)
-        run = jnp.where(row_ok, jnp.minimum(st.run + 1, L), 0)
-        st = FeatureState(buf, last_hi, last_lo, rows, oks, (st.pos + 1) % L, run.astype(jnp.int32),
-                          st.count + 1)
-        return st, (z, row_ok)
+        z = jnp.where(row_ok[:, None], z, 0.0).astype(jnp.float32)
+        L = st.rows.shape[1]
+        slot = st.t % L
+        rows = jax.lax.dynamic_update_index_in_dim(st.rows, z[:, None], slot, 1)
+        oks = jax.lax.dynamic_update_index_in_dim(st.row_ok, row_ok[:, None], slot, 1)
+        run = jnp.where(row_ok, jnp.minimum(st.run + 1, L), 0).astype(jnp.int32)
+        st = FeatureState(inc, rows, oks, run, st.t + 1)
+        return st, ((z, row_ok, values, valid) if raw else (z, row_ok))
 
     return step
 
 
 def window(st: FeatureState) -> jax.Array:
-    """The last L rows in time order, ``[..., L, F]`` (vmapped states: ``[S, L, F]``)."""
+    """The last L rows in time order, ``[S, L, F]``."""
     L = st.rows.shape[-2]
-    idx = (st.pos[..., None] + jnp.arange(L)) % L
-    return jnp.take_along_axis(st.rows, idx[..., None], axis=-2)
+    idx = (st.t + jnp.arange(L)) % L
+    return jnp.take(st.rows, idx, axis=-2)
 
 
 @functools.lru_cache(maxsize=16)
 def _jitted_step(cfg: FeaturesConfig, has_quotes: bool):
-    return jax.jit(jax.vmap(make_step(cfg, has_quotes, cfg.clip), in_axes=(0, 0, None, None)))
+    return jax.jit(make_step(cfg, has_quotes, cfg.clip), donate_argnums=0)
 
 
 _jitted_window = jax.jit(window)
@@ -153,7 +144,7 @@ _jitted_window = jax.jit(window)
 
 @functools.lru_cache(maxsize=16)
 def _jitted_scan(cfg: FeaturesConfig, has_quotes: bool):
-    step = jax.vmap(make_step(cfg, has_quotes, cfg.clip), in_axes=(0, 0, None, None))
+    step = make_step(cfg, has_quotes, cfg.clip)
 
     def run(state, ticks, mean, std):
         def body(st, tk):
@@ -162,11 +153,54 @@ def _jitted_scan(cfg: FeaturesConfig, has_quotes: bool):
 
         return jax.lax.scan(body, state, ticks)
 
-    return jax.jit(run)
+    return jax.jit(run, donate_argnums=0)
 
 
-class StreamingFeatures:
-    """Vmapped, jitted streaming features for ``n_symbols`` symbols.
+@functools.lru_cache(maxsize=16)
+def _jitted_scan_raw(cfg: FeaturesConfig, has_quotes: bool):
+    step = make_step(cfg, has_quotes, cfg.clip)
+
+    def run(state, ticks, mean, std):
+        def body(st, tk):
+            return step(st, tk, mean, std, raw=True)
+
+        return jax.lax.scan(body, state, ticks)
+
+    return jax.jit(run, donate_argnums=0)
+
+
+class TickInput:
+    """Host-side tick building shared by the streaming feature engines (needs ``self.fields``)."""
+
+    def make_tick(self, values: np.ndarray, present: np.ndarray, timestamp: int) -> Tick:
+        """Host: ``values[S, n_fields]`` float64 (NaN where absent), ``present[S]`` -> Tick."""
+        values = np.asarray(values, np.float64)
+        S = values.shape[0]
+        nan = np.full(S, np.nan)
+
+        def col(name):
+            i = self.fields.index(name) if name in self.fields else None
+            return nan if i is None else values[:, i]
+
+        prices = np.stack([col(n) for n in PRICE_FIELDS], axis=1)
+        hi, lo = split_hi_lo(prices)
+        sod, subsec = time_of_day(np.asarray([timestamp], np.int64))
+        return Tick(present=np.asarray(present, bool), hi=hi, lo=lo,
+                    volume=col("volume").astype(np.float32),
+                    bid_volume=col("bid_volume").astype(np.float32),
+                    ask_volume=col("ask_volume").astype(np.float32),
+                    sod=np.full(S, sod[0], np.int32), subsec=np.full(S, subsec[0], np.float32))
+
+    def make_ticks(self, market) -> Tick:
+        """Host: every bar of a MarketArrays as time-major ticks (leaves ``[T, S, ...]``)."""
+        ticks = [self.make_tick(market.values[:, t, [market.fields.index(f) for f in self.fields]],
+                                market.mask[:, t], market.timestamps[t])
+                 for t in range(market.n_steps)]
+        return jax.tree.map(lambda *xs: np.stack(xs), *ticks)
+
+
+class StreamingFeatures(TickInput):
+    """Vmapped, jitted O(F) streaming features for ``n_symbols`` symbols.
 
     ``fields``: the market's field names (FIELDS order); ``scaler``: ``mean[F]``, ``std[F]``.
     """
@@ -179,52 +213,40 @@ class StreamingFeatures:
         if len(mean) != len(self.names):
             raise ValueError(f"scaler has {len(mean)} features, the feature config gives "
                              f"{len(self.names)}")
-        self.window_len = buffer_length(cfg, self.has_quotes)
+        self.plan = Plan(cfg, self.has_quotes)
         self.seq_len = int(seq_len)
         self.mean = jnp.asarray(mean, jnp.float32)
         self.std = jnp.asarray(std, jnp.float32)
         self._step = _jitted_step(cfg, self.has_quotes)
         self._window = _jitted_window
 
+    @property
+    def state_scalars(self) -> int:
+        """Scalars of incremental state per symbol (ring buffers included)."""
+        return state_size(init_inc(self.plan))
+
     def init(self, n_symbols: int) -> FeatureState:
-        one = init_state(len(self.names), self.seq_len, self.window_len)
-        return jax.tree.map(lambda a: jnp.broadcast_to(a, (n_symbols, *a.shape)), one)
-
-    def make_tick(self, values: np.ndarray, present: np.ndarray, timestamp: int) -> Tick:
-        """Host: ``values[S, n_fields]`` float64 (NaN where absent), ``present[S]`` -> Tick."""
-        values = np.asarray(values, np.float64)
-        S = values.shape[0]
-
-        def col(name):
-            if name in self.fields:
-                return values[:, self.fields.index(name)]
-            return np.full(S, np.nan)
-
-        prices = np.stack([col(n) for n in PRICE_FIELDS], axis=1)
-        hi, lo = split_hi_lo(prices)
-        sod, subsec = time_of_day(np.asarray([timestamp], np.int64))
-        return Tick(present=np.asarray(present, bool), hi=hi, lo=lo,
-                    volume=col("volume").astype(np.float32),
-                    bid_volume=col("bid_volume").astype(np.float32),
-                    ask_volume=col("ask_volume").astype(np.float32),
-                    sod=np.full(S, sod[0], np.int32), subsec=np.full(S, subsec[0], np.float32))
+        S, L, F = n_symbols, self.seq_len, len(self.names)
+        inc = jax.tree.map(lambda a: jnp.array(jnp.broadcast_to(a, (S, *a.shape))),
+                           init_inc(self.plan))
+        return FeatureState(inc, jnp.zeros((S, L, F), jnp.float32), jnp.zeros((S, L), bool),
+                            jnp.zeros(S, jnp.int32), jnp.zeros((), jnp.int32))
 
     def step(self, state: FeatureState, tick: Tick):
-        """``(state, (rows[S, F], row_ok[S]))``."""
+        """``(state, (rows[S, F], row_ok[S]))``; ``state`` is donated (updated in place)."""
         return self._step(state, tick, self.mean, self.std)
-
-    def make_ticks(self, market) -> Tick:
-        """Host: every bar of a MarketArrays as time-major ticks (leaves ``[T, S, ...]``)."""
-        ticks = [self.make_tick(market.values[:, t, [market.fields.index(f) for f in self.fields]],
-                                market.mask[:, t], market.timestamps[t])
-                 for t in range(market.n_steps)]
-        return jax.tree.map(lambda *xs: np.stack(xs), *ticks)
 
     def scan(self, state: FeatureState, ticks: Tick):
         """Consume ``T`` bars in one compiled ``lax.scan`` (e.g. to warm up on history).
         Returns ``(state, (rows[T, S, F], row_ok[T, S], run[T, S]))``; identical to T calls
-        of :meth:`step`."""
+        of :meth:`step`. ``state`` is donated."""
         return _jitted_scan(self.cfg, self.has_quotes)(state, ticks, self.mean, self.std)
+
+    def scan_raw(self, state: FeatureState, ticks: Tick):
+        """Like :meth:`scan`, also with the raw (unstandardized) features and their per-feature
+        validity as :func:`quantjax.features.featureset.compute_features`:
+        ``(state, (rows[T, S, F], row_ok[T, S], values[T, S, F], valid[T, S, F]))``."""
+        return _jitted_scan_raw(self.cfg, self.has_quotes)(state, ticks, self.mean, self.std)
 
     def window(self, state: FeatureState) -> jax.Array:
         return self._window(state)

@@ -7,7 +7,8 @@ the modality then has no token and no slot in the fusion.
 
 Tokens (each gets a learned modality-type embedding):
 
-* numerical: ``linear`` one token ``W x + b`` (spec) or ``per_feature`` tokens ``x_j w_j + b_j``;
+* numerical: ``linear`` one token ``W x + b`` (spec), ``per_feature`` tokens ``x_j w_j + b_j``
+  or ``per_feature_mlp`` tokens ``relu(x_j u_j + c_j) V_j + b_j`` (a nonlinear shape per feature);
 * categorical: ``split`` one token made of C per-feature embeddings whose widths sum to d_model
   (the spec's ``d_model // C`` split, with the first ``d_model % C`` features one wider, so
   256 / 3 works), or ``per_feature`` one full-width embedding token per feature;
@@ -26,6 +27,10 @@ spec's 2-way softmax). Optional ``linear_skip`` adds a linear function of the em
 
 The forward pass is split in two so integrated gradients can work in embedding space:
 ``embed`` (discrete inputs -> :class:`Embedded`) and ``from_embedded`` (-> logit).
+
+Dropout on the residual branches, the fusion and the head uses ``dropout_rate`` (a traced
+argument, so sweeps vmap over it; ``None`` = ``cfg.dropout``); attention-probability dropout
+uses the static ``cfg.attention_dropout``. ``deterministic=True`` (eval) disables both.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from quantjax.config.credit import CreditModelConfig
+from quantjax.models.layers import dropout
 
 
 class Embedded(NamedTuple):
@@ -84,28 +90,32 @@ class EncoderLayer(nn.Module):
     d_model: int
     n_heads: int
     ffn_mult: int
-    dropout: float
     attention_dropout: float
 
     @nn.compact
-    def __call__(self, x: jax.Array, key_mask: jax.Array, deterministic: bool) -> jax.Array:
+    def __call__(self, x: jax.Array, key_mask: jax.Array, deterministic: bool,
+                 rate: jax.Array | float = 0.0) -> jax.Array:
+        """``rate``: residual-branch dropout (traced)."""
+        rng = (lambda: None) if deterministic else (lambda: self.make_rng("dropout"))
         b, s, d = x.shape
         h = self.n_heads
         hd = d // h
         y = nn.LayerNorm(name="ln_attn")(x)
-        qkv = nn.Dense(3 * d, name="qkv")(y).reshape(b, s, 3, h, hd)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.float32(hd))
+        # heads-major [3, B, H, S, hd]: the two attention products are then plain batched
+        # matmuls over (B, H) (no transposes inside the dots; ~12% faster per layer on XLA:CPU)
+        qkv = nn.Dense(3 * d, name="qkv")(y).reshape(b, s, 3, h, hd).transpose(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        logits = jnp.einsum("bhqd,bhkd->bhqk", q, k) / jnp.sqrt(jnp.float32(hd))
         logits = jnp.where(key_mask[:, None, None, :], logits, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(logits, axis=-1)
         probs = nn.Dropout(self.attention_dropout)(probs, deterministic=deterministic)
-        att = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, s, d)
+        att = jnp.einsum("bhqk,bhkd->bhqd", probs, v).transpose(0, 2, 1, 3).reshape(b, s, d)
         att = nn.Dense(d, name="out")(att)
-        x = x + nn.Dropout(self.dropout)(att, deterministic=deterministic)
+        x = x + dropout(att, rate, rng())
         y = nn.LayerNorm(name="ln_ffn")(x)
         y = nn.Dense(self.ffn_mult * d, name="ffn_in")(y)
         y = nn.Dense(d, name="ffn_out")(nn.gelu(y))
-        return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
+        return x + dropout(y, rate, rng())
 
 
 class CreditTransformer(nn.Module):
@@ -125,6 +135,13 @@ class CreditTransformer(nn.Module):
         if self.n_numeric:
             if c.numerical_tokenizer == "linear":
                 self.num_proj = nn.Dense(d)
+            elif c.numerical_tokenizer == "per_feature_mlp":
+                k, n = c.numeric_hidden, self.n_numeric
+                self.num_u = self.param("num_u", nn.initializers.normal(1.0), (n, k))
+                self.num_c = self.param("num_c", nn.initializers.normal(1.0), (n, k))
+                self.num_v = self.param("num_v", nn.initializers.normal(1.0 / math.sqrt(k)),
+                                        (n, k, d))
+                self.num_b = self.param("num_b", nn.initializers.zeros, (n, d))
             else:
                 init = nn.initializers.normal(1.0 / math.sqrt(d))
                 self.num_w = self.param("num_w", init, (self.n_numeric, d))
@@ -146,7 +163,7 @@ class CreditTransformer(nn.Module):
         self.type_embed = self.param("type_embed", nn.initializers.normal(0.02), (5, d))
         self.cls = self.param("cls", nn.initializers.normal(0.02), (1, d))
         self.layers = [
-            EncoderLayer(d, c.n_heads, c.ffn_mult, c.dropout, c.attention_dropout, name=f"layer_{i}")
+            EncoderLayer(d, c.n_heads, c.ffn_mult, c.attention_dropout, name=f"layer_{i}")
             for i in range(c.n_layers)
         ]
         self.ln_out = nn.LayerNorm()
@@ -158,7 +175,6 @@ class CreditTransformer(nn.Module):
         # regression and the transformer adds what the linear term misses.
         self.head3 = nn.Dense(1, kernel_init=nn.initializers.zeros) if c.linear_skip \
             else nn.Dense(1)
-        self.drop = nn.Dropout(c.dropout)
         if c.linear_skip:
             self.skip = nn.Dense(1, kernel_init=nn.initializers.zeros)
 
@@ -180,9 +196,12 @@ class CreditTransformer(nn.Module):
             txt = jnp.zeros((b, 0, d), jnp.float32)
         return Embedded(numeric, cat, txt, text > 0, time_series)
 
-    def from_embedded(self, e: Embedded, deterministic: bool = True) -> jax.Array:
+    def from_embedded(self, e: Embedded, deterministic: bool = True,
+                      dropout_rate: jax.Array | float | None = None) -> jax.Array:
         """Encoder, fusion and head on embedded inputs -> logit [B]."""
         c, d = self.cfg, self.cfg.d_model
+        rate = c.dropout if dropout_rate is None else dropout_rate
+        rng = (lambda: None) if deterministic else (lambda: self.make_rng("dropout"))
         b = e.numeric.shape[0]
         groups: list[jax.Array] = []  # each [B, n_tokens, d]
         if self.cfg.use_cls:
@@ -190,6 +209,9 @@ class CreditTransformer(nn.Module):
         if self.n_numeric:
             if c.numerical_tokenizer == "linear":
                 tok = self.num_proj(e.numeric)[:, None, :]
+            elif c.numerical_tokenizer == "per_feature_mlp":
+                hid = nn.relu(e.numeric[:, :, None] * self.num_u[None] + self.num_c[None])
+                tok = jnp.einsum("bnk,nkd->bnd", hid, self.num_v) + self.num_b[None]
             else:
                 tok = e.numeric[:, :, None] * self.num_w[None] + self.num_b[None]
             groups.append(tok + self.type_embed[0])
@@ -213,7 +235,7 @@ class CreditTransformer(nn.Module):
         if n_words:
             key_mask = key_mask.at[:, -n_words:].set(e.text_mask)
         for layer in self.layers:
-            x = layer(x, key_mask, deterministic)
+            x = layer(x, key_mask, deterministic, rate)
         x = self.ln_out(x)
         reps, start = [], 0
         for i, n in enumerate(sizes):
@@ -226,9 +248,9 @@ class CreditTransformer(nn.Module):
             start += n
         h = jnp.concatenate(reps, axis=-1)
         h = nn.relu(self.fuse1(h))
-        h = nn.relu(self.fuse2(self.drop(h, deterministic=deterministic)))
+        h = nn.relu(self.fuse2(dropout(h, rate, rng())))
         h = nn.relu(self.head1(h))
-        h = nn.relu(self.head2(self.drop(h, deterministic=deterministic)))
+        h = nn.relu(self.head2(dropout(h, rate, rng())))
         logit = self.head3(h)[:, 0]
         if c.linear_skip:
             logit = logit + self.skip(self._flat_inputs(e))[:, 0]
@@ -244,9 +266,11 @@ class CreditTransformer(nn.Module):
             parts.append((e.text * m).sum(1) / jnp.maximum(m.sum(1), 1.0))
         return jnp.concatenate(parts, axis=-1)
 
-    def __call__(self, numeric, categorical, text, time_series, deterministic: bool = True):
-        """Logit of default [B]."""
-        return self.from_embedded(self.embed(numeric, categorical, text, time_series), deterministic)
+    def __call__(self, numeric, categorical, text, time_series, deterministic: bool = True,
+                 dropout_rate: jax.Array | float | None = None):
+        """Logit of default [B]. ``dropout_rate`` (traced) overrides ``cfg.dropout``."""
+        return self.from_embedded(self.embed(numeric, categorical, text, time_series),
+                                  deterministic, dropout_rate)
 
 
 def build_model(cfg: CreditModelConfig, n_numeric: int, cardinalities, vocab_size: int):

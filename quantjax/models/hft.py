@@ -11,6 +11,13 @@ Usage::
     out = model.apply(params, x)                      # eval mode
     out = model.apply(params, x, train=True, dropout_rate=0.2, rngs={"dropout": key})
     out = model.apply(params, x, return_attention=True)   # adds out["attention"][B, h, L, L]
+    out = model.apply(params, x, unroll=True)         # latency path: time scans fully unrolled
+
+``unroll`` (int, or ``True`` = the whole window) overrides ``cfg.unroll`` for this call. It
+changes only the compiled program (longer compile, lower batch-1 latency), never the outputs
+or the parameters. When attention weights are not requested only the last query row of the
+attention is computed (the heads read only the last step); keys and values still cover all
+steps, so the outputs equal the full attention's last row.
 
 Outputs (``dict``): ``price[B]``, ``direction[B, 3]`` logits, ``volatility[B]`` (> 0),
 ``hidden[B, 2H]``. Price and volatility are in the units the training task scales them to
@@ -49,16 +56,17 @@ class LSTMAttentionModel(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False, dropout_rate=None,
-                 return_attention: bool = False) -> dict:
+                 return_attention: bool = False, unroll: int | bool | None = None) -> dict:
         cfg = self.cfg
         rate = cfg.dropout if dropout_rate is None else dropout_rate
         rng = (lambda: self.make_rng("dropout")) if train else (lambda: None)
         h = nn.Dense(cfg.hidden_size, kernel_init=xavier, bias_init=zeros, name="embedding")(x)
         h = h.transpose(1, 0, 2)  # time-major [L, B, H]
+        unroll = cfg.unroll if unroll is None else unroll
         for i in range(cfg.num_layers):
             if i > 0:
                 h = dropout(h, rate, rng())
-            h = LSTMLayer(cfg.hidden_size, bidirectional=not cfg.causal, unroll=cfg.unroll,
+            h = LSTMLayer(cfg.hidden_size, bidirectional=not cfg.causal, unroll=unroll,
                           fuse=cfg.fuse_directions, name=f"lstm_{i}")(h)
         att, probs = SelfAttention(cfg.output_size, cfg.attention_heads, causal=cfg.causal,
                                    name="attention")(

@@ -11,8 +11,41 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 xavier = nn.initializers.xavier_uniform()
-orthogonal = nn.initializers.orthogonal()
 zeros = nn.initializers.zeros
+
+
+def _householder_q(z: jax.Array) -> jax.Array:
+    """``Q[M, N]`` of the QR factorization of ``z[M, N]`` (M >= N) with ``diag(R) >= 0``.
+
+    Householder reflections in plain ``jnp`` (a ``fori_loop`` over the N columns) instead of
+    LAPACK: on CPU, two LAPACK QR calls running at once (independent QRs in one program, or
+    one per device) can deadlock in OpenBLAS. Equals ``jnp.linalg.qr`` with the signs fixed
+    to rounding.
+    """
+    M, N = z.shape
+    rows = jnp.arange(M)
+
+    def body(k, carry):
+        r, q = carry
+        x = jnp.where(rows >= k, jax.lax.dynamic_index_in_dim(r, k, 1, keepdims=False), 0.0)
+        alpha = -jnp.where(x[k] >= 0, 1.0, -1.0) * jnp.linalg.norm(x)  # the new R[k, k]
+        v = x.at[k].add(-alpha)
+        norm_v = jnp.linalg.norm(v)
+        v = v / jnp.where(norm_v > 0, norm_v, 1.0)
+        return r - 2.0 * jnp.outer(v, v @ r), q - 2.0 * jnp.outer(q @ v, v)
+
+    r, q = jax.lax.fori_loop(0, N, body, (z, jnp.eye(M, dtype=z.dtype)))
+    return q[:, :N] * jnp.sign(jnp.diagonal(r))
+
+
+def orthogonal(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax.Array:
+    """Haar-random matrix ``[n, m]`` with orthonormal rows or columns (whichever side is
+    smaller): the same draw and values as ``flax.linen.initializers.orthogonal()`` (to
+    rounding), computed without LAPACK (see :func:`_householder_q`)."""
+    n, m = shape
+    z = jax.random.normal(key, (max(n, m), min(n, m)), dtype)
+    q = _householder_q(z)
+    return q.T if n < m else q
 
 
 def dropout(x: jax.Array, rate: jax.Array | float, rng: jax.Array | None) -> jax.Array:
@@ -44,7 +77,7 @@ class LSTMLayer(nn.Module):
 
     hidden_size: int
     bidirectional: bool = True
-    unroll: int = 1
+    unroll: int | bool = 1
     fuse: bool = True
 
     @nn.compact

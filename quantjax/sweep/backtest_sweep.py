@@ -28,9 +28,10 @@ from quantjax.backtest.pipeline import infer_periods_per_year
 from quantjax.config import apply_overrides, from_dict, load_dict
 from quantjax.config.backtest import BacktestConfig, StrategyConfig
 from quantjax.config.base import set_path
-from quantjax.errors import ConfigError, UserError
+from quantjax.errors import ConfigError
 from quantjax.risk import RiskParams, make_params
 from quantjax.sweep import memory, sharding
+from quantjax.sweep import model_inputs as mi
 from quantjax.sweep.dsr import dsr_of_best
 from quantjax.sweep.space import group_trials
 
@@ -81,33 +82,30 @@ def load_market(cfg: BacktestConfig, data: str | None):
 
 
 def model_inputs(market, signal: str, scale: float, lookback: int, halflife: float):
-    """Pseudo-model outputs ``(probs[S,T,3], pred_return[S,T], pred_vol[S,T], vol[S,T])``.
+    """Pseudo-model outputs ``(probs[S,T,3], pred_return[S,T], pred_vol[S,T], vol[S,T])``
+    (see :func:`quantjax.sweep.model_inputs.pseudo_outputs`; ``vol`` = EWMA vol at t-1)."""
+    probs, ret, pvol = mi.pseudo_outputs(market, signal, scale, lookback, halflife)
+    return probs, ret, pvol, pvol
 
-    ``x`` in [-1, 1] is the order-flow imbalance (``ofi``) or ``tanh`` of the lookback log
-    return in units of EWMA vol (``momentum``), both known at t; ``probs = softmax(scale *
-    [-x, 0, x])``, ``pred_return = x * vol``, ``pred_vol = vol`` = EWMA vol known at t-1.
-    """
-    close = market.field("close")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lr = np.concatenate([np.full((close.shape[0], 1), np.nan),
-                             np.log(close[:, 1:] / close[:, :-1])], axis=1)
-        vol = strategies.ewma_vol(lr, halflife)
-        if signal == "ofi":
-            if not (market.has("bid_volume") and market.has("ask_volume")):
-                raise UserError("backtest.signal=ofi needs bid_volume/ask_volume columns; use "
-                                "--set backtest.signal=momentum for OHLCV bars")
-            b, a = market.field("bid_volume"), market.field("ask_volume")
-            x = (b - a) / (b + a)
-        else:
-            lc = np.log(close)
-            mom = np.full(close.shape, np.nan)
-            mom[:, lookback:] = lc[:, lookback:] - lc[:, :-lookback]
-            x = np.tanh(mom / (vol * math.sqrt(lookback)))
-    x0 = np.where(np.isfinite(x), x, 0.0)
-    z = scale * np.stack([-x0, np.zeros_like(x0), x0], -1)
-    z = np.exp(z - z.max(-1, keepdims=True))
-    probs = np.where(np.isfinite(x)[..., None], z / z.sum(-1, keepdims=True), np.nan)
-    return probs, x * vol, vol, vol
+
+def group_inputs(gcfg: BacktestConfig, bsw, data: str | None, cache: dict):
+    """``(market, probs, pred_return, pred_vol, vol, source_info)`` of one static group, on
+    the bars the group backtests (model-driven sources: see :mod:`quantjax.sweep.model_inputs`)."""
+    st = gcfg.strategy
+    if bsw.signal in mi.MODEL_SIGNALS:
+        if "model" not in cache:
+            cache["model"] = mi.load_model_outputs(bsw, data)
+        market, probs, ret, pvol, (a, b), info = cache["model"]
+        vol = strategies.ewma_vol(mi.log_returns(market.field("close")), st.vol_halflife)
+        sl = lambda x: x[:, a:b]  # noqa: E731
+        return (mi.slice_time(market, a, b), sl(probs), sl(ret), sl(pvol), sl(vol), info)
+    mkey = (data, repr(gcfg.synthetic))
+    if mkey not in cache:
+        cache[mkey] = load_market(gcfg, data)
+    market = cache[mkey]
+    probs, ret, pvol, vol = model_inputs(market, bsw.signal, bsw.signal_scale, st.lookback,
+                                         st.vol_halflife)
+    return market, probs, ret, pvol, vol, {"source": bsw.signal}
 
 
 def make_program(long_only: bool):
@@ -173,13 +171,9 @@ def run_backtest_sweep(cfg, trials: list[dict], *, max_parallel: int = 0, progre
     symbol_steps, run_s, compile_s = 0, 0.0, 0.0
     for g, (static, idx) in enumerate(groups):
         gcfg = resolved[idx[0]][0]
-        mkey = (sec.data, repr(gcfg.synthetic))
-        if mkey not in markets:
-            markets[mkey] = load_market(gcfg, sec.data)
-        market = markets[mkey]
+        market, probs, pred_ret, pred_vol, vol, source = group_inputs(gcfg, bsw, sec.data,
+                                                                     markets)
         st = gcfg.strategy
-        probs, pred_ret, pred_vol, vol = model_inputs(market, bsw.signal, bsw.signal_scale,
-                                                      st.lookback, st.vol_halflife)
         ppy = gcfg.backtest.periods_per_year or infer_periods_per_year(market.timestamps)
         if gcfg.backtest.mode != "independent":
             raise ConfigError("backtest.mode: strategy sweeps support 'independent' books only")
@@ -199,7 +193,8 @@ def run_backtest_sweep(cfg, trials: list[dict], *, max_parallel: int = 0, progre
         k = _chunk(sec, len(idx), T, S, S_pad // n_s, n_t, shared, max_parallel or sec.max_parallel)
         n_chunks = math.ceil(len(idx) / k)
         info.append({"group": g, "static": static, "n_trials": len(idx), "chunk": k,
-                     "n_chunks": n_chunks, "mesh": [n_t, n_s], "symbols": S, "steps": T})
+                     "n_chunks": n_chunks, "mesh": [n_t, n_s], "symbols": S, "steps": T,
+                     "signal": source})
         log(f"group {g} {static or ''}: {len(idx)} trials x {S} symbols x {T} steps, "
             f"{n_chunks} chunk(s) of {k} on mesh (trial {n_t}, symbol {n_s})")
         program = make_program(st.long_only)

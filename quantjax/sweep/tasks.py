@@ -106,5 +106,4 @@ def get_kind(name: str) -> TrainKind:
         return TrainKind("hft", HFTConfig, _TRAIN_TRACED + ("model.dropout",), prepare_hft)
     from quantjax.config.credit import CreditConfig
 
-    # the credit model's dropout is static (hp.dropout_rate is unused): a shape-group key
-    return TrainKind("credit", CreditConfig, _TRAIN_TRACED, prepare_credit)
+    return TrainKind("credit", CreditConfig, _TRAIN_TRACED + ("model.dropout",), prepare_credit)

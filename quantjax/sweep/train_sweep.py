@@ -44,15 +44,41 @@ def stack(trees: list) -> Any:
     return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
 
 
-def make_program(task, cfg: TrainConfig):
-    """``f(hp[K], data) -> (TrainState[K], TrainHistory[K], best[K], val[K])`` (jitted)."""
-    train = make_train(task, cfg)
+def make_init(task, cfg: TrainConfig):
+    """``init(hp) -> params``: the trainer's initial params of one trial (jitted)."""
+    return jax.jit(lambda hp: init_state(task, cfg, hp).params)
 
-    def one(hp, data):
+
+def init_params(task, cfg: TrainConfig, hps: list, init=None) -> Any:
+    """Initial params of every trial, stacked on axis 0 (numpy), computed one trial per call.
+
+    The training program then starts from these params instead of initializing inside
+    ``vmap``, which keeps the init (one small program per trial) out of the compiled sweep.
+    (The HFT orthogonal init no longer calls LAPACK's QR, whose concurrent calls could
+    deadlock on CPU: see ``quantjax.models.layers.orthogonal``.) Same values as
+    initializing inside the program (same key: ``init_state``)."""
+    init = init or make_init(task, cfg)
+    return stack([jax.block_until_ready(init(hp)) for hp in hps])
+
+
+def make_program(task, cfg: TrainConfig, mesh=None):
+    """``f(hp[K], params0[K], data) -> (TrainState[K], TrainHistory[K], best[K], val[K])``
+    (jitted); ``params0`` from :func:`init_params`.
+
+    With a ``mesh``, the vmapped trainer runs under ``jax.shard_map`` over its ``"trial"``
+    axis (every device runs the program on its ``K / n_devices`` trials).
+    """
+
+    def one(hp, params0, data):
+        train = make_train(task._replace(init_params=lambda key: params0), cfg)
         state, hist, best = train(hp, data)
         return state, hist, best, task.val_score(state.params, hp, data)
 
-    return jax.jit(jax.vmap(one, in_axes=(0, None)))
+    fn = jax.vmap(one, in_axes=(0, 0, None))
+    if mesh is not None:
+        fn = jax.shard_map(fn, mesh=mesh, in_specs=(P("trial"), P("trial"), P()),
+                           out_specs=P("trial"), check_vma=False)
+    return jax.jit(fn)
 
 
 def per_trial_bytes(prep: Prepared, cfg: TrainConfig, hp1) -> int:
@@ -77,6 +103,48 @@ def _metrics(hist, best, val, state_step, i: int) -> dict:
                steps=int(state_step[i]), epochs_run=int(active.sum()),
                final_train_loss=float(tl[active][-1]) if active.any() else math.nan)
     return row
+
+
+def _spmd_runner(prep: Prepared, cfg: TrainConfig, mesh, k: int):
+    """One SPMD program over the mesh (``shard_map`` over ``"trial"``); multi-host safe.
+    ``run(hp_host[k]) -> ((hist, best, val, steps) on host, take(j) -> host TrainState)``."""
+    program = make_program(prep.task, cfg, mesh)
+    data = sharding.put_tree(prep.data, mesh, lambda a: P())
+    take = jax.jit(lambda s, j: jax.tree.map(lambda a: a[j], s),
+                   out_shardings=NamedSharding(mesh, P()))
+
+    def run(hp, p0):
+        hp, p0 = sharding.put_tree((hp, p0), mesh, lambda a: P("trial"))
+        state, hist, bst, val = program(hp, p0, data)
+        out = sharding.to_host((hist, bst, val, state.step))
+        return out, lambda j: sharding.to_host(take(state, j))
+
+    return run
+
+
+def _per_device_runner(prep: Prepared, cfg: TrainConfig, mesh, k: int):
+    """The single-device program on each local device, ``k / n_devices`` trials each,
+    dispatched asynchronously (the devices run concurrently). Every device runs the very
+    executable a one-device run of the same trials per call would run, so results are
+    bitwise identical to it. Same contract as :func:`_spmd_runner`."""
+    devices = list(mesh.devices.flat)
+    kl = k // len(devices)
+    program = make_program(prep.task, cfg)
+    data = [jax.device_put(prep.data, d) for d in devices]
+
+    def run(hp, p0):
+        part = lambda t, i: jax.tree.map(lambda a: a[i * kl:(i + 1) * kl], t)  # noqa: E731
+        outs = [program(*jax.device_put((part(hp, i), part(p0, i)), d), data[i])
+                for i, d in enumerate(devices)]  # async: all devices start before we wait
+        host = [sharding.to_host((h, b, v, s.step)) for s, h, b, v in outs]
+        cat = jax.tree.map(lambda *xs: np.concatenate(xs), *host)
+
+        def take(j):
+            return sharding.to_host(jax.tree.map(lambda a: a[j % kl], outs[j // kl][0]))
+
+        return cat, take
+
+    return run
 
 
 def run_train_sweep(cfg, trials: list[dict], *, max_parallel: int = 0, progress=None,
@@ -109,17 +177,19 @@ def run_train_sweep(cfg, trials: list[dict], *, max_parallel: int = 0, progress=
                      "steps_per_trial": total_steps(gcfg.train, prep.task.n_train)})
         log(f"group {g} {static or ''}: {len(idx)} trials, {n_chunks} chunk(s) of {k} "
             f"on {n_dev} device(s), ~{per / 2**20:.1f} MB/trial")
-        program = make_program(prep.task, gcfg.train)
-        data = sharding.put_tree(prep.data, mesh, lambda a: P())
-        take = jax.jit(lambda s, j: jax.tree.map(lambda a: a[j], s),
-                       out_shardings=NamedSharding(mesh, P()))
+        layout = ("one_device" if n_dev == 1 else
+                  sec.train_layout if jax.process_count() == 1 else "spmd")
+        info[-1]["layout"] = layout
+        init = make_init(prep.task, gcfg.train)
+        run_chunk = (_per_device_runner if layout == "devices" else _spmd_runner)(
+            prep, gcfg.train, mesh, k)
         for c in range(n_chunks):
             ids = idx[c * k:(c + 1) * k]
             hp = jax.tree.map(functools.partial(sharding.pad_axis, axis=0, size=k),
                               stack([hps[i] for i in ids]))
-            hp = sharding.put_tree(hp, mesh, lambda a: P("trial"))
-            state, hist, bst, val = program(hp, data)
-            hist, bst, val, steps = sharding.to_host((hist, bst, val, state.step))
+            p0 = jax.tree.map(functools.partial(sharding.pad_axis, axis=0, size=k),
+                              init_params(prep.task, gcfg.train, [hps[i] for i in ids], init))
+            (hist, bst, val, steps), take = run_chunk(hp, p0)
             for j, i in enumerate(ids):
                 row = {"trial": i, "group": g, **trials[i], **_metrics(hist, bst, val, steps, j)}
                 if obj not in row:
@@ -129,7 +199,7 @@ def run_train_sweep(cfg, trials: list[dict], *, max_parallel: int = 0, progress=
                 rows[i] = row
                 score = sign * row[obj] if np.isfinite(row[obj]) else -math.inf
                 if best["index"] is None or score > best["score"]:
-                    s = sharding.to_host(take(state, j))
+                    s = take(j)
                     best = {"score": score, "index": i, "config": trial_cfgs[i],
                             "state": s, "meta": prep.meta(trial_cfgs[i]), "row": row}
             if progress is not None:

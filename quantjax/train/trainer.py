@@ -188,7 +188,9 @@ def _scan_steps(step, state, hp, chunk: int, first_batch, nb: int, limit: int, i
     is skipped (``lax.cond``) past the epoch's ``nb`` batches or ``limit`` steps."""
 
     def body(st, j):
-        active = (first_batch + j < nb) & (st.step < limit)
+        active = first_batch + j < nb
+        if limit < 2**31 - 1:  # only then depend on the (per-trial, under vmap) step counter,
+            active = active & (st.step < limit)  # else vmap turns the cond into a select
         args = inputs(j)
 
         def do(s):
