@@ -9,6 +9,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # in-process CLI calls must not switch XLA's CPU loop mode for the rest of the session;
 # tests that need the fast loops run them in a subprocess
 os.environ.setdefault("QUANTJAX_FAST_CPU_LOOPS", "0")
+os.environ.setdefault("QUANTJAX_CPU_DEVICES", "1")  # likewise: one CPU device in-process
 
 import jax  # noqa: E402
 

@@ -211,3 +211,25 @@ def test_chunk_size_from_memory_estimate(monkeypatch):
                                                   None, length=7)[0],
                            jax.ShapeDtypeStruct((10,), jnp.float32))
     assert one == 80 and scan >= 7 * 80
+
+
+def test_sweep_cli_uses_one_cpu_device_per_core_with_identical_results(tmp_path):
+    """``quantjax sweep`` exposes one XLA CPU device per core by default (trials sharded over
+    them); the trial table equals a ``--cpu-devices 1`` run exactly."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = _write(tmp_path, BT_YAML)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("XLA_FLAGS", "QUANTJAX_CPU_DEVICES", "QUANTJAX_FAST_CPU_LOOPS")}
+    env["JAX_PLATFORMS"] = "cpu"
+    tables = {}
+    for n in ("2", "1"):
+        out = tmp_path / f"run{n}"
+        subprocess.run([sys.executable, "-m", "quantjax.cli.main", "sweep", "--config", cfg,
+                        "--workdir", str(out), "--no-progress", "--cpu-devices", n],
+                       env=env, check=True, capture_output=True, timeout=600)
+        assert json.loads((out / "metrics.json").read_text())["n_devices"] == int(n)
+        tables[n] = pd.read_parquet(out / "trials.parquet")
+    pd.testing.assert_frame_equal(tables["2"], tables["1"])

@@ -21,8 +21,38 @@ def register(sub, parents) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="multi-host run: call jax.distributed.initialize() first "
                         "(also when QUANTJAX_DISTRIBUTED=1); see docs/sweep.md")
+    p.add_argument("--cpu-devices", type=int, default=None, metavar="N",
+                   help="XLA CPU devices for this process, over which trials are sharded "
+                        "(default: QUANTJAX_CPU_DEVICES, else one per core; results are "
+                        "identical for any N)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_sweep_cmd)
+
+
+def _cpu_devices(n: int | None) -> int:
+    """Expose ``n`` XLA CPU devices (default: one per core) to this CLI process so that the
+    sweep shards its trials over the cores, unless the user's ``XLA_FLAGS`` already sets a
+    device count or JAX has started a backend. Returns the count in effect."""
+    import os
+
+    from quantjax.errors import UserError
+
+    if n is None:
+        n = int(os.environ.get("QUANTJAX_CPU_DEVICES", 0)) or (os.cpu_count() or 1)
+    if n < 1:
+        raise UserError(f"--cpu-devices: must be >= 1, got {n}")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if n == 1 or "xla_force_host_platform_device_count" in flags:
+        return n
+    try:  # private API; if it moves, assume JAX has not started yet
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:  # pragma: no cover
+        def backends_are_initialized():
+            return False
+    if backends_are_initialized():
+        return 1
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+    return n
 
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
@@ -32,6 +62,7 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
 
     if args.max_parallel < 0:
         raise UserError(f"--max-parallel: must be >= 1, got {args.max_parallel}")
+    _cpu_devices(args.cpu_devices)  # before any JAX computation
     if args.distributed or os.environ.get("QUANTJAX_DISTRIBUTED") == "1":
         from quantjax.sweep.sharding import init_distributed
 

@@ -93,14 +93,14 @@ def run_sweep(cfg, workdir: str | Path, *, max_parallel: int = 0, progress: bool
         df.to_csv(workdir / "trials.csv", index=False)
         df.to_parquet(workdir / "trials.parquet", index=False)
         _write_best(kind, best, workdir / "best", trials[best["index"]])
-        from quantjax.cli.common import write_json
+        from quantjax.jsonio import write_json
 
         write_json(workdir / "metrics.json", metrics)
     return metrics
 
 
 def _write_best(kind: str, best: dict, folder: Path, params: dict) -> None:
-    from quantjax.cli.common import write_json
+    from quantjax.jsonio import write_json
 
     save(best["config"], folder)
     if kind == "backtest":
