@@ -233,3 +233,10 @@ def test_sweep_cli_uses_one_cpu_device_per_core_with_identical_results(tmp_path)
         assert json.loads((out / "metrics.json").read_text())["n_devices"] == int(n)
         tables[n] = pd.read_parquet(out / "trials.parquet")
     pd.testing.assert_frame_equal(tables["2"], tables["1"])
+
+
+def test_sweep_cli_rejects_bad_cpu_devices(tmp_path, capsys):
+    cfg = _write(tmp_path, BT_YAML)
+    assert main(["sweep", "--config", cfg, "--workdir", str(tmp_path / "o"),
+                 "--cpu-devices", "0"]) == 2
+    assert "--cpu-devices" in capsys.readouterr().err

@@ -169,8 +169,21 @@ def _jitted_scan_raw(cfg: FeaturesConfig, has_quotes: bool):
     return jax.jit(run, donate_argnums=0)
 
 
-class TickInput:
-    """Host-side tick building shared by the streaming feature engines (needs ``self.fields``)."""
+class StreamFeaturesBase:
+    """What the streaming feature engines share: fields, feature names, the scaler, and
+    host-side tick building. ``fields``: the market's field names (FIELDS order)."""
+
+    def __init__(self, cfg: FeaturesConfig, fields: tuple[str, ...], mean, std, seq_len: int):
+        self.cfg = cfg
+        self.fields = tuple(fields)
+        self.has_quotes = all(f in self.fields for f in ("bid", "ask", "bid_volume", "ask_volume"))
+        self.names = feature_names(cfg, self.has_quotes)
+        if len(mean) != len(self.names):
+            raise ValueError(f"scaler has {len(mean)} features, the feature config gives "
+                             f"{len(self.names)}")
+        self.seq_len = int(seq_len)
+        self.mean = jnp.asarray(mean, jnp.float32)
+        self.std = jnp.asarray(std, jnp.float32)
 
     def make_tick(self, values: np.ndarray, present: np.ndarray, timestamp: int) -> Tick:
         """Host: ``values[S, n_fields]`` float64 (NaN where absent), ``present[S]`` -> Tick."""
@@ -199,24 +212,15 @@ class TickInput:
         return jax.tree.map(lambda *xs: np.stack(xs), *ticks)
 
 
-class StreamingFeatures(TickInput):
+class StreamingFeatures(StreamFeaturesBase):
     """Vmapped, jitted O(F) streaming features for ``n_symbols`` symbols.
 
     ``fields``: the market's field names (FIELDS order); ``scaler``: ``mean[F]``, ``std[F]``.
     """
 
     def __init__(self, cfg: FeaturesConfig, fields: tuple[str, ...], mean, std, seq_len: int):
-        self.cfg = cfg
-        self.fields = tuple(fields)
-        self.has_quotes = all(f in self.fields for f in ("bid", "ask", "bid_volume", "ask_volume"))
-        self.names = feature_names(cfg, self.has_quotes)
-        if len(mean) != len(self.names):
-            raise ValueError(f"scaler has {len(mean)} features, the feature config gives "
-                             f"{len(self.names)}")
+        super().__init__(cfg, fields, mean, std, seq_len)
         self.plan = Plan(cfg, self.has_quotes)
-        self.seq_len = int(seq_len)
-        self.mean = jnp.asarray(mean, jnp.float32)
-        self.std = jnp.asarray(std, jnp.float32)
         self._step = _jitted_step(cfg, self.has_quotes)
         self._window = _jitted_window
 

@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from quantjax.config.features import FeaturesConfig
-from quantjax.features.compute import compute_symbol, feature_names, max_lookback
+from quantjax.features.compute import compute_symbol, max_lookback
 from quantjax.features.prep import SymbolInputs
-from quantjax.inference.stream import Tick, TickInput, prepare_bar
+from quantjax.inference.stream import StreamFeaturesBase, Tick, prepare_bar
 
 
 class FeatureState(NamedTuple):
@@ -115,24 +115,15 @@ def _jitted_scan(cfg: FeaturesConfig, has_quotes: bool):
     return jax.jit(run)
 
 
-class WindowStreamingFeatures(TickInput):
+class WindowStreamingFeatures(StreamFeaturesBase):
     """Vmapped, jitted streaming features for ``n_symbols`` symbols.
 
     ``fields``: the market's field names (FIELDS order); ``scaler``: ``mean[F]``, ``std[F]``.
     """
 
     def __init__(self, cfg: FeaturesConfig, fields: tuple[str, ...], mean, std, seq_len: int):
-        self.cfg = cfg
-        self.fields = tuple(fields)
-        self.has_quotes = all(f in self.fields for f in ("bid", "ask", "bid_volume", "ask_volume"))
-        self.names = feature_names(cfg, self.has_quotes)
-        if len(mean) != len(self.names):
-            raise ValueError(f"scaler has {len(mean)} features, the feature config gives "
-                             f"{len(self.names)}")
+        super().__init__(cfg, fields, mean, std, seq_len)
         self.window_len = buffer_length(cfg, self.has_quotes)
-        self.seq_len = int(seq_len)
-        self.mean = jnp.asarray(mean, jnp.float32)
-        self.std = jnp.asarray(std, jnp.float32)
         self._step = _jitted_step(cfg, self.has_quotes)
         self._window = _jitted_window
 
