@@ -10,11 +10,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # tests that need the fast loops run them in a subprocess
 os.environ.setdefault("QUANTJAX_FAST_CPU_LOOPS", "0")
 os.environ.setdefault("QUANTJAX_CPU_DEVICES", "1")  # likewise: one CPU device in-process
-# test sizes are tiny, so compile time dominates the suite: compile XLA:CPU code at -O0
-# (about 35% less wall time cold); subprocess tests inherit it unless they set XLA_FLAGS
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_backend_optimization_level=0").strip()
 
 import jax  # noqa: E402
 
