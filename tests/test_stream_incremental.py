@@ -58,8 +58,8 @@ def _compare(m, cfg, L=4, atol=1e-4):
 
 
 def test_long_stream_default_config_equals_batch():
-    """20,000 bars, every feature group with the default (long) windows: no float32 drift."""
-    m = _market(20_000, symbols=1, missing=0.0003)
+    """10,000 bars, every feature group with the default (long) windows: no float32 drift."""
+    m = _market(10_000, symbols=1, missing=0.0003)
     fs, sf = _compare(m, FeaturesConfig())
     assert fs.valid.sum() > 3_000  # many rows past the default 3000-bar lookback
     # O(F) state: ring buffers of bounded length, independent of the stream length
