@@ -240,3 +240,10 @@ def test_sweep_cli_rejects_bad_cpu_devices(tmp_path, capsys):
     assert main(["sweep", "--config", cfg, "--workdir", str(tmp_path / "o"),
                  "--cpu-devices", "0"]) == 2
     assert "--cpu-devices" in capsys.readouterr().err
+
+
+def test_sweep_cli_rejects_bad_cpu_devices_env(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("QUANTJAX_CPU_DEVICES", "two")
+    cfg = _write(tmp_path, BT_YAML)
+    assert main(["sweep", "--config", cfg, "--workdir", str(tmp_path / "o")]) == 2
+    assert "QUANTJAX_CPU_DEVICES" in capsys.readouterr().err

@@ -38,7 +38,10 @@ def _cpu_devices(n: int | None) -> int:
     from quantjax.errors import UserError
 
     if n is None:
-        n = int(os.environ.get("QUANTJAX_CPU_DEVICES", 0)) or (os.cpu_count() or 1)
+        env = os.environ.get("QUANTJAX_CPU_DEVICES", "").strip()
+        if env and not env.isdigit():
+            raise UserError(f"QUANTJAX_CPU_DEVICES: must be a positive integer, got {env!r}")
+        n = int(env or 0) or (os.cpu_count() or 1)
     if n < 1:
         raise UserError(f"--cpu-devices: must be >= 1, got {n}")
     flags = os.environ.get("XLA_FLAGS", "")

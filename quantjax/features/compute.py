@@ -220,14 +220,7 @@ def compute_values(x: SymbolInputs, cfg: FeaturesConfig, has_quotes: bool) -> di
         mean_v = R.window_reduce(x.volume, cfg.volume_window) / cfg.volume_window
         v["volume_intensity"] = _div(x.volume, mean_v, 1.0)
     if "time" in g:
-        sod = x.sod.astype(jnp.float32)  # < 2**24: exact; floor of exact quotients is exact
-        hour = jnp.floor(sod / 3600.0)
-        rest = sod - 3600.0 * hour
-        minute = jnp.floor(rest / 60.0)
-        v["hour"] = hour
-        v["minute"] = minute
-        v["second"] = rest - 60.0 * minute
-        v["time_since_open"] = sod / 3600.0 + x.subsec / 3600.0
+        v.update(time_features(x.sod, x.subsec))
     if "regime" in g:
         W = cfg.regime_window
         # vol > pandas' linear-interpolation quantile <=> rank count >= floor(q (W-1)) + 1;
@@ -315,6 +308,17 @@ def compute_values(x: SymbolInputs, cfg: FeaturesConfig, has_quotes: bool) -> di
         )
         v["atr"] = R.window_reduce(tr, cfg.atr_window) / cfg.atr_window
     return v
+
+
+def time_features(sod: jax.Array, subsec: jax.Array) -> dict[str, jax.Array]:
+    """hour, minute, second and time_since_open (hours) from seconds of day ``sod`` (int) and
+    its fraction ``subsec``; any shape. Also used by the streaming features."""
+    sod = sod.astype(jnp.float32)  # < 2**24: exact; floor of exact quotients is exact
+    hour = jnp.floor(sod / 3600.0)
+    rest = sod - 3600.0 * hour
+    minute = jnp.floor(rest / 60.0)
+    return {"hour": hour, "minute": minute, "second": rest - 60.0 * minute,
+            "time_since_open": sod / 3600.0 + subsec / 3600.0}
 
 
 def compute_symbol(

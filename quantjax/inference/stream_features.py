@@ -41,7 +41,13 @@ import numpy as np
 from jax import lax
 
 from quantjax.config.features import FeaturesConfig
-from quantjax.features.compute import EWM, QUOTE_FEATURES, lookbacks, max_lookback
+from quantjax.features.compute import (
+    EWM,
+    QUOTE_FEATURES,
+    lookbacks,
+    max_lookback,
+    time_features,
+)
 
 F32 = jnp.float32
 
@@ -251,14 +257,7 @@ def make_inc_step(plan: Plan):
             new["vol_sum"], sv = _bsum_step(st["vol_sum"], x.volume[None], t, Wv)
             v["volume_intensity"] = _div(x.volume, sv[0] / Wv, 1.0)
         if "time" in g:
-            sod = x.sod.astype(F32)
-            hour = jnp.floor(sod / 3600.0)
-            rest = sod - 3600.0 * hour
-            minute = jnp.floor(rest / 60.0)
-            v["hour"] = hour
-            v["minute"] = minute
-            v["second"] = rest - 60.0 * minute
-            v["time_since_open"] = sod / 3600.0 + x.subsec / 3600.0
+            v.update(time_features(x.sod, x.subsec))
         if "regime" in g:
             W = cfg.regime_window
             window = _ring_last(new["vref"], t, W)
