@@ -13,7 +13,11 @@ Prints ONE JSON object:
   result stays on the device, ``stream_with_host_outputs_p50_us_*`` includes fetching it as
   numpy) against the vmapped reference step (``stream_reference_p50_us_*``) and against
   recomputing the causal model on the full window at every tick
-  (``causal_window_recompute_p50_us_*``, ``stream_speedup_vs_*``);
+  (``causal_window_recompute_p50_us_*``, ``stream_speedup_vs_*``); the 100-symbol update is
+  also measured with the symbol axis sharded over the CPU devices (``--cpu-devices``, one per
+  core by default: ``stream_p50_us_100_symbols_sharded``); ``stream_p50_us_100_symbols`` is
+  the faster of the two (``stream_100_symbols_devices`` says which,
+  ``stream_p50_us_100_symbols_1_device`` keeps the one-device figure);
 - streaming features per bar, O(F) incremental, default config (``feature_step_p50_us_*``)
   and a small config (``small_feature_step_p50_us_*``) against the O(W F) recomputation
   over a raw-bar buffer (``recompute_small_*``, ``recompute_feature_step_p50_us_1_symbol``);
@@ -25,9 +29,12 @@ Prints ONE JSON object:
   without the Python wrapper), ``feature_dispatch_floor_p50_us_*`` (a do-nothing compiled call
   on the feature state pytree of ``feature_state_leaves`` leaves).
 
-Usage: ``python scripts/bench_inference.py [--quick]``. Timings are wall-clock on the
-current backend (CPU unless a GPU is visible); params are random (speed does not depend on
-training).
+Usage: ``python scripts/bench_inference.py [--quick] [--async-dispatch] [--cpu-devices N]``. Timings are
+wall-clock on the current backend (CPU unless a GPU is visible); params are random (speed does
+not depend on training). Calls run inline as in ``quantjax replay``
+(``runtime.cpu_async_dispatch: false``, :mod:`quantjax.inference.runtime`);
+``--async-dispatch`` measures with JAX's default CPU async dispatch instead
+(``cpu_async_dispatch`` in the JSON says which).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
 
 import numpy as np
@@ -62,8 +70,18 @@ def timeit(fn, n, warm=3):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    ap.add_argument("--async-dispatch", action="store_true",
+                    help="keep JAX's default CPU async dispatch (default: inline, as replay)")
+    ap.add_argument("--cpu-devices", type=int, default=os.cpu_count() or 1,
+                    help="CPU devices exposed to JAX (default: one per core); the 100-symbol "
+                         "stream update is also measured sharded over them")
     args = ap.parse_args()
+    from quantjax.inference.runtime import set_cpu_async_dispatch
+
+    async_dispatch = set_cpu_async_dispatch(args.async_dispatch)  # before any JAX computation
     import jax
+
+    jax.config.update("jax_num_cpu_devices", max(1, args.cpu_devices))
     import jax.numpy as jnp
 
     from quantjax.config import load
@@ -87,7 +105,8 @@ def main() -> None:
     n_iter = 20 if quick else 200
     rng = np.random.default_rng(0)
     res: dict = {"backend": jax.default_backend(), "device": str(jax.devices()[0]),
-                 "quick": quick, "seq_len": L, "hidden_size": mcfg.hidden_size,
+                 "n_devices": len(jax.devices()),
+                 "quick": quick, "cpu_async_dispatch": async_dispatch, "seq_len": L, "hidden_size": mcfg.hidden_size,
                  "num_layers": mcfg.num_layers, "n_features": F}
 
     params = init_params(mcfg, F, jax.random.key(0))
@@ -162,6 +181,31 @@ def main() -> None:
         ref = stats(timeit(lambda xw=xw: capply(cparams, xw)["price"], max(10, n_iter // 2)))
         res[f"causal_window_recompute_p50_us_{key}"] = ref["p50_ms"] * 1e3
         res[f"stream_speedup_vs_window_{key}"] = ref["p50_ms"] / st["p50_ms"]
+
+    # 100 symbols sharded over the devices (symbol axis split, one block per device / core)
+    from quantjax.inference.causal import symbol_mesh
+
+    res["stream_p50_us_100_symbols_1_device"] = res["stream_p50_us_100_symbols"]
+    res["stream_100_symbols_devices"] = 1
+    if len(jax.devices()) > 1 and 100 % len(jax.devices()) == 0:
+        csh = CausalStream(cparams, dataclasses.asdict(ccfg), mesh=symbol_mesh())
+        xs = csh.put_rows(np.asarray(rng.normal(size=(100, F)), np.float32))  # as above: on device
+        csh.compile(100)
+        sh_holder = [csh.init(100)]
+
+        def upd_sh(holder=sh_holder, xs=xs):
+            holder[0], out = csh.step_packed(holder[0], xs, np.zeros(100, bool))
+            return out
+
+        st = stats(timeit(upd_sh, n_stream))
+        res["stream_p50_us_100_symbols_sharded"] = st["p50_ms"] * 1e3
+        res["stream_p99_us_100_symbols_sharded"] = st["p99_ms"] * 1e3
+        if st["p50_ms"] * 1e3 < res["stream_p50_us_100_symbols"]:  # headline: the faster
+            res["stream_p50_us_100_symbols"] = st["p50_ms"] * 1e3
+            res["stream_p95_us_100_symbols"] = st["p95_ms"] * 1e3
+            res["stream_p99_us_100_symbols"] = st["p99_ms"] * 1e3
+            res["stream_max_us_100_symbols"] = st["max_ms"] * 1e3
+            res["stream_100_symbols_devices"] = len(jax.devices())
 
     # streaming features per bar: O(F) incremental (default config and the small test config)
     # vs the O(W F) recomputation over a raw-bar buffer (quantjax.inference.stream_window)

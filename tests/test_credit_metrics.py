@@ -8,7 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantjax.credit import metrics as M
-from quantjax.credit.calibration import apply_temperature, fit_temperature
+from quantjax.credit.calibration import (
+    apply_temperature,
+    fit_temperature,
+    fit_temperature_shift,
+)
 from quantjax.credit.decisions import decide
 from quantjax.credit.explain import modality_importance, reason_codes
 
@@ -75,6 +79,54 @@ def test_temperature_scaling_recovers_temperature():
     p = apply_temperature(true * 3.0, t)
     assert M.ece(y, p) < 0.02
     assert M.auc(y, p) == pytest.approx(M.auc(y, true))  # monotone: ranking kept
+
+
+def test_temperature_and_shift_recover_class_weighted_logits():
+    """A class-weighted loss moves the intercept; T alone (around logit = shift) cannot undo a
+    wrong shift, the joint fit recovers both and keeps the ranking."""
+    rng = np.random.default_rng(2)
+    true = rng.normal(-1.0, 1.5, 20_000)
+    y = (rng.uniform(size=true.size) < 1 / (1 + np.exp(-true))).astype(int)
+    z = 2.0 * true + 1.2  # overconfident 2x, intercept off by 1.2
+    t, shift = fit_temperature_shift(y, z, shift0=0.8)  # analytic shift 0.8 is wrong
+    assert t == pytest.approx(2.0, rel=0.05) and shift == pytest.approx(1.2, abs=0.1)
+    p = apply_temperature(z - shift, t)
+    assert M.ece(y, p) < 0.02
+    assert abs(p.mean() - y.mean()) < 1e-6  # the maximum-likelihood intercept: mean PD = rate
+    assert M.ece(y, apply_temperature(z - 0.8, fit_temperature(y, z - 0.8))) > M.ece(y, p)
+    # already calibrated: T = 1, shift = 0 up to noise
+    t1, s1 = fit_temperature_shift(y, true, shift0=0.5)
+    assert t1 == pytest.approx(1.0, abs=0.05) and s1 == pytest.approx(0.0, abs=0.05)
+
+
+def test_calibrate_fits_the_shift_only_for_a_class_weighted_loss():
+    from quantjax.config import load
+    from quantjax.config.credit import CreditConfig
+    from quantjax.credit.pipeline import calibrate
+
+    rng = np.random.default_rng(3)
+    true = rng.normal(-1.0, 1.5, 2_000)
+    y = (rng.uniform(size=true.size) < 1 / (1 + np.exp(-true))).astype(int)
+    z = true + 0.9  # a class-weighted network's logit, the analytic shift log(2/1) ~ 0.69
+    cfg = load(CreditConfig, None, [])
+    t, s = calibrate(cfg, (1.0, 2.0), y, z)
+    assert s == pytest.approx(0.9, abs=0.15) and t == pytest.approx(1.0, abs=0.15)
+    t0, s0 = calibrate(cfg, (1.0, 1.0), y, true)  # unweighted loss: temperature only
+    assert s0 == 0.0 and t0 == pytest.approx(1.0, abs=0.15)
+    off = load(CreditConfig, None, ["calibration.fit_shift=false"])
+    assert calibrate(off, (1.0, 2.0), y, z)[1] == pytest.approx(np.log(2.0))
+    # the prior only matters with few rows: 2,000 rows give the plain maximum likelihood
+    ml = load(CreditConfig, None, ["calibration.prior_sd=null"])
+    assert calibrate(ml, (1.0, 2.0), y, z) == pytest.approx((t, s), abs=0.02)
+
+
+def test_temperature_shift_degenerate_inputs():
+    y = np.array([0, 1, 0, 0, 1, 0, 0, 0])
+    assert fit_temperature_shift(np.zeros(5), np.arange(5.0), 0.7) == (1.0, 0.7)  # one class
+    t, s = fit_temperature_shift(y, np.full(8, 0.3), 0.0)  # no information: PD = base rate
+    assert apply_temperature(0.3 - s, t) == pytest.approx(y.mean())
+    t, s = fit_temperature_shift(y, -np.arange(8.0) * y, 0.0)  # backwards ranking
+    assert np.isfinite([t, s]).all() and 0 < t <= np.exp(4.0) + 1e-9
 
 
 def test_decisions_bands_and_boundaries():

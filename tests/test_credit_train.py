@@ -48,7 +48,12 @@ def test_train_writes_metrics_and_artifacts(german_run):
     assert (german_run / "calibration.json").is_file()
     assert (german_run / "config.yaml").is_file()
     assert (german_run / "metrics.jsonl").read_text().count("\n") >= 1
-    assert m["calibration"]["temperature"] > 0
+    cal = m["calibration"]
+    assert cal["temperature"] > 0
+    art = json.loads((german_run / "calibration.json").read_text())
+    assert art["logit_shift"] == pytest.approx(cal["logit_shift"])  # the fitted shift is scored
+    w0, w1 = m["train"]["class_weights"]
+    assert cal["class_weight_shift"] == pytest.approx(np.log(w1 / w0))  # its prior centre
 
 
 def test_finished_run_is_not_overwritten(german_run):

@@ -306,10 +306,29 @@ def test_cli_export_and_replay(hft_run, tmp_path):
     assert rc == 0
     m = json.loads((rd / "metrics.json").read_text())
     for k in ("latency_p50_us", "latency_p95_us", "latency_p99_us", "latency_max_us",
-              "predictions_per_second", "trades", "pnl", "bars", "predictions"):
+              "predictions_per_second", "trades", "pnl", "bars", "predictions",
+              "cpu_async_dispatch"):
         assert k in m
     assert m["bars"] == 60 and m["predictions"] > 0
+    assert m["cpu_async_dispatch"] is True  # JAX already started in this process: unchanged
     assert (rd / "alerts.jsonl").exists() and (rd / "replay.parquet").exists()
     assert main(["export", "--checkpoint", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert main(["replay", "--artifact", str(tmp_path / "nope.qjx"), "--data", str(data),
                  "--out", str(rd)]) == 2
+
+
+def test_cpu_async_dispatch_is_set_before_jax_starts():
+    """runtime.set_cpu_async_dispatch switches JAX's option before the backend exists, and
+    reports (without changing anything) once it does."""
+    import subprocess
+    import sys
+
+    code = ("import jax\n"
+            "from quantjax.inference.runtime import set_cpu_async_dispatch as s\n"
+            "assert s(False) is False\n"
+            "assert jax.config.values['jax_cpu_enable_async_dispatch'] is False\n"
+            "jax.numpy.ones(2).block_until_ready()\n"
+            "assert s(True) is False\n"
+            "print('OK')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-2000:]

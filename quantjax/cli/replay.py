@@ -44,6 +44,9 @@ def run_replay(args) -> int:
     from quantjax.inference.replay import ReplayEngine, replay_market
 
     cfg = load(InferenceConfig, args.config, args.overrides)
+    from quantjax.inference.runtime import set_cpu_async_dispatch
+
+    async_dispatch = set_cpu_async_dispatch(cfg.runtime.cpu_async_dispatch)  # before any JAX call
     if not Path(args.risk).is_file():
         raise UserError(f"--risk: config file not found: {args.risk}")
     bcfg = load(BacktestConfig, args.risk)
@@ -67,7 +70,7 @@ def run_replay(args) -> int:
             res = replay_market(engine, market, lambda t: prog.update(task, completed=t + 1))
     m = res.metrics()
     m.update(stream_model=cfg.stream.model, artifact=str(args.artifact), data=str(args.data),
-             mode=bcfg.backtest.mode)
+             mode=bcfg.backtest.mode, cpu_async_dispatch=async_dispatch)
     write_json(out / "metrics.json", m)
     import json
 

@@ -2,8 +2,9 @@
 
 ``configs/credit_transformer.yaml`` (spec defaults) and ``configs/credit_transformer_tiny.yaml``
 (tests, demo). Sections: ``model`` (architecture), ``data`` (schema, splits, synthetic generator),
-``loss`` (class-imbalance handling), ``train`` (:class:`quantjax.train.config.TrainConfig`),
-``decision`` (risk bands, reason codes, metric settings) and ``logreg`` (the JAX baseline).
+``loss`` (class-imbalance handling), ``calibration`` (temperature and shift), ``train``
+(:class:`quantjax.train.config.TrainConfig`), ``decision`` (risk bands, reason codes, metric
+settings) and ``logreg`` (the JAX baseline).
 """
 
 from __future__ import annotations
@@ -99,6 +100,21 @@ class CreditLossConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CreditCalibrationConfig:
+    """How the PD ``sigmoid((logit - shift) / T)`` is fitted on the validation split."""
+
+    fit_shift: bool = spec(
+        True, doc="with a class-weighted loss, fit the shift that undoes the weighting jointly "
+        "with the temperature (start: the analytic log(w_pos/w_neg)); false: analytic shift, "
+        "temperature only",
+    )
+    prior_sd: float | None = spec(
+        0.5, gt=0, doc="sd (logit units) of the Gaussian priors 1/T ~ N(1, sd^2) and "
+        "-shift/T ~ N(-analytic shift, sd^2) of the joint fit; null: plain maximum likelihood",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class CreditDecisionConfig:
     """Risk bands, decisions, reason codes and metric settings."""
 
@@ -134,6 +150,7 @@ class CreditConfig:
     model: CreditModelConfig = spec(default_factory=CreditModelConfig)
     data: CreditDataConfig = spec(default_factory=CreditDataConfig)
     loss: CreditLossConfig = spec(default_factory=CreditLossConfig)
+    calibration: CreditCalibrationConfig = spec(default_factory=CreditCalibrationConfig)
     train: TrainConfig = spec(default_factory=TrainConfig)
     decision: CreditDecisionConfig = spec(default_factory=CreditDecisionConfig)
     logreg: LogRegConfig = spec(default_factory=LogRegConfig)

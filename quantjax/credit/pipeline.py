@@ -6,8 +6,9 @@ One run (:func:`train_run`):
 2. train the transformer with the shared trainer (:func:`quantjax.train.loop.fit`:
    checkpoints, exact resume, NaN guard, progress bar, ``metrics.jsonl``), early stopping on
    validation AUC;
-3. undo the class weighting (``logit - log(w_pos / w_neg)``, weighted BCE only) and fit the
-   temperature on the validation split;
+3. calibrate on the validation split (:func:`calibrate`): ``PD = sigmoid((logit - shift) / T)``;
+   with a class-weighted loss the shift that undoes the weighting (analytic value
+   ``log(w_pos / w_neg)`` for weighted BCE) is fitted jointly with T (``calibration.*``);
 4. fit the JAX logistic-regression baseline on the same encoded inputs;
 5. compute the test metrics; on synthetic data also the Bayes AUC (AUC of ``true_pd``) on the
    same test rows; write ``calibration.json`` (encoder, temperature, thresholds).
@@ -34,7 +35,7 @@ from quantjax.config import to_dict
 from quantjax.config.credit import CreditConfig
 from quantjax.config.credit_schema import CreditSchema
 from quantjax.credit import metrics as M
-from quantjax.credit.calibration import apply_temperature, fit_temperature
+from quantjax.credit.calibration import apply_temperature, fit_temperature, fit_temperature_shift
 from quantjax.credit.logreg import fit_logreg, predict_logreg
 from quantjax.credit.task import Arrays, balanced_weights, make_task, predict_logits_fn, to_arrays
 from quantjax.errors import UserError
@@ -107,6 +108,22 @@ def logit_shift(cfg: CreditConfig, weights: tuple[float, float]) -> float:
     return 0.0
 
 
+def calibrate(cfg: CreditConfig, weights: tuple[float, float], y, logits) -> tuple[float, float]:
+    """``(temperature, shift)`` of ``PD = sigmoid((logit - shift) / T)`` fitted on ``y``,
+    ``logits`` [N] (the validation split).
+
+    Unweighted loss (or ``calibration.fit_shift`` false): T only, around the analytic
+    :func:`logit_shift`. Class-weighted loss: the weighting moves the network's intercept by
+    ``log(w_pos / w_neg)`` only at the optimum of the weighted loss; an early-stopped,
+    regularised network sits elsewhere, so the shift is fitted jointly with T (maximum a
+    posteriori, priors centred on T = 1 and the analytic shift, ``calibration.prior_sd``).
+    """
+    shift0 = logit_shift(cfg, weights)
+    if cfg.calibration.fit_shift and weights[0] != weights[1]:
+        return fit_temperature_shift(y, logits, shift0, cfg.calibration.prior_sd)
+    return fit_temperature(y, np.asarray(logits, np.float64) - shift0), shift0
+
+
 def predict_logits(model, params, batch, batch_size: int) -> np.ndarray:
     """Eval-mode logits [N] (float64) of a CreditBatch."""
     f = jax.jit(predict_logits_fn(model, batch_size))
@@ -124,7 +141,7 @@ class Fitted(NamedTuple):
     result: Any  # quantjax.train.loop.FitResult
     step: int  # checkpoint step of ``params``
     temperature: float
-    shift: float
+    shift: float  # fitted logit shift (see :func:`calibrate`)
     z_val: np.ndarray  # val logits [Nv]
 
 
@@ -135,7 +152,7 @@ def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
 
     ``fixed_epochs=None``: early stopping on validation AUC, the best checkpoint is kept.
     ``fixed_epochs=E``: exactly E epochs (the schedule decays over E epochs, no early stop),
-    the LAST checkpoint is the model; validation only fits the temperature (CV refit).
+    the LAST checkpoint is the model; validation only fits the calibration (CV refit).
     """
     from quantjax.models.credit import build_model
     from quantjax.train.loop import fit
@@ -166,10 +183,10 @@ def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
     else:
         params, step = res.state.params, res.steps
     z_va = predict_logits(model, params, bva, cfg.train.eval_batch_size)
-    shift = logit_shift(cfg, w)
-    temp = fit_temperature(bva.target, z_va - shift)
+    temp, shift = calibrate(cfg, w, bva.target, z_va)
     artifact = {"format": "quantjax.credit_model/1", "best_step": step,
-                "temperature": temp, "logit_shift": shift, "encoder": enc.to_dict(),
+                "temperature": temp, "logit_shift": shift,
+                "class_weight_shift": logit_shift(cfg, w), "encoder": enc.to_dict(),
                 "decision": to_dict(cfg.decision), "model": to_dict(cfg.model)}
     (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
     return Fitted(model, params, enc, tuple(batches), w, res, step, temp, shift, z_va)
@@ -212,7 +229,8 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
                   "samples_per_sec": res.train_samples_per_sec, "n_train": len(btr.target),
                   "n_val": len(bva.target), "n_test": len(bte.target),
                   "class_weights": list(w)},
-        "calibration": {"temperature": temp, "logit_shift": shift},
+        "calibration": {"temperature": temp, "logit_shift": shift,
+                        "class_weight_shift": logit_shift(cfg, w)},
         "logreg": {"l2": lr_info["l2"]},
     }
     out["_oof"] = {"y": np.asarray(bte.target), "p": p_te, "p_logreg": p_lr}
@@ -254,10 +272,11 @@ def refit_run(cfg: CreditConfig, ds: Dataset, folds: list[dict], workdir: str | 
 
     Every row is used: train on the train share of all rows for the CV-chosen number of
     epochs (:func:`refit_epochs`, no early stopping: the held-out share never picks the
-    model), then fit the temperature on the held-out share. Writes ``checkpoints/`` and
-    ``calibration.json`` into ``workdir`` so ``quantjax score credit --checkpoint workdir``
-    works. Returns the ``refit`` section of metrics.json (its ``val`` figures are the
-    calibration split's; the CV ``test`` metrics are the performance estimate).
+    model), then fit the calibration (:func:`calibrate`) on the held-out share. Writes
+    ``checkpoints/`` and ``calibration.json`` into ``workdir`` so
+    ``quantjax score credit --checkpoint workdir`` works. Returns the ``refit`` section of
+    metrics.json (its ``val`` figures are the calibration split's; the CV ``test`` metrics are
+    the performance estimate).
     """
     y = target_of(ds)
     idx = refit_indices(cfg, y)
@@ -271,7 +290,8 @@ def refit_run(cfg: CreditConfig, ds: Dataset, folds: list[dict], workdir: str | 
     dc = cfg.decision
     return {"epochs": epochs, "fold_best_epochs": [_best_epochs(m["train"]) for m in folds],
             "steps": f.step, "n_train": len(idx[0]), "n_calibration": len(idx[1]),
-            "calibration": {"temperature": f.temperature, "logit_shift": f.shift},
+            "calibration": {"temperature": f.temperature, "logit_shift": f.shift,
+                            "class_weight_shift": logit_shift(cfg, f.weights)},
             "val": {"auc": M.auc(bva.target, p_va), "ece": M.ece(bva.target, p_va, dc.ece_bins)},
             "note": "scoring model of this folder (checkpoints/, calibration.json); the CV "
                     "'test' metrics estimate its performance"}
@@ -321,7 +341,8 @@ def summarize_cv(folds: list[dict]) -> dict[str, Any]:
     return {"test": mean, "test_std": std,
             "cv": {"k": len(folds), "pooled": pooled,
                    "folds": [{k: v for k, v in f["test"].items()} for f in folds],
-                   "temperature": [f["calibration"]["temperature"] for f in folds]}}
+                   "temperature": [f["calibration"]["temperature"] for f in folds],
+                   "logit_shift": [f["calibration"]["logit_shift"] for f in folds]}}
 
 
 def target_of(ds: Dataset) -> np.ndarray:
@@ -337,5 +358,5 @@ def dataset_from_frame(df: pd.DataFrame, schema: CreditSchema) -> Dataset:
     return Dataset(check_credit_frame(df, schema), schema, None, {"synthetic": False})
 
 
-__all__ = ["Arrays", "Dataset", "Fitted", "cv_indices", "fit_calibrated", "load_dataset",
-           "refit_run", "split_indices", "summarize_cv", "train_run"]
+__all__ = ["Arrays", "Dataset", "Fitted", "calibrate", "cv_indices", "fit_calibrated",
+           "load_dataset", "refit_run", "split_indices", "summarize_cv", "train_run"]

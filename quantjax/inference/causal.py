@@ -146,12 +146,15 @@ def _check_causal(model_cfg: dict) -> None:
 
 # ------------------------------------------------------------------ packed fast path
 class PackedState(NamedTuple):
-    """State of S symbols in 4 arrays: ``hc[S, 2, n_layers, H]`` (LSTM h and c),
-    ``kv[S, L, 2E]`` (cached keys | values), ``ok[S, L]`` (slot holds a key since the symbol's
-    last reset), ``pos`` (int32, the ring slot written next, shared by all symbols)."""
+    """State of S symbols in 5 arrays: ``hc[S, n_layers, 2H]`` (LSTM ``h | c``), the key and
+    value caches ``k, v[S * heads, L, head_dim]`` (one batch dimension, as the attention's
+    batched dots read them: no transpose or copy of the cache per tick), ``ok[S, L]``
+    (slot holds a key since the symbol's last reset), ``pos`` (int32, the ring slot written next,
+    shared by all symbols)."""
 
     hc: jax.Array
-    kv: jax.Array
+    k: jax.Array
+    v: jax.Array
     ok: jax.Array
     pos: jax.Array
 
@@ -161,7 +164,8 @@ OUTPUTS = ("p_down", "p_flat", "p_up", "price", "volatility")
 
 def pack_params(params) -> tuple:
     """Fused float32 weights: per LSTM layer ``[w_ih; w_hh]`` (one matmul per layer, the
-    embedding folded into layer 0's input weights, products in float64), one
+    embedding folded into layer 0's input weights, products in float64; gate columns reordered
+    from flax's ``i, f, g, o`` to ``i, f, o, g`` so one sigmoid covers three gates), one
     query|key|value matmul, the three heads' first layers side by side and their second
     layers block-diagonal (one matmul each, output ``[3 logits, price, vol]``).
     Returns ``((n_features,), lstm, qkv, attention output, layer norm, heads_1, heads_2)``."""
@@ -193,6 +197,9 @@ def pack_params(params) -> tuple:
              (emb_b @ w_ih0 + p["lstm_0"]["bias"][0]).astype(f)), *lstm[1:])
     att_out = (np.asarray(a["output"]["kernel"], f), np.asarray(a["output"]["bias"], f))
     ln = (np.asarray(p["layer_norm"]["scale"], f), np.asarray(p["layer_norm"]["bias"], f))
+    H = lstm[0][0].shape[1] // 4
+    ifog = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+    lstm = tuple((w[:, ifog], b[ifog]) for w, b in lstm)
     return (emb, lstm, (qkv_w, qkv_b), att_out, ln, (h1_w, h1_b), (h2_w, h2_b))
 
 
@@ -205,38 +212,38 @@ def make_packed_step(heads: int, price_scale: float = 1.0, vol_scale: float = 1.
     def step(P, st: PackedState, x, reset):
         lstm, (qkv_w, qkv_b), (o_w, o_b), ln, (h1_w, h1_b), (h2_w, h2_b) = P
         S = x.shape[0]
-        L = st.kv.shape[1]
+        L = st.ok.shape[1]
         keep = ~reset
-        hc = jnp.where(keep[:, None, None, None], st.hc, 0.0)
+        hc = jnp.where(keep[:, None, None], st.hc, 0.0)
         ok = st.ok & keep[:, None]
         e = x
-        hs, cs = [], []
+        layers = []
         for i, (w, b) in enumerate(lstm):
-            g = jnp.concatenate([e, hc[:, 0, i]], axis=-1) @ w + b
-            gi, gf, gg, go = jnp.split(g, 4, axis=-1)
-            c = jax.nn.sigmoid(gf) * hc[:, 1, i] + jax.nn.sigmoid(gi) * jnp.tanh(gg)
-            e = jax.nn.sigmoid(go) * jnp.tanh(c)
-            hs.append(e)
-            cs.append(c)
+            H = w.shape[1] // 4
+            g = jnp.concatenate([e, hc[:, i, :H]], axis=-1) @ w + b
+            s = jax.nn.sigmoid(g[:, :3 * H])  # gates i, f, o (see pack_params)
+            c = s[:, H:2 * H] * hc[:, i, H:] + s[:, :H] * jnp.tanh(g[:, 3 * H:])
+            e = s[:, 2 * H:] * jnp.tanh(c)
+            layers.append(jnp.concatenate([e, c], axis=-1))
         E = qkv_w.shape[1] // 3
         hd = E // heads
         qkv = e @ qkv_w + qkv_b
-        q = qkv[:, :E].reshape(S, heads, hd)
-        kv = lax.dynamic_update_slice(st.kv, qkv[:, None, E:], (0, st.pos, 0))
+        q = qkv[:, :E].reshape(S * heads, hd)
+        k = lax.dynamic_update_slice(st.k, qkv[:, E:2 * E].reshape(S * heads, 1, hd),
+                                     (0, st.pos, 0))
+        v = lax.dynamic_update_slice(st.v, qkv[:, 2 * E:].reshape(S * heads, 1, hd),
+                                     (0, st.pos, 0))
         ok = lax.dynamic_update_slice(ok, jnp.ones((S, 1), bool), (0, st.pos))
-        k = kv[..., :E].reshape(S, L, heads, hd)
-        v = kv[..., E:].reshape(S, L, heads, hd)
-        scores = jnp.einsum("shd,slhd->shl", q, k) / np.sqrt(np.float32(hd))
+        scores = jnp.einsum("bd,bld->bl", q, k).reshape(S, heads, L) / np.sqrt(np.float32(hd))
         scores = jnp.where(ok[:, None, :], scores, -jnp.inf)
-        probs = jax.nn.softmax(scores, axis=-1)
-        ctx = jnp.einsum("shl,slhd->shd", probs, v).reshape(S, E)
+        probs = jax.nn.softmax(scores, axis=-1).reshape(S * heads, L)
+        ctx = jnp.einsum("bl,bld->bd", probs, v).reshape(S, E)
         final = _layer_norm({"scale": ln[0], "bias": ln[1]}, ctx @ o_w + o_b)
         raw = jax.nn.relu(final @ h1_w + h1_b) @ h2_w + h2_b
         out = jnp.concatenate([jax.nn.softmax(raw[:, :3], axis=-1),
                                raw[:, 3:4] * price_scale,
                                jax.nn.softplus(raw[:, 4:5]) * vol_scale], axis=-1)
-        hc = jnp.stack([jnp.stack(hs, 1), jnp.stack(cs, 1)], 1)
-        return PackedState(hc, kv, ok, (st.pos + 1) % L), out
+        return PackedState(jnp.stack(layers, 1), k, v, ok, (st.pos + 1) % L), out
 
     return step
 
@@ -246,60 +253,124 @@ class CausalStream:
     reset[S])`` (``out``: dict of host arrays ``direction_probs[S, 3]``, ``price[S]``,
     ``volatility[S]``), or :meth:`step_packed` (``out[S, 5]`` device array, :data:`OUTPUTS`).
 
-    Fast path: fused weights (:func:`pack_params`), a 4-array state (:class:`PackedState`)
+    Fast path: fused weights (:func:`pack_params`), a 5-array state (:class:`PackedState`)
     donated to an AOT-compiled executable per number of symbols (compiled and warmed up on
     first use, or ahead with :meth:`compile`), so a tick is one executable call (no retracing,
-    few leaves to flatten) and the key/value cache is updated in place. ``params`` flat or nested;
+    few leaves to flatten) and the key/value caches are updated in place. ``params`` flat or nested;
     ``model_cfg`` needs ``attention_heads``, ``sequence_length`` and ``causal``.
     A state passed to :meth:`step` is consumed (donated): use the returned one.
+
+    ``mesh`` (optional, one axis, e.g. :func:`symbol_mesh`): updates of S symbols with S
+    divisible by the mesh size run as one SPMD program with the symbol axis of the state, the
+    features and the outputs split over the devices (params replicated; symbols are independent,
+    so there is no communication). On a multi-core CPU exposed as several devices this runs the
+    blocks on separate cores; other symbol counts run on one device.
     """
 
-    def __init__(self, params, model_cfg: dict, extra: dict | None = None):
+    def __init__(self, params, model_cfg: dict, extra: dict | None = None, mesh=None):
         extra = extra or {}
         _check_causal(model_cfg)
         self.seq_len = int(model_cfg["sequence_length"])
         packed = pack_params(params)
         self.n_features = int(packed[0][0])
-        self.packed = jax.device_put(packed[1:])
+        self.mesh = mesh if mesh is not None and mesh.size > 1 else None
+        if self.mesh is not None:
+            if len(self.mesh.axis_names) != 1:
+                raise ValueError(f"CausalStream: mesh needs one axis, got {self.mesh.axis_names}")
+            from jax.sharding import NamedSharding, PartitionSpec
+
+            self._rows = NamedSharding(self.mesh, PartitionSpec(self.mesh.axis_names[0]))
+            self._replicated = NamedSharding(self.mesh, PartitionSpec())
+            self.packed = jax.device_put(packed[1:], self._replicated)
+        else:
+            self.packed = jax.device_put(packed[1:])
         self._fn = make_packed_step(int(model_cfg["attention_heads"]),
                                     float(extra.get("price_scale", 1.0)),
                                     float(extra.get("vol_scale", 1.0)))
         self.n_layers = len(self.packed[0])
         self.hidden = int(self.packed[0][0][0].shape[1] // 4)
         self.embed = int(self.packed[1][0].shape[1] // 3)
+        self.heads = int(model_cfg["attention_heads"])
         self._compiled: dict[int, object] = {}
+        self._no_reset: dict[int, jax.Array] = {}
+
+    def sharded(self, n_symbols: int) -> bool:
+        """Whether the update of ``n_symbols`` runs sharded over :attr:`mesh` (symbol axis split
+        in equal blocks, one per device; needs ``n_symbols`` divisible by the mesh size)."""
+        return self.mesh is not None and n_symbols % self.mesh.size == 0
+
+    def _shardings(self, n_symbols: int):
+        rows, rep = self._rows, self._replicated
+        return PackedState(rows, rows, rows, rows, rep), rows
+
+    def put_rows(self, a):
+        """Put a per-symbol array ``a[S, ...]`` on the device(s) the update of S symbols reads it
+        from (split over :attr:`mesh` when sharded), so the step needs no transfer for it."""
+        if self.sharded(np.shape(a)[0]):
+            return jax.device_put(a, self._rows)
+        return jax.device_put(a)
 
     def init(self, n_symbols: int) -> PackedState:
-        S, L = n_symbols, self.seq_len
-        return PackedState(jnp.zeros((S, 2, self.n_layers, self.hidden), jnp.float32),
-                           jnp.zeros((S, L, 2 * self.embed), jnp.float32),
-                           jnp.zeros((S, L), bool), jnp.zeros((), jnp.int32))
+        S, L, B, hd = n_symbols, self.seq_len, n_symbols * self.heads, self.embed // self.heads
+        st = PackedState(jnp.zeros((S, self.n_layers, 2 * self.hidden), jnp.float32),
+                         jnp.zeros((B, L, hd), jnp.float32), jnp.zeros((B, L, hd), jnp.float32),
+                         jnp.zeros((S, L), bool), jnp.zeros((), jnp.int32))
+        if self.sharded(S):
+            st = jax.device_put(st, self._shardings(S)[0])
+        return st
 
     def compile(self, n_symbols: int, warmup: int = 2):
         """AOT-compile (and warm up) the update for ``n_symbols`` symbols."""
         if n_symbols not in self._compiled:
-            st = self.init(n_symbols)
-            x = jnp.zeros((n_symbols, self.n_features), jnp.float32)
-            r = jnp.ones(n_symbols, bool)
-            exe = jax.jit(self._fn, donate_argnums=1).lower(self.packed, st, x, r).compile()
-            self._compiled[n_symbols] = exe
+            S = n_symbols
+            st = self.init(S)
+            x = jnp.zeros((S, self.n_features), jnp.float32)
+            r = jnp.ones(S, bool)
+            no_reset = jnp.zeros(S, bool)
+            if self.sharded(S):
+                st_sh, rows = self._shardings(S)
+                x, r, no_reset = (jax.device_put(a, rows) for a in (x, r, no_reset))
+                jitted = jax.jit(self._fn, donate_argnums=1, out_shardings=(st_sh, rows))
+            else:
+                jitted = jax.jit(self._fn, donate_argnums=1)
+            exe = jitted.lower(self.packed, st, x, r).compile()
+            self._compiled[S] = exe
+            self._no_reset[S] = no_reset
             for _ in range(warmup):
                 st, out = exe(self.packed, st, x, r)
             jax.block_until_ready(out)
         return self._compiled[n_symbols]
 
-    def step_packed(self, state: PackedState, x, reset):
-        """``(state, out[S, 5])`` without leaving the device."""
-        exe = self._compiled.get(x.shape[0]) or self.compile(x.shape[0])
+    def step_packed(self, state: PackedState, x, reset=None):
+        """``(state, out[S, 5])`` without leaving the device. ``reset[S]`` (bool; ``None`` = no
+        symbol resets): a host ``reset`` with no True entry is replaced by a device constant,
+        which saves its host-to-device copy on the common tick."""
+        S = x.shape[0]
+        exe = self._compiled.get(S) or self.compile(S)
         if getattr(x, "dtype", None) != np.float32:
             x = np.asarray(x, np.float32)
-        if getattr(reset, "dtype", None) != np.bool_:
+        if reset is None or (isinstance(reset, np.ndarray) and not reset.any()):
+            reset = self._no_reset[S]
+        elif getattr(reset, "dtype", None) != np.bool_:
             reset = np.asarray(reset, bool)
         return exe(self.packed, state, x, reset)
 
-    def step(self, state: PackedState, x, reset):
+    def step(self, state: PackedState, x, reset=None):
         state, out = self.step_packed(state, x, reset)
         return state, unpack_outputs(out)
+
+
+def symbol_mesh(n_devices: int | None = None, axis: str = "symbols"):
+    """A one-axis :class:`jax.sharding.Mesh` over the first ``n_devices`` local devices (all by
+    default) for ``CausalStream(..., mesh=...)``. On CPU, expose several devices (e.g. one per
+    core) with ``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts."""
+    from jax.sharding import Mesh
+
+    devs = jax.local_devices()
+    n = len(devs) if n_devices is None else int(n_devices)
+    if not 1 <= n <= len(devs):
+        raise ValueError(f"symbol_mesh: n_devices must be in [1, {len(devs)}], got {n}")
+    return Mesh(np.array(devs[:n]), (axis,))
 
 
 def unpack_outputs(out) -> dict:

@@ -32,6 +32,9 @@ class StreamingPredictor:
     """Fused features + causal model for S symbols (see module docstring)."""
 
     def __init__(self, features: StreamingFeatures, model: CausalStream):
+        if model.mesh is not None:
+            raise ValueError("StreamingPredictor runs on one device: build its CausalStream "
+                             "without a mesh")
         self.features, self.model = features, model
         fstep = make_step(features.cfg, features.has_quotes, features.cfg.clip)
         cstep = model._fn

@@ -1,0 +1,34 @@
+"""Process-level JAX runtime settings for latency-critical serving.
+
+On CPU, JAX dispatches each executable call asynchronously: the call is queued to a worker
+thread and the caller later waits for it. That lets Python run ahead during training, but a
+serving loop that needs each result before the next tick pays two thread hand-offs per call
+(measured ~60 µs on the 2-core dev machine, more than the whole compiled streaming update of one
+symbol; docs/benchmarks.md). :func:`set_cpu_async_dispatch` turns it off (calls run inline in
+the calling thread) — JAX's own ``jax_cpu_enable_async_dispatch`` option, equivalent to the
+environment variable ``JAX_CPU_ENABLE_ASYNC_DISPATCH=false``. It only affects single-device CPU
+computations and must be set before JAX creates its CPU backend (the first computation or
+device query).
+"""
+
+from __future__ import annotations
+
+import jax
+
+
+def backends_initialized() -> bool:
+    """True once JAX has created its backends (process-level settings are then fixed)."""
+    try:  # private API; if it moves, assume JAX has not started yet
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(backends_are_initialized())
+
+
+def set_cpu_async_dispatch(enabled: bool) -> bool:
+    """Set JAX's CPU async dispatch for this process. Returns the setting in effect: the
+    requested one, or the current one when JAX's backend already exists (then nothing changes)."""
+    if backends_initialized():
+        return bool(jax.config.values["jax_cpu_enable_async_dispatch"])
+    jax.config.update("jax_cpu_enable_async_dispatch", bool(enabled))
+    return bool(enabled)
