@@ -10,9 +10,12 @@ achieved GFLOP/s (``gflops_*``) and this CPU's fp32 matmul peak measured with a 
 and ``torch.mm`` (``peak_gflops_*``). Train throughput is also given per CPU-second of the
 process (``train_samples_per_cpu_sec``), which is less sensitive to other processes than wall
 time. ``--quick`` uses small sizes (smoke run); ``--variants`` also times recurrence variants
-(unroll, fused/unfused directions).
+(unroll, fused/unfused directions). JAX calls run inline (``--async-dispatch``: JAX's default
+CPU async dispatch, which adds two thread hand-offs per call; ``cpu_async_dispatch`` in the
+JSON says which); the unrolled latency path (``latency_unrolled_*``) is the one the compiled
+predictor's batch-1 bucket uses.
 
-    python scripts/bench_hft_model.py [--quick] [--threads N] [--variants]
+    python scripts/bench_hft_model.py [--quick] [--threads N] [--variants] [--async-dispatch]
 """
 
 from __future__ import annotations
@@ -301,12 +304,18 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default="configs/hft_lstm.yaml")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--variants", action="store_true", help="also time recurrence variants")
+    ap.add_argument("--async-dispatch", action="store_true",
+                    help="keep JAX's default CPU async dispatch (default: calls run inline, as "
+                         "in serving and as torch eager runs)")
     ap.add_argument("--bf16", action="store_true",
                     help="also time bf16 inference for both (reported apart, never the headline)")
     args = ap.parse_args(argv)
     # XLA:CPU runs on all cores of the machine; --threads 1 also makes its Eigen dots serial
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                f"{'true' if args.threads > 1 else 'false'}").strip()
+    from quantjax.inference.runtime import set_cpu_async_dispatch
+
+    async_dispatch = set_cpu_async_dispatch(args.async_dispatch)  # before any JAX computation
     import jax
 
     from quantjax.config import load
@@ -348,6 +357,7 @@ def main(argv=None) -> int:
         out_bf16 = bench_bf16(cfg, args.features, inf_batch, inf_iters, lat_iters, args.threads)
     out = {
         "benchmark": "hft_model", "quick": args.quick, "threads": args.threads,
+        "cpu_async_dispatch": async_dispatch,
         "device": jax.devices()[0].device_kind, "jax_version": jax.__version__,
         "config": {"sequence_length": cfg.model.sequence_length, "hidden_size": cfg.model.hidden_size,
                    "num_layers": cfg.model.num_layers, "attention_heads": cfg.model.attention_heads,
