@@ -17,8 +17,8 @@ from quantjax.cli.train_credit import register_credit
 ROOT = Path(__file__).resolve().parent.parent
 GERMAN = ROOT / "tests" / "data" / "german_like.csv"
 TINY = ["--config", str(ROOT / "configs" / "credit_transformer_tiny.yaml"),
-        "--set", "train.epochs=2", "--set", "logreg.steps=50", "--set", "logreg.l2_grid=[0.01]",
-        "--set", "decision.ig_steps=4",
+        "--set", "train.epochs=2", "--set", "train.start_from_epoch=0",
+        "--set", "logreg.steps=50", "--set", "logreg.l2_grid=[0.01]", "--set", "decision.ig_steps=4",
         "--no-progress"]
 
 

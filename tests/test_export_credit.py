@@ -21,7 +21,8 @@ def credit_run(tmp_path_factory) -> Path:
 
     run = tmp_path_factory.mktemp("credit") / "run"
     rc = main(["train", "credit", "--config", str(ROOT / "configs" / "credit_transformer_tiny.yaml"),
-               "--set", "train.epochs=1", "--set", "train.max_steps=3", "--set", "logreg.steps=10",
+               "--set", "train.epochs=1", "--set", "train.start_from_epoch=0",
+               "--set", "train.max_steps=3", "--set", "logreg.steps=10",
                "--set", "logreg.l2_grid=[0.01]", "--no-progress", "--data", str(GERMAN),
                "--schema", str(ROOT / "configs" / "credit_schema_german.yaml"),
                "--workdir", str(run)])

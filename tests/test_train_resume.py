@@ -107,3 +107,122 @@ def test_metrics_loader_and_resume_required(ref_run):
     assert model_cfg.hidden_size == 8 and scaler.mean.shape == (4,)
     assert extra["feature_names"] == ("f0", "f1", "f2", "f3") and extra["price_scale"] > 0
     assert extra["step"] == m["best_step"]
+
+
+# --- early stopping with train.start_from_epoch (scripted validation scores) ---------------
+
+class _ScriptedScores:
+    """Validation score of epoch ``e`` is ``scores[e]`` (host callback counting the calls);
+    ``crash_at=k`` raises inside the k-th call, i.e. the run dies before epoch k is saved."""
+
+    def __init__(self, scores, crash_at=None, start=0):
+        self.scores, self.crash_at, self.calls = list(scores), crash_at, start
+
+    def __call__(self):
+        e, self.calls = self.calls, self.calls + 1
+        if e == self.crash_at:
+            raise RuntimeError(f"killed in epoch {e}")
+        return np.float32(self.scores[e])
+
+
+def _scripted_task(scores):
+    import jax.numpy as jnp
+
+    from quantjax.train.trainer import Task
+
+    def loss_fn(params, data, rows, hp, key):
+        return jnp.mean((params["w"] - data["x"][rows]) ** 2), {}
+
+    def val_score(params, hp, data):
+        s = jax.pure_callback(scores, jax.ShapeDtypeStruct((), jnp.float32))
+        return {"score": s, "loss": -s}
+
+    return Task(lambda key: {"w": jnp.zeros(2)}, loss_fn, val_score, n_train=8)
+
+
+def _scripted_fit(workdir, scores, resume=False, **cfg_kw):
+    import jax.numpy as jnp
+
+    from quantjax.train.config import TrainConfig
+
+    cfg = TrainConfig(**{"batch_size": 4, "epochs": 10, "patience": 2, "max_to_keep": 1,
+                         "async_checkpoints": False, **cfg_kw})
+    data = {"x": jnp.linspace(0.0, 1.0, 16).reshape(8, 2)}
+    hp = hparams_from_config(cfg, 0.0, 2)
+    return fit(_scripted_task(scores), cfg, hp, data, workdir, meta={}, resume=resume,
+               progress=False, log=lambda *a: None)
+
+
+# the first two epochs score highest; from epoch 2 the score rises until epoch 4, then falls
+SCORES = [0.9, 0.8, 0.1, 0.2, 0.3, 0.25, 0.2, 0.1, 0.05, 0.0]  # 2 steps per epoch
+
+
+def _records(run):
+    return [{k: v for k, v in json.loads(x).items() if k != "time"}
+            for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_start_from_epoch_best_and_patience(tmp_path):
+    r0 = _scripted_fit(tmp_path / "a", _ScriptedScores(SCORES))  # default: today's behaviour
+    assert (r0.best_step, r0.epochs_run) == (2, 3)  # epoch 0 best, patience 2 stops after 2
+    r = _scripted_fit(tmp_path / "b", _ScriptedScores(SCORES), start_from_epoch=2)
+    # epochs 0-1 are never best although they score highest, and do not count toward patience
+    assert (r.best_step, r.epochs_run, r.steps) == (10, 7, 14)  # best epoch 4, stop after 6
+    recs = _records(tmp_path / "b")
+    assert [x["best_step"] for x in recs] == [None, None, 6, 8, 10, 10, 10]
+    assert [round(x["val_score"], 2) for x in recs] == SCORES[:7]  # still logged
+    # best-N retention (max_to_keep=1) keeps the best eligible step + the latest, not step 2
+    from quantjax.train.checkpoint import CheckpointStore
+
+    store = CheckpointStore(tmp_path / "b" / "checkpoints", 1, async_save=False)
+    try:
+        assert sorted(store.steps()) == [10, 14]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("crash_at", [1, 3, 5])  # killed before / at / after start_from_epoch
+def test_start_from_epoch_resume(tmp_path, crash_at):
+    ref = _scripted_fit(tmp_path / "ref", _ScriptedScores(SCORES), start_from_epoch=3)
+    run = tmp_path / "run"
+    with pytest.raises(Exception, match=f"killed in epoch {crash_at}"):
+        _scripted_fit(run, _ScriptedScores(SCORES, crash_at=crash_at), start_from_epoch=3)
+    res = _scripted_fit(run, _ScriptedScores(SCORES, start=crash_at), resume=True,
+                        start_from_epoch=3)
+    assert (res.best_step, res.epochs_run, res.steps) == (ref.best_step, ref.epochs_run, ref.steps)
+    assert _records(run) == _records(tmp_path / "ref")
+    for a, b in zip(jax.tree.leaves(res.best_params), jax.tree.leaves(ref.best_params),
+                    strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_start_from_epoch_validation(tmp_path):
+    from quantjax.config import from_dict
+    from quantjax.errors import ConfigError, UserError
+    from quantjax.train.config import TrainConfig
+
+    assert from_dict(TrainConfig, {"epochs": 5, "start_from_epoch": 4}).start_from_epoch == 4
+    with pytest.raises(ConfigError, match=r"train\.start_from_epoch.*train\.epochs \(5\)"):
+        from_dict(TrainConfig, {"epochs": 5, "start_from_epoch": 5})
+    with pytest.raises(ConfigError, match="start_from_epoch"):
+        from_dict(TrainConfig, {"start_from_epoch": -1})
+    # max_steps cuts the run to 2 epochs (2 steps each): caught before any training
+    with pytest.raises(UserError, match=r"train\.start_from_epoch=2 must be < the 2 epochs"):
+        _scripted_fit(tmp_path / "c", _ScriptedScores(SCORES), start_from_epoch=2, max_steps=4)
+    assert not (tmp_path / "c" / "checkpoints").exists()
+
+
+def test_make_train_honours_start_from_epoch():
+    """The pure make_train (what sweeps vmap) applies start_from_epoch as fit does."""
+    import jax.numpy as jnp
+
+    from quantjax.train.config import TrainConfig
+    from quantjax.train.trainer import make_train
+
+    cfg = TrainConfig(batch_size=4, epochs=10, patience=2, start_from_epoch=2,
+                      async_checkpoints=False)
+    data = {"x": jnp.linspace(0.0, 1.0, 16).reshape(8, 2)}
+    train = make_train(_scripted_task(_ScriptedScores(SCORES)), cfg)
+    _, hist, best = train(hparams_from_config(cfg, 0.0, 2), data)
+    assert (int(best["epoch"]), int(best["step"])) == (4, 10)  # as fit: best epoch 4
+    assert np.asarray(hist.active).sum() == 7  # patience counts from epoch 2: stops after 6

@@ -161,7 +161,7 @@ def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
     workdir = Path(workdir)
     if fixed_epochs is not None:
         train_cfg = dataclasses.replace(cfg.train, epochs=int(fixed_epochs), max_steps=None,
-                                        patience=int(fixed_epochs) + 1)
+                                        patience=int(fixed_epochs) + 1, start_from_epoch=0)
         cfg = dataclasses.replace(cfg, train=train_cfg)
     enc, batches = encode_splits(cfg, ds, idx)
     btr, bva = batches[0], batches[1]

@@ -1,13 +1,15 @@
 """Checkpoints with orbax ``CheckpointManager`` and the public inference loader.
 
-Layout: ``RUN/checkpoints/<step>/{params, train, meta}``:
+Layout: ``RUN/checkpoints/<step>/{params, train, meta, metrics}``:
 
 - ``params``: the model parameters (restorable without any template);
 - ``train``: ``{opt_state, step, key}`` of :class:`quantjax.train.trainer.TrainState`;
 - ``meta`` (JSON): ``config`` (resolved config mapping), ``model_config_class``
   (``module:Class`` of the model config), ``scaler`` (``mean``/``std`` lists),
   ``feature_names``, ``extra`` (task data such as target scales), and loop state
-  (``epoch``, ``best_score``, ``best_step``, ``bad_epochs``).
+  (``epoch``, ``best_score``, ``best_step``, ``bad_epochs``);
+- ``metrics`` (JSON, written by orbax): ``{"score": validation score}`` (-1e30 for a non-finite
+  score or an epoch before ``train.start_from_epoch``), read back by the retention policy.
 
 The latest checkpoint is always kept (for ``--resume``) plus the ``max_to_keep`` best by the
 validation score. Saves are asynchronous by default; a half-written checkpoint (process
@@ -40,11 +42,15 @@ class CheckpointStore:
         self.directory = Path(directory).absolute()
         policy = ocm.AnyPreservationPolicy([
             ocm.LatestN(n=1),
-            ocm.BestN(get_metric_fn=lambda m: m["score"], n=max_to_keep,
+            ocm.BestN(get_metric_fn=_score, n=max_to_keep,
                       keep_checkpoints_without_metrics=False),
         ])
+        # best_fn only makes orbax WRITE each step's metrics to disk (retention is the policy);
+        # without it a reopened manager (--resume) sees no score for the earlier steps and
+        # BestN deletes the best checkpoint at the next save.
         options = ocp.CheckpointManagerOptions(
-            preservation_policy=policy, enable_async_checkpointing=async_save,
+            preservation_policy=policy, best_fn=_score, best_mode="max",
+            enable_async_checkpointing=async_save,
             cleanup_tmp_directories=True, create=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
@@ -94,6 +100,10 @@ class CheckpointStore:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _score(metrics: dict) -> float:
+    return metrics["score"]
 
 
 def _abstract(tree):

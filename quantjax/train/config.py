@@ -30,6 +30,9 @@ class TrainConfig:
     loss_weights: tuple[float, ...] = spec((1.0, 1.0, 1.0), doc="per-task loss weights (traced)")
     class_weights: tuple[float, ...] | None = spec(None, doc="per-class CE weights; None = uniform (traced)")
     patience: int = spec(10, ge=1, doc="early stopping: epochs without improvement of the monitored metric")
+    start_from_epoch: int = spec(
+        0, ge=0, doc="epochs 0..N-1 are trained and logged but can neither be the best checkpoint "
+        "nor count toward patience (Keras EarlyStopping(start_from_epoch=N)); must be < epochs")
     eval_batch_size: int = spec(512, ge=1, doc="batch size for validation/test prediction")
     steps_per_call: int = spec(200, ge=1, doc="optimizer steps per compiled call (progress granularity)")
     max_to_keep: int = spec(3, ge=1, doc="best checkpoints kept (the latest is always kept too)")
@@ -43,3 +46,7 @@ class TrainConfig:
             raise ConfigError(f"train.loss_weights: weights must be >= 0, got {list(self.loss_weights)}")
         if self.class_weights is not None and any(w <= 0 for w in self.class_weights):
             raise ConfigError(f"train.class_weights: weights must be > 0, got {list(self.class_weights)}")
+        if self.start_from_epoch >= self.epochs:
+            raise ConfigError(
+                f"train.start_from_epoch: {self.start_from_epoch} must be < train.epochs "
+                f"({self.epochs}), else no epoch could be chosen as the best checkpoint")

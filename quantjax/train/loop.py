@@ -80,6 +80,10 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     """Train with checkpoints under ``workdir/checkpoints`` and metrics in ``workdir/metrics.jsonl``.
 
     ``meta`` (JSON-able) is stored in every checkpoint (config, scaler, feature names...).
+    Early stopping: the best epoch is the one with the highest validation ``score`` among
+    epochs ``>= cfg.start_from_epoch``; ``cfg.patience`` counts epochs without improvement
+    from that epoch on (earlier epochs are saved with score -inf, so the best-N checkpoint
+    retention never prefers them).
     ``resume=True`` continues from the latest checkpoint; without it an existing checkpoint
     folder is an error. Raises :class:`TrainingDiverged` on a non-finite loss.
     """
@@ -91,6 +95,11 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     n_chunks = math.ceil(nb / chunk)
     n_total = total_steps(cfg, task.n_train)
     batch = min(cfg.batch_size, task.n_train)
+    n_epochs = min(cfg.epochs, math.ceil(n_total / nb))
+    if cfg.start_from_epoch >= n_epochs:
+        raise UserError(f"train.start_from_epoch={cfg.start_from_epoch} must be < the {n_epochs} "
+                        f"epochs this run can have (train.epochs={cfg.epochs}, train.max_steps="
+                        f"{cfg.max_steps}, {nb} steps per epoch): no epoch could be the best")
 
     host = use_host_loop(task, cfg, data)
     if host:
@@ -175,7 +184,9 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                 v = {k: float(x) for k, x in jax.device_get(val(state.params, hp, data)).items()}
                 train_loss = (sum(lo * n for lo, n in losses) / max(sum(n for _, n in losses), 1))
                 score = v["score"] if math.isfinite(v["score"]) else -math.inf
-                if score > loop["best_score"]:
+                if epoch < cfg.start_from_epoch:  # trained and logged, never best nor counted
+                    score = -math.inf
+                elif score > loop["best_score"]:
                     loop.update(best_score=score, best_step=step, bad_epochs=0)
                 else:
                     loop["bad_epochs"] += 1

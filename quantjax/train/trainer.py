@@ -253,11 +253,12 @@ def make_train(task: Task, cfg: TrainConfig) -> Callable:
                 state, stats = run_epoch(state, hp, data, epoch, 0)
                 val = task.val_score(state.params, hp, data)
                 score = jnp.where(stats["finite"], val["score"], -jnp.inf)
-                better = score > best["score"]
+                eligible = epoch >= cfg.start_from_epoch  # train.start_from_epoch (as fit)
+                better = eligible & (score > best["score"])
                 best = jax.tree.map(lambda n, o: jnp.where(better, n, o),
                                     {"params": state.params, "score": score,
                                      "epoch": epoch.astype(jnp.int32), "step": state.step}, best)
-                bad = jnp.where(better, 0, bad + 1)
+                bad = jnp.where(better, 0, jnp.where(eligible, bad + 1, bad))
                 return (state, best, bad), (stats["loss"], val["score"], val["loss"])
 
             def skip(c):
