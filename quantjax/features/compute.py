@@ -198,15 +198,7 @@ def compute_values(x: SymbolInputs, cfg: FeaturesConfig, has_quotes: bool) -> di
         for w in cfg.vol_windows:
             v[f"volatility_ratio_{w}"] = _div(vol[w], prev, 1.0)
     if "microstructure" in g and has_quotes:
-        c_bid = R.diff_hl(ch, cl, x.bid_hi, x.bid_lo)
-        c_ask = R.diff_hl(ch, cl, x.ask_hi, x.ask_lo)
-        mid = 0.5 * (x.bid_hi + x.ask_hi) + 0.5 * (x.bid_lo + x.ask_lo)
-        depth = x.bid_volume + x.ask_volume
-        v["bid_ask_spread"] = _div(c_bid - c_ask, close, 0.0)
-        v["mid_price"] = mid
-        v["price_to_mid"] = 1.0 + _div(0.5 * (c_bid + c_ask), mid, 0.0)
-        v["order_flow_imbalance"] = _div(x.bid_volume - x.ask_volume, depth, 0.0)
-        v["liquidity_ratio"] = _div(x.volume, depth, 0.0)
+        v.update(microstructure_features(ch, cl, close, x))
     if "volume" in g:
         W = cfg.vwap_window
         y = R.anchored_blocks(ch, cl, ch, cl, W)
@@ -308,6 +300,21 @@ def compute_values(x: SymbolInputs, cfg: FeaturesConfig, has_quotes: bool) -> di
         )
         v["atr"] = R.window_reduce(tr, cfg.atr_window) / cfg.atr_window
     return v
+
+
+def microstructure_features(ch: jax.Array, cl: jax.Array, close: jax.Array, x) -> dict[str, jax.Array]:
+    """bid_ask_spread, mid_price, price_to_mid, order_flow_imbalance and liquidity_ratio from the
+    close as a ``(hi, lo)`` float32 pair (``ch, cl``), the close ``close`` and ``x`` with fields
+    ``bid_hi, bid_lo, ask_hi, ask_lo, bid_volume, ask_volume, volume``; any shape. Also used by
+    the streaming features (same formulas, so the two stay equal)."""
+    c_bid = R.diff_hl(ch, cl, x.bid_hi, x.bid_lo)
+    c_ask = R.diff_hl(ch, cl, x.ask_hi, x.ask_lo)
+    mid = 0.5 * (x.bid_hi + x.ask_hi) + 0.5 * (x.bid_lo + x.ask_lo)
+    depth = x.bid_volume + x.ask_volume
+    return {"bid_ask_spread": _div(c_bid - c_ask, close, 0.0), "mid_price": mid,
+            "price_to_mid": 1.0 + _div(0.5 * (c_bid + c_ask), mid, 0.0),
+            "order_flow_imbalance": _div(x.bid_volume - x.ask_volume, depth, 0.0),
+            "liquidity_ratio": _div(x.volume, depth, 0.0)}
 
 
 def time_features(sod: jax.Array, subsec: jax.Array) -> dict[str, jax.Array]:

@@ -46,6 +46,7 @@ from quantjax.features.compute import (
     QUOTE_FEATURES,
     lookbacks,
     max_lookback,
+    microstructure_features,
     time_features,
 )
 
@@ -227,15 +228,7 @@ def make_inc_step(plan: Plan):
             for w in cfg.vol_windows:
                 v[f"volatility_ratio_{w}"] = _div(vol[w], prev, 1.0)
         if "microstructure" in g and plan.has_quotes:
-            c_bid = (ch - x.bid_hi) + (cl - x.bid_lo)
-            c_ask = (ch - x.ask_hi) + (cl - x.ask_lo)
-            mid = 0.5 * (x.bid_hi + x.ask_hi) + 0.5 * (x.bid_lo + x.ask_lo)
-            depth = x.bid_volume + x.ask_volume
-            v["bid_ask_spread"] = _div(c_bid - c_ask, close, 0.0)
-            v["mid_price"] = mid
-            v["price_to_mid"] = 1.0 + _div(0.5 * (c_bid + c_ask), mid, 0.0)
-            v["order_flow_imbalance"] = _div(x.bid_volume - x.ask_volume, depth, 0.0)
-            v["liquidity_ratio"] = _div(x.volume, depth, 0.0)
+            v.update(microstructure_features(ch, cl, close, x))
 
         # price rings relative to the current close (O(W) passes over small fixed windows)
         def rel_close(W):
