@@ -119,3 +119,16 @@ def test_sharded_stream_equals_single_device(tmp_path):
     r = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+def test_compiled_update_never_copies_the_key_value_cache():
+    """Regression guard: the cache layout lets XLA update it in place (a reshaped cache made it
+    copy the whole cache several times per tick)."""
+    import re
+
+    cfg = HFTModelConfig(sequence_length=6, hidden_size=8, num_layers=1, attention_heads=2,
+                         causal=True)
+    cs = CausalStream(init_params(cfg, 5, jax.random.key(0)), dataclasses.asdict(cfg))
+    hlo = cs.compile(3, warmup=0).as_text()
+    cache = re.escape(f"f32[{cs.init(3).k.shape[0]},6,{cs.embed // cs.heads}]")
+    assert not re.search(cache + r"\S* copy\(", hlo), "the key/value cache is copied per tick"

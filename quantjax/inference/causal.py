@@ -338,7 +338,7 @@ class CausalStream:
             self._no_reset[S] = no_reset
             for _ in range(warmup):
                 st, out = exe(self.packed, st, x, r)
-            jax.block_until_ready(out)
+                jax.block_until_ready(out)
         return self._compiled[n_symbols]
 
     def step_packed(self, state: PackedState, x, reset=None):
