@@ -76,12 +76,14 @@ def main() -> None:
                     help="CPU devices exposed to JAX (default: one per core); the 100-symbol "
                          "stream update is also measured sharded over them")
     args = ap.parse_args()
+    if args.cpu_devices < 1:
+        ap.error(f"--cpu-devices: must be >= 1, got {args.cpu_devices}")
     from quantjax.inference.runtime import set_cpu_async_dispatch
 
     async_dispatch = set_cpu_async_dispatch(args.async_dispatch)  # before any JAX computation
     import jax
 
-    jax.config.update("jax_num_cpu_devices", max(1, args.cpu_devices))
+    jax.config.update("jax_num_cpu_devices", args.cpu_devices)
     import jax.numpy as jnp
 
     from quantjax.config import load

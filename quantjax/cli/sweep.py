@@ -47,12 +47,9 @@ def _cpu_devices(n: int | None) -> int:
     flags = os.environ.get("XLA_FLAGS", "")
     if n == 1 or "xla_force_host_platform_device_count" in flags:
         return n
-    try:  # private API; if it moves, assume JAX has not started yet
-        from jax._src.xla_bridge import backends_are_initialized
-    except ImportError:  # pragma: no cover
-        def backends_are_initialized():
-            return False
-    if backends_are_initialized():
+    from quantjax.inference.runtime import backends_initialized
+
+    if backends_initialized():
         return 1
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
     return n

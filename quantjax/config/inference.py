@@ -74,7 +74,7 @@ class RuntimeConfig:
     cpu_async_dispatch: bool = spec(False, doc="JAX's CPU async dispatch: true queues every call "
                                                "to a worker thread (JAX's default, good for "
                                                "throughput); false runs it inline, which saves "
-                                               "two thread hand-offs (~60 us) per tick")
+                                               "two thread hand-offs (37-60 us) per tick")
 
 
 @dataclasses.dataclass(frozen=True)

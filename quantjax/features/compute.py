@@ -229,10 +229,7 @@ def compute_values(x: SymbolInputs, cfg: FeaturesConfig, has_quotes: bool) -> di
         sq = R.reduce_blocks(q_pre * y.pre, q_suf * y.suf, T, W)
         cov = sq - offset * s1 - 0.5 * (W - 1) * s1
         var_y = s2 - s1 * s1 / W
-        var_i = W * (W * W - 1) / 12.0
-        ok = var_y > 0
-        corr = cov / jnp.sqrt(var_i * jnp.where(ok, var_y, 1.0))
-        v["trend_strength"] = jnp.where(ok, jnp.clip(corr, -1.0, 1.0), 0.0)
+        v["trend_strength"] = trend_correlation(cov, var_y, W)
     if "cross_timeframe" in g:
         n_vol = cfg.tf_vol_periods
         for m in cfg.timeframes:
@@ -300,6 +297,16 @@ def compute_values(x: SymbolInputs, cfg: FeaturesConfig, has_quotes: bool) -> di
         )
         v["atr"] = R.window_reduce(tr, cfg.atr_window) / cfg.atr_window
     return v
+
+
+def trend_correlation(cov: jax.Array, var_y: jax.Array, W: int) -> jax.Array:
+    """Correlation of a W-bar window with time (``trend_strength``) from its centred moments:
+    ``cov = sum((i - mean_i) * y)``, ``var_y = sum((y - mean_y)^2)``; 0 for a flat window. Also
+    used by the streaming features."""
+    var_i = W * (W * W - 1) / 12.0
+    ok = var_y > 0
+    corr = cov / jnp.sqrt(var_i * jnp.where(ok, var_y, 1.0))
+    return jnp.where(ok, jnp.clip(corr, -1.0, 1.0), 0.0)
 
 
 def microstructure_features(ch: jax.Array, cl: jax.Array, close: jax.Array, x) -> dict[str, jax.Array]:

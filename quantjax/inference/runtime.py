@@ -3,8 +3,8 @@
 On CPU, JAX dispatches each executable call asynchronously: the call is queued to a worker
 thread and the caller later waits for it. That lets Python run ahead during training, but a
 serving loop that needs each result before the next tick pays two thread hand-offs per call
-(measured ~60 µs on the 2-core dev machine, more than the whole compiled streaming update of one
-symbol; docs/benchmarks.md). :func:`set_cpu_async_dispatch` turns it off (calls run inline in
+(measured 37-60 µs per call on the 2-core dev machine, about a third of the compiled
+streaming update of one symbol; docs/benchmarks.md). :func:`set_cpu_async_dispatch` turns it off (calls run inline in
 the calling thread) — JAX's own ``jax_cpu_enable_async_dispatch`` option, equivalent to the
 environment variable ``JAX_CPU_ENABLE_ASYNC_DISPATCH=false``. It only affects single-device CPU
 computations and must be set before JAX creates its CPU backend (the first computation or

@@ -48,6 +48,7 @@ from quantjax.features.compute import (
     max_lookback,
     microstructure_features,
     time_features,
+    trend_correlation,
 )
 
 F32 = jnp.float32
@@ -263,11 +264,7 @@ def make_inc_step(plan: Plan):
             yc = y - jnp.mean(y)
             i = jnp.arange(W, dtype=F32) - 0.5 * (W - 1)
             cov = jnp.sum(i * yc)
-            var_y = jnp.sum(yc * yc)
-            var_i = W * (W * W - 1) / 12.0
-            ok = var_y > 0
-            corr = cov / jnp.sqrt(var_i * jnp.where(ok, var_y, 1.0))
-            v["trend_strength"] = jnp.where(ok, jnp.clip(corr, -1.0, 1.0), 0.0)
+            v["trend_strength"] = trend_correlation(cov, jnp.sum(yc * yc), W)
         if "cross_timeframe" in g:
             n_vol = cfg.tf_vol_periods
             new["tf"] = {}
