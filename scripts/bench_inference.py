@@ -174,7 +174,7 @@ def main() -> None:
         exe, rj = cs.compile(S), jnp.asarray(reset)
 
         def upd_exe(holder=holder, xs=xs, rj=rj, exe=exe):  # profile: the bare executable
-            holder[0], out = exe(cs.packed, holder[0], xs, rj)
+            holder[0], out = exe(cs.packed, *holder[0], xs, rj)
             return out
 
         res[f"stream_executable_only_p50_us_{key}"] = (

@@ -62,7 +62,7 @@ def main() -> None:
     reset = jnp.zeros(S, bool)
 
     def call():
-        state[0], out = exe(cs.packed, state[0], x, reset)
+        state[0], out = exe(cs.packed, *state[0], x, reset)
         return out
 
     for _ in range(50):

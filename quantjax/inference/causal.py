@@ -162,24 +162,53 @@ class PackedState(NamedTuple):
 OUTPUTS = ("p_down", "p_flat", "p_up", "price", "volatility")
 
 
-def pack_params(params) -> tuple:
-    """Fused float32 weights: per LSTM layer ``[w_ih; w_hh]`` (one matmul per layer, the
-    embedding folded into layer 0's input weights, products in float64; gate columns reordered
-    from flax's ``i, f, g, o`` to ``i, f, o, g`` so one sigmoid covers three gates), one
-    query|key|value matmul, the three heads' first layers side by side and their second
-    layers block-diagonal (one matmul each, output ``[3 logits, price, vol]``).
-    Returns ``((n_features,), lstm, qkv, attention output, layer norm, heads_1, heads_2)``."""
+class Packed(NamedTuple):
+    """Fused float32 weights of the causal update (:func:`pack_params`), 7 arrays, so the
+    executable takes few arguments: ``lstm[i][in_i + H, 4H]`` (``[w_ih; w_hh]``; layer 0's input
+    weights have the embedding folded in), ``qkv[H, 3E]``, ``out[E, E]`` (attention output),
+    ``heads_1[E, 3 H1]`` (the three heads' first layers side by side), ``heads_2[3 H1, 5]``
+    (their second layers, block-diagonal: ``[3 logits, price, vol]``) and ``vec`` (every bias and
+    the layer-norm scale/bias, concatenated in the order :func:`make_packed_step` reads them)."""
+
+    lstm: tuple
+    qkv: jax.Array
+    out: jax.Array
+    heads_1: jax.Array
+    heads_2: jax.Array
+    vec: jax.Array
+
+
+def pack_params(params) -> tuple[int, Packed]:
+    """``(n_features, Packed)`` from the model's params (flat or nested).
+
+    Per LSTM layer one ``[w_ih; w_hh]`` matmul (the embedding folded into layer 0's input
+    weights, products in float64; gate columns reordered from flax's ``i, f, g, o`` to
+    ``i, f, o, g`` so one sigmoid covers three gates), one query|key|value matmul, the three
+    heads' first layers side by side and their second layers block-diagonal. All biases and the
+    layer norm's scale and bias go in one vector ``vec``: layer biases ``[4H] x n_layers``,
+    ``qkv [3E]``, attention output ``[E]``, layer-norm scale ``[E]`` and bias ``[E]``,
+    ``heads_1 [3 H1]``, ``heads_2 [5]``."""
     p = jax.device_get(_p(params))
     f = np.float32
     n_layers = sum(1 for k in p if k.startswith("lstm_"))
-    lstm = tuple((np.concatenate([p[f"lstm_{i}"]["w_ih"][0], p[f"lstm_{i}"]["w_hh"][0]], 0)
-                  .astype(f), np.asarray(p[f"lstm_{i}"]["bias"][0], f)) for i in range(n_layers))
+    w = [np.concatenate([p[f"lstm_{i}"]["w_ih"][0], p[f"lstm_{i}"]["w_hh"][0]], 0)
+         for i in range(n_layers)]
+    b = [np.asarray(p[f"lstm_{i}"]["bias"][0], np.float64) for i in range(n_layers)]
+    # the embedding is folded into layer 0: [x, h] @ [[W_emb w_ih]; w_hh] + (b_emb w_ih + b)
+    emb_w = np.asarray(p["embedding"]["kernel"], np.float64)
+    emb_b = np.asarray(p["embedding"]["bias"], np.float64)
+    w_ih0 = np.asarray(p["lstm_0"]["w_ih"][0], np.float64)
+    w[0] = np.concatenate([emb_w @ w_ih0, p["lstm_0"]["w_hh"][0]], 0)
+    b[0] = emb_b @ w_ih0 + b[0]
+    H = w[0].shape[1] // 4
+    ifog = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+    lstm = tuple(np.asarray(wi[:, ifog], f) for wi in w)
     a = p["attention"]
     qkv_w = np.concatenate([a[n]["kernel"] for n in ("query", "key", "value")], 1).astype(f)
-    qkv_b = np.concatenate([a[n]["bias"] for n in ("query", "key", "value")]).astype(f)
+    qkv_b = np.concatenate([a[n]["bias"] for n in ("query", "key", "value")])
     heads = [p["direction_head"], p["price_head"], p["volatility_head"]]
     h1_w = np.concatenate([h["Dense_0"]["kernel"] for h in heads], 1).astype(f)
-    h1_b = np.concatenate([h["Dense_0"]["bias"] for h in heads]).astype(f)
+    h1_b = np.concatenate([h["Dense_0"]["bias"] for h in heads])
     sizes = [h["Dense_0"]["kernel"].shape[1] for h in heads]
     outs = [h["Dense_1"]["kernel"].shape[1] for h in heads]
     h2_w = np.zeros((sum(sizes), sum(outs)), f)
@@ -187,30 +216,28 @@ def pack_params(params) -> tuple:
     for h, n, o in zip(heads, sizes, outs, strict=True):
         h2_w[r:r + n, c:c + o] = h["Dense_1"]["kernel"]
         r, c = r + n, c + o
-    h2_b = np.concatenate([h["Dense_1"]["bias"] for h in heads]).astype(f)
-    # the embedding is folded into layer 0: [x, h] @ [[W_emb w_ih]; w_hh] + (b_emb w_ih + b)
-    emb_w = np.asarray(p["embedding"]["kernel"], np.float64)
-    emb_b = np.asarray(p["embedding"]["bias"], np.float64)
-    w_ih0 = np.asarray(p["lstm_0"]["w_ih"][0], np.float64)
-    emb = (emb_w.shape[0],)
-    lstm = ((np.concatenate([emb_w @ w_ih0, p["lstm_0"]["w_hh"][0]], 0).astype(f),
-             (emb_b @ w_ih0 + p["lstm_0"]["bias"][0]).astype(f)), *lstm[1:])
-    att_out = (np.asarray(a["output"]["kernel"], f), np.asarray(a["output"]["bias"], f))
-    ln = (np.asarray(p["layer_norm"]["scale"], f), np.asarray(p["layer_norm"]["bias"], f))
-    H = lstm[0][0].shape[1] // 4
-    ifog = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
-    lstm = tuple((w[:, ifog], b[ifog]) for w, b in lstm)
-    return (emb, lstm, (qkv_w, qkv_b), att_out, ln, (h1_w, h1_b), (h2_w, h2_b))
+    h2_b = np.concatenate([h["Dense_1"]["bias"] for h in heads])
+    vec = np.concatenate([bi.astype(f)[ifog] for bi in b]
+                         + [np.asarray(v, f) for v in (qkv_b, a["output"]["bias"],
+                                                       p["layer_norm"]["scale"],
+                                                       p["layer_norm"]["bias"], h1_b, h2_b)])
+    return int(emb_w.shape[0]), Packed(lstm, qkv_w, np.asarray(a["output"]["kernel"], f),
+                                       h1_w, h2_w, vec)
 
 
 def make_packed_step(heads: int, price_scale: float = 1.0, vol_scale: float = 1.0):
-    """``step(P, state, x[S, F], reset[S]) -> (state, out[S, 5])`` for all symbols at once
-    (batched matmuls, no vmap); ``out`` columns :data:`OUTPUTS` in real units. Same
+    """``step(P: Packed, state, x[S, F], reset[S]) -> (state, out[S, 5])`` for all symbols at
+    once (batched matmuls, no vmap); ``out`` columns :data:`OUTPUTS` in real units. Same
     semantics as :func:`make_step`; the ring slot is shared (attention is order-free over the
     valid slots, and every symbol consumes one row per call)."""
 
-    def step(P, st: PackedState, x, reset):
-        lstm, (qkv_w, qkv_b), (o_w, o_b), ln, (h1_w, h1_b), (h2_w, h2_b) = P
+    def step(P: Packed, st: PackedState, x, reset):
+        at = [0]
+
+        def take(n):  # the next n entries of P.vec (see pack_params for the order)
+            at[0] += n
+            return P.vec[at[0] - n:at[0]]
+
         S = x.shape[0]
         L = st.ok.shape[1]
         keep = ~reset
@@ -218,16 +245,16 @@ def make_packed_step(heads: int, price_scale: float = 1.0, vol_scale: float = 1.
         ok = st.ok & keep[:, None]
         e = x
         layers = []
-        for i, (w, b) in enumerate(lstm):
+        for i, w in enumerate(P.lstm):
             H = w.shape[1] // 4
-            g = jnp.concatenate([e, hc[:, i, :H]], axis=-1) @ w + b
+            g = jnp.concatenate([e, hc[:, i, :H]], axis=-1) @ w + take(4 * H)
             s = jax.nn.sigmoid(g[:, :3 * H])  # gates i, f, o (see pack_params)
             c = s[:, H:2 * H] * hc[:, i, H:] + s[:, :H] * jnp.tanh(g[:, 3 * H:])
             e = s[:, 2 * H:] * jnp.tanh(c)
             layers.append(jnp.concatenate([e, c], axis=-1))
-        E = qkv_w.shape[1] // 3
+        E = P.qkv.shape[1] // 3
         hd = E // heads
-        qkv = e @ qkv_w + qkv_b
+        qkv = e @ P.qkv + take(3 * E)
         q = qkv[:, :E].reshape(S * heads, hd)
         k = lax.dynamic_update_slice(st.k, qkv[:, E:2 * E].reshape(S * heads, 1, hd),
                                      (0, st.pos, 0))
@@ -238,8 +265,10 @@ def make_packed_step(heads: int, price_scale: float = 1.0, vol_scale: float = 1.
         scores = jnp.where(ok[:, None, :], scores, -jnp.inf)
         probs = jax.nn.softmax(scores, axis=-1).reshape(S * heads, L)
         ctx = jnp.einsum("bl,bld->bd", probs, v).reshape(S, E)
-        final = _layer_norm({"scale": ln[0], "bias": ln[1]}, ctx @ o_w + o_b)
-        raw = jax.nn.relu(final @ h1_w + h1_b) @ h2_w + h2_b
+        y = ctx @ P.out + take(E)
+        final = _layer_norm({"scale": take(E), "bias": take(E)}, y)
+        raw = (jax.nn.relu(final @ P.heads_1 + take(P.heads_1.shape[1])) @ P.heads_2
+               + take(P.heads_2.shape[1]))
         out = jnp.concatenate([jax.nn.softmax(raw[:, :3], axis=-1),
                                raw[:, 3:4] * price_scale,
                                jax.nn.softplus(raw[:, 4:5]) * vol_scale], axis=-1)
@@ -248,15 +277,27 @@ def make_packed_step(heads: int, price_scale: float = 1.0, vol_scale: float = 1.
     return step
 
 
+def _flat_args(step):
+    """``step`` with the state as 5 separate arguments ``(P, hc, k, v, ok, pos, x, reset)``, so
+    the executable can donate the four arrays but not ``pos``: donating the scalar would make
+    XLA copy it before the ring write reads it (one more thunk per tick)."""
+
+    def flat(P, hc, k, v, ok, pos, x, reset):
+        return step(P, PackedState(hc, k, v, ok, pos), x, reset)
+
+    return flat
+
+
 class CausalStream:
     """O(1)-per-tick causal update for S symbols: ``state, out = stream.step(state, x[S, F],
     reset[S])`` (``out``: dict of host arrays ``direction_probs[S, 3]``, ``price[S]``,
     ``volatility[S]``), or :meth:`step_packed` (``out[S, 5]`` device array, :data:`OUTPUTS`).
 
-    Fast path: fused weights (:func:`pack_params`), a 5-array state (:class:`PackedState`)
-    donated to an AOT-compiled executable per number of symbols (compiled and warmed up on
-    first use, or ahead with :meth:`compile`), so a tick is one executable call (no retracing,
-    few leaves to flatten) and the key/value caches are updated in place. ``params`` flat or nested;
+    Fast path: fused weights (:func:`pack_params`, 8 arrays), a 5-array state
+    (:class:`PackedState`; its four arrays donated) and an AOT-compiled executable per number of
+    symbols (compiled and warmed up on first use, or ahead with :meth:`compile`), so a tick is
+    one executable call ``exe(stream.packed, *state, x, reset) -> (state, out)`` with 15 argument
+    buffers (no retracing) and the key/value caches are updated in place. ``params`` flat or nested;
     ``model_cfg`` needs ``attention_heads``, ``sequence_length`` and ``causal``.
     A state passed to :meth:`step` is consumed (donated): use the returned one.
 
@@ -271,8 +312,7 @@ class CausalStream:
         extra = extra or {}
         _check_causal(model_cfg)
         self.seq_len = int(model_cfg["sequence_length"])
-        packed = pack_params(params)
-        self.n_features = int(packed[0][0])
+        self.n_features, packed = pack_params(params)
         self.mesh = mesh if mesh is not None and mesh.size > 1 else None
         if self.mesh is not None:
             if len(self.mesh.axis_names) != 1:
@@ -281,15 +321,15 @@ class CausalStream:
 
             self._rows = NamedSharding(self.mesh, PartitionSpec(self.mesh.axis_names[0]))
             self._replicated = NamedSharding(self.mesh, PartitionSpec())
-            self.packed = jax.device_put(packed[1:], self._replicated)
+            self.packed = jax.device_put(packed, self._replicated)
         else:
-            self.packed = jax.device_put(packed[1:])
+            self.packed = jax.device_put(packed)
         self._fn = make_packed_step(int(model_cfg["attention_heads"]),
                                     float(extra.get("price_scale", 1.0)),
                                     float(extra.get("vol_scale", 1.0)))
-        self.n_layers = len(self.packed[0])
-        self.hidden = int(self.packed[0][0][0].shape[1] // 4)
-        self.embed = int(self.packed[1][0].shape[1] // 3)
+        self.n_layers = len(packed.lstm)
+        self.hidden = int(packed.lstm[0].shape[1] // 4)
+        self.embed = int(packed.qkv.shape[1] // 3)
         self.heads = int(model_cfg["attention_heads"])
         self._compiled: dict[int, object] = {}
         self._no_reset: dict[int, jax.Array] = {}
@@ -330,14 +370,15 @@ class CausalStream:
             if self.sharded(S):
                 st_sh, rows = self._shardings(S)
                 x, r, no_reset = (jax.device_put(a, rows) for a in (x, r, no_reset))
-                jitted = jax.jit(self._fn, donate_argnums=1, out_shardings=(st_sh, rows))
+                jitted = jax.jit(_flat_args(self._fn), donate_argnums=(1, 2, 3, 4),
+                                 out_shardings=(st_sh, rows))
             else:
-                jitted = jax.jit(self._fn, donate_argnums=1)
-            exe = jitted.lower(self.packed, st, x, r).compile()
+                jitted = jax.jit(_flat_args(self._fn), donate_argnums=(1, 2, 3, 4))
+            exe = jitted.lower(self.packed, *st, x, r).compile()
             self._compiled[S] = exe
             self._no_reset[S] = no_reset
             for _ in range(warmup):
-                st, out = exe(self.packed, st, x, r)
+                st, out = exe(self.packed, *st, x, r)
                 jax.block_until_ready(out)
         return self._compiled[n_symbols]
 
@@ -353,7 +394,7 @@ class CausalStream:
             reset = self._no_reset[S]
         elif getattr(reset, "dtype", None) != np.bool_:
             reset = np.asarray(reset, bool)
-        return exe(self.packed, state, x, reset)
+        return exe(self.packed, *state, x, reset)
 
     def step(self, state: PackedState, x, reset=None):
         state, out = self.step_packed(state, x, reset)
