@@ -172,18 +172,25 @@ def test_lstm_recurrence_vjp_equals_autodiff(nd):
 
     L, B, H = 7, 3, 5
     k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
-    proj = jax.random.normal(k1, (L, nd, B, 4 * H))
+    proj = jax.random.normal(k1, (L, B, nd, 4 * H))  # time order; direction 1 runs backward
     w_hh = 0.5 * jax.random.normal(k2, (nd, H, 4 * H))
-    ct = jax.random.normal(k3, (L, nd, B, H))
+    ct = jax.random.normal(k3, (L, B, nd, H))
 
     def autodiff_rec(proj, w_hh):
+        p = jnp.transpose(proj, (0, 2, 1, 3))  # [L, nd, B, 4H], backward direction reversed
+        if nd == 2:
+            p = jnp.stack([p[:, 0], p[::-1, 1]], axis=1)
+
         def step(carry, g_t):
             h, c = carry
             h, c = _lstm_cell(g_t + jnp.einsum("dbh,dhg->dbg", h, w_hh), c)
             return (h, c), h
 
         z = jnp.zeros((nd, B, H))
-        return jax.lax.scan(step, (z, z), proj)[1]
+        hs = jax.lax.scan(step, (z, z), p)[1]
+        if nd == 2:
+            hs = jnp.stack([hs[:, 0], hs[::-1, 1]], axis=1)
+        return jnp.transpose(hs, (0, 2, 1, 3))
 
     def loss(rec):
         return lambda p, w: jnp.sum(rec(p, w) * ct)

@@ -73,62 +73,98 @@ def _activations(pre: jax.Array) -> tuple[jax.Array, ...]:
     return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
 
 
+def _step_times(s, L: int, nd: int) -> tuple:
+    """Time index of each direction at scan step ``s``: forward ``s``, backward ``L - 1 - s``."""
+    return (s, L - 1 - s)[:nd]
+
+
+def _read(a: jax.Array, s, nd: int) -> jax.Array:
+    """``[nd, B, X]``: row ``a[t_d, :, d]`` of each direction ``d`` at step ``s`` (``a[L, B, nd, X]``)."""
+    L, B, _, X = a.shape
+    return jnp.concatenate([jax.lax.dynamic_slice(a, (t, 0, d, 0), (1, B, 1, X)).reshape(1, B, X)
+                            for d, t in enumerate(_step_times(s, L, nd))], axis=0)
+
+
+def _write(buf: jax.Array, v: jax.Array, s, nd: int) -> jax.Array:
+    """``buf[L, B, nd, X]`` with ``v[d]`` written at each direction's time of step ``s``."""
+    for d, t in enumerate(_step_times(s, buf.shape[0], nd)):
+        buf = jax.lax.dynamic_update_slice(buf, v[d][None, :, None, :], (t, 0, d, 0))
+    return buf
+
+
 @functools.cache
 def lstm_recurrence(unroll: int | bool = 1):
-    """``hs[L, nd, B, H] = rec(proj[L, nd, B, 4H], w_hh[nd, H, 4H])``: ``nd`` independent LSTM
+    """``hs[L, B, nd, H] = rec(proj[L, B, nd, 4H], w_hh[nd, H, 4H])``: ``nd`` (1 or 2) LSTM
     recurrences (zero initial state) over time-major input pre-activations ``proj`` (input
-    projection and bias already added; gate order i, f, g, o), one batched
-    ``[nd, B, H] x [nd, H, 4H]`` product per step.
+    projection and bias already added; gate order i, f, g, o). Direction 0 runs forward in
+    time, direction 1 backward; both advance in ONE scan with one batched
+    ``[nd, B, H] x [nd, H, 4H]`` product per step. ``proj`` and ``hs`` are in time order and in
+    the layout of the input projection's matmul (``[L, B, nd * 4H]`` reshaped): each step reads
+    and writes its rows in place, so no transposed or time-reversed copy of either is made.
 
-    Hand-written VJP (``jax.custom_vjp``): the forward scan keeps ``h, c`` and the gate
+    Hand-written VJP (``jax.custom_vjp``): the forward scan keeps ``c`` and the gate
     activations; the reverse scan carries only ``dh, dc`` (one ``[nd, B, 4H] x [nd, 4H, H]``
-    product per step) and emits the gate gradients ``dproj``; the recurrent weight gradient is
-    then ONE matmul over all steps (``sum_t h_{t-1}^T dproj_t``) instead of a small matmul and an
-    accumulator update inside every reverse step, as autodiff of the scan does. Equal to
-    autodiff of the same scan to float rounding (tests/test_hft_model.py).
+    product per step) and writes the gate gradients ``dproj`` in the same layout; the
+    recurrent weight gradient is then one matmul over all steps (``sum_t h_prev_t^T dproj_t``)
+    instead of a small matmul and an accumulator update in every reverse step, as autodiff of
+    the scan does. Equal to autodiff of the scan to float rounding (tests/test_hft_model.py).
     """
 
     def forward(proj, w_hh, residuals: bool):
-        z = jnp.zeros((*proj.shape[1:3], w_hh.shape[1]), proj.dtype)
+        L, B, nd, G = proj.shape
+        z = jnp.zeros((nd, B, G // 4), proj.dtype)
 
-        def step(carry, g_t):
-            h, c = carry
-            i, f, g, o = _activations(g_t + jnp.einsum("dbh,dhg->dbg", h, w_hh))
+        def step(carry, s):
+            h, c, out = carry
+            i, f, g, o = _activations(_read(proj, s, nd) + jnp.einsum("dbh,dhg->dbg", h, w_hh))
             c = f * c + i * g
             h = o * jnp.tanh(c)
-            return (h, c), ((h, c, jnp.concatenate([i, f, g, o], axis=-1)) if residuals else h)
+            res = (c, jnp.concatenate([i, f, g, o], axis=-1)) if residuals else None
+            return (h, c, _write(out, h, s, nd)), res
 
-        return jax.lax.scan(step, (z, z), proj, unroll=unroll)[1]
+        out0 = jnp.zeros((L, B, nd, G // 4), proj.dtype)
+        (_, _, out), res = jax.lax.scan(step, (z, z, out0), jnp.arange(L), unroll=unroll)
+        return out, res
 
     @jax.custom_vjp
     def rec(proj, w_hh):
-        return forward(proj, w_hh, False)
+        return forward(proj, w_hh, False)[0]
 
     def rec_fwd(proj, w_hh):
-        hs, cs, acts = forward(proj, w_hh, True)
-        return hs, (hs, cs, acts, w_hh)
+        out, (cs, acts) = forward(proj, w_hh, True)
+        return out, (out, cs, acts, w_hh)
 
-    def rec_bwd(res, dhs):
-        hs, cs, acts, w_hh = res
-        zero = jnp.zeros_like(hs[0])
+    def rec_bwd(res, dout):
+        out, cs, acts, w_hh = res  # cs, acts in step order: [L, nd, B, H], [L, nd, B, 4H]
+        L, B, nd, H = out.shape
+        zero = jnp.zeros((nd, B, H), out.dtype)
         c_prev = jnp.concatenate([zero[None], cs[:-1]], axis=0)
         w_t = jnp.swapaxes(w_hh, 1, 2)  # [nd, 4H, H]
 
         def step(carry, xs):
-            dh_next, dc_next = carry
-            dh_out, c, cp, a = xs
+            dh_next, dc_next, dproj = carry
+            s, c, cp, a = xs
             i, f, g, o = jnp.split(a, 4, axis=-1)
-            dh = dh_out + dh_next
+            dh = _read(dout, s, nd) + dh_next
             tc = jnp.tanh(c)
             dc = dh * o * (1.0 - tc * tc) + dc_next
             da = jnp.concatenate([dc * g * i * (1.0 - i), dc * cp * f * (1.0 - f),
                                   dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o)], axis=-1)
-            return (jnp.einsum("dbg,dgh->dbh", da, w_t), dc * f), da
+            return (jnp.einsum("dbg,dgh->dbh", da, w_t), dc * f, _write(dproj, da, s, nd)), None
 
-        _, dproj = jax.lax.scan(step, (zero, zero), (dhs, cs, c_prev, acts), reverse=True,
-                                unroll=unroll)
-        h_prev = jnp.concatenate([zero[None], hs[:-1]], axis=0)
-        return dproj, jnp.einsum("ldbh,ldbg->dhg", h_prev, dproj)
+        dproj0 = jnp.zeros((L, B, nd, 4 * H), out.dtype)
+        (_, _, dproj), _ = jax.lax.scan(step, (zero, zero, dproj0),
+                                        (jnp.arange(L), cs, c_prev, acts), reverse=True,
+                                        unroll=unroll)
+        # h before each step, in time layout: forward h(t-1), backward h(t+1), zero at the start
+        pad = jnp.zeros((1, B, 1, H), out.dtype)
+        h_prev = [jnp.concatenate([pad, out[:-1, :, :1]], axis=0)]
+        if nd == 2:
+            h_prev.append(jnp.concatenate([out[1:, :, 1:], pad], axis=0))
+        h_prev = jnp.concatenate(h_prev, axis=2).reshape(L * B, nd * H)
+        full = h_prev.T @ dproj.reshape(L * B, nd * 4 * H)  # [nd H, nd 4H]; keep the diagonal
+        dw = jnp.stack([full[d * H:(d + 1) * H, d * 4 * H:(d + 1) * 4 * H] for d in range(nd)])
+        return dproj, dw
 
     rec.defvjp(rec_fwd, rec_bwd)
     return rec
@@ -160,31 +196,24 @@ class LSTMLayer(nn.Module):
         w_hh = self.param("w_hh", lambda k, s: jax.vmap(lambda kk: orthogonal(kk, s[1:]))(
             jax.random.split(k, s[0])), (nd, H, 4 * H))
         bias = self.param("bias", nn.initializers.normal(1.0), (nd, 4 * H))
-        # [L, B, nd*4H] in one matmul, then [L, nd, B, 4H]
+        # [L, B, nd*4H] in one matmul, viewed as [L, B, nd, 4H]
         proj = x @ w_ih.transpose(1, 0, 2).reshape(D, nd * 4 * H) + bias.reshape(-1)
-        proj = proj.reshape(L, B, nd, 4 * H).transpose(0, 2, 1, 3)
-        if nd == 2:  # the backward direction reads time reversed
-            proj = jnp.stack([proj[:, 0], proj[::-1, 1]], axis=1)
-        zeros_state = jnp.zeros((nd, B, H), x.dtype)
-
+        proj = proj.reshape(L, B, nd, 4 * H)
         if self.fuse or nd == 1:
-            hs = lstm_recurrence(self.unroll)(proj, w_hh)
-        else:
-            outs = []
-            for d in range(nd):
-                def step_d(carry, g_t, d=d):
-                    h, c = carry
-                    h, c = _lstm_cell(g_t + h @ w_hh[d], c)
-                    return (h, c), h
+            return lstm_recurrence(self.unroll)(proj, w_hh).reshape(L, B, nd * H)
+        # one scan per direction (autodiff): [L, B, 4H] each, the backward one time reversed
+        outs = []
+        for d in range(nd):
+            def step_d(carry, g_t, d=d):
+                h, c = carry
+                h, c = _lstm_cell(g_t + h @ w_hh[d], c)
+                return (h, c), h
 
-                _, h_d = jax.lax.scan(step_d, (zeros_state[d], zeros_state[d]), proj[:, d],
-                                      unroll=self.unroll)
-                outs.append(h_d)
-            hs = jnp.stack(outs, axis=1)
-        # hs[L, nd, B, H]
-        if nd == 2:
-            return jnp.concatenate([hs[:, 0], hs[::-1, 1]], axis=-1)
-        return hs[:, 0]
+            p_d = proj[:, :, d] if d == 0 else proj[::-1, :, d]
+            z = jnp.zeros((B, H), x.dtype)
+            _, h_d = jax.lax.scan(step_d, (z, z), p_d, unroll=self.unroll)
+            outs.append(h_d if d == 0 else h_d[::-1])
+        return jnp.concatenate(outs, axis=-1)
 
 
 class SelfAttention(nn.Module):
