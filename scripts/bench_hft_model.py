@@ -310,6 +310,7 @@ def main(argv=None) -> int:
     ap.add_argument("--bf16", action="store_true",
                     help="also time bf16 inference for both (reported apart, never the headline)")
     args = ap.parse_args(argv)
+    load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     # XLA:CPU runs on all cores of the machine; --threads 1 also makes its Eigen dots serial
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                f"{'true' if args.threads > 1 else 'false'}").strip()
@@ -373,7 +374,7 @@ def main(argv=None) -> int:
         "latency_unrolled_speedup_vs_torch": t["latency_p50_us"] / j["latency_unrolled_p50_us"],
         "roofline": roof,
         **({"bf16_inference": out_bf16} if args.bf16 else {}),
-        "note": "measured on a shared machine (other processes running): figures are noisy",
+        "load_average_1min_at_start": load_at_start,  # includes any run just before this one
     }
     if args.variants:
         var = {}
