@@ -163,8 +163,8 @@ OUTPUTS = ("p_down", "p_flat", "p_up", "price", "volatility")
 
 
 class Packed(NamedTuple):
-    """Fused float32 weights of the causal update (:func:`pack_params`), 7 arrays, so the
-    executable takes few arguments: ``lstm[i][in_i + H, 4H]`` (``[w_ih; w_hh]``; layer 0's input
+    """Fused float32 weights of the causal update (:func:`pack_params`), ``n_layers + 5``
+    arrays, so the executable takes few arguments: ``lstm[i][in_i + H, 4H]`` (``[w_ih; w_hh]``; layer 0's input
     weights have the embedding folded in), ``qkv[H, 3E]``, ``out[E, E]`` (attention output),
     ``heads_1[E, 3 H1]`` (the three heads' first layers side by side), ``heads_2[3 H1, 5]``
     (their second layers, block-diagonal: ``[3 logits, price, vol]``) and ``vec`` (every bias and
@@ -293,7 +293,7 @@ class CausalStream:
     reset[S])`` (``out``: dict of host arrays ``direction_probs[S, 3]``, ``price[S]``,
     ``volatility[S]``), or :meth:`step_packed` (``out[S, 5]`` device array, :data:`OUTPUTS`).
 
-    Fast path: fused weights (:func:`pack_params`, 8 arrays), a 5-array state
+    Fast path: fused weights (:func:`pack_params`, 8 arrays for 3 layers), a 5-array state
     (:class:`PackedState`; its four arrays donated) and an AOT-compiled executable per number of
     symbols (compiled and warmed up on first use, or ahead with :meth:`compile`), so a tick is
     one executable call ``exe(stream.packed, *state, x, reset) -> (state, out)`` with 15 argument
