@@ -150,6 +150,9 @@ def test_length_bucketed_scoring_matches_padded():
     ref = np.asarray(jax.jit(m.apply)({"params": p}, *b[:4]))
     got = bucketed_logits(m, p, b, chunk=4, multiple=2)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    # every chunk through the CPU-tuned executable (YNNPACK fusions off): same logits
+    tuned = bucketed_logits(m, p, b, chunk=4, multiple=2, cpu_tuned_min_rows=1)
+    np.testing.assert_allclose(tuned, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_credit_task_loss_uses_traced_dropout_rate():

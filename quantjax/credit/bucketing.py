@@ -6,6 +6,13 @@ rows by text length, cuts them into chunks of ``chunk`` rows and trims each chun
 longest text rounded up to a multiple of ``multiple`` (at least ``multiple`` words, so the text
 modality never disappears). Compiled shapes: at most ``ceil(Lt / multiple)`` text lengths times
 two row counts (``chunk`` and the last, smaller chunk).
+
+On CPU, chunks of at least ``cpu_tuned_min_rows`` rows (64) are compiled with XLA:CPU's
+YNNPACK fusions off (``xla_cpu_experimental_ynn_fusion_type=""``, a per-executable compiler
+option): for this encoder they made the big chunks slower. Measured on the 2-core dev machine
+(docs/benchmarks.md, stop 13): spec-default model, 512 applications, 128-row chunks, 530 ->
+610 applications/s; one padded 512-row call 291-304 -> 411-413; logits equal to 5e-7. A single
+application got slower with them off (3.9 -> 4.5 ms), so small chunks keep the default.
 """
 
 from __future__ import annotations
@@ -52,10 +59,19 @@ def plan_chunks(text: np.ndarray, chunk: int, multiple: int = 4) -> list[Chunk]:
     return out
 
 
-def bucketed_logits_fn(model: Any, chunk: int = 128, multiple: int = 4):
+CPU_TUNED_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+def bucketed_logits_fn(model: Any, chunk: int = 128, multiple: int = 4,
+                       cpu_tuned_min_rows: int = 64):
     """``f(params, numeric, categorical, text, time_series) -> logits [N]`` (numpy float64),
-    eval mode, length-bucketed. Inputs are numpy arrays of :class:`CreditBatch` shapes."""
-    apply = jax.jit(lambda p, *x: model.apply({"params": p}, *x))
+    eval mode, length-bucketed. Inputs are numpy arrays of :class:`CreditBatch` shapes.
+    On CPU, calls of at least ``cpu_tuned_min_rows`` rows use :data:`CPU_TUNED_OPTIONS`
+    (module doc)."""
+    fn = lambda p, *x: model.apply({"params": p}, *x)  # noqa: E731
+    small = jax.jit(fn)
+    large = (jax.jit(fn, compiler_options=CPU_TUNED_OPTIONS)
+             if jax.default_backend() == "cpu" else small)
 
     def f(params, numeric, categorical, text, time_series) -> np.ndarray:
         n = numeric.shape[0]
@@ -66,6 +82,7 @@ def bucketed_logits_fn(model: Any, chunk: int = 128, multiple: int = 4):
             rows = c.rows if k == chunk or n < chunk else np.concatenate(
                 [c.rows, np.full(chunk - k, c.rows[0])])  # pad the last chunk: one row count
             x = (numeric[rows], categorical[rows], text[rows, : c.text_len], time_series[rows])
+            apply = large if len(rows) >= cpu_tuned_min_rows else small
             pending.append((c.rows, k, apply(params, *(jnp.asarray(a) for a in x))))
         for rows, k, out in pending:  # dispatch everything first, then wait
             z[rows] = np.asarray(out, np.float64)[:k]
@@ -75,9 +92,9 @@ def bucketed_logits_fn(model: Any, chunk: int = 128, multiple: int = 4):
 
 
 def bucketed_logits(model: Any, params: Any, batch, chunk: int = 128,
-                    multiple: int = 4) -> np.ndarray:
+                    multiple: int = 4, cpu_tuned_min_rows: int = 64) -> np.ndarray:
     """Eval-mode logits [N] (float64) of a CreditBatch, length-bucketed (see module doc)."""
-    f = bucketed_logits_fn(model, chunk, multiple)
+    f = bucketed_logits_fn(model, chunk, multiple, cpu_tuned_min_rows)
     return f(params, np.asarray(batch.numeric, np.float32),
              np.asarray(batch.categorical, np.int32), np.asarray(batch.text, np.int32),
              np.asarray(batch.time_series, np.float32))
