@@ -218,7 +218,10 @@ def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0):
     params = state.params
     fwd = jax.jit(lambda p, x: model.apply(p, x)["direction"])
     xb = jnp.asarray(rng.standard_normal((inf_batch, m.sequence_length, n_features)), jnp.float32)
-    f_b = fwd.lower(params, xb).compile()
+    from quantjax.inference.runtime import batch_compiler_options
+
+    # as the compiled predictor compiles a bucket of this size (on CPU: YNNPACK fusions off)
+    f_b = fwd.lower(params, xb).compile(compiler_options=batch_compiler_options(inf_batch))
     f_b(params, xb).block_until_ready()
     t0 = time.perf_counter()
     for _ in range(inf_iters):

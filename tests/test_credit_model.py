@@ -151,7 +151,7 @@ def test_length_bucketed_scoring_matches_padded():
     got = bucketed_logits(m, p, b, chunk=4, multiple=2)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     # every chunk through the CPU-tuned executable (YNNPACK fusions off): same logits
-    tuned = bucketed_logits(m, p, b, chunk=4, multiple=2, cpu_tuned_min_rows=1)
+    tuned = bucketed_logits(m, p, b, chunk=4, multiple=2, tuned_min_rows=1)
     np.testing.assert_allclose(tuned, ref, rtol=1e-5, atol=1e-5)
 
 

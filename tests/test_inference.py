@@ -86,6 +86,24 @@ def test_predictor_buckets_pad_and_match_apply(hft_run):
         pred.predict(np.zeros((2, L + 1, F), np.float32))
 
 
+def test_large_buckets_use_the_cpu_batch_options_and_match_apply(hft_run):
+    """Buckets of 64+ rows are compiled with runtime.batch_compiler_options (on CPU: XLA's
+    YNNPACK fusions off); their outputs still equal apply."""
+    from quantjax.inference.runtime import CPU_BATCH_OPTIONS, batch_compiler_options
+
+    assert batch_compiler_options(8) is None
+    assert batch_compiler_options(64) == (CPU_BATCH_OPTIONS if jax.default_backend() == "cpu"
+                                          else None)
+    mf = from_checkpoint(hft_run[0])
+    pred = from_model_fn(mf, buckets=(8, 64), warmup=0)
+    L, F = mf.inputs[0].shape
+    x = np.random.default_rng(2).normal(size=(40, L, F)).astype(np.float32)
+    out = pred.predict(x)  # 40 rows: the 64-row bucket
+    ref = jax.jit(mf.fn)(mf.params, {"x": x})
+    for k in ("direction_probs", "price", "volatility"):
+        np.testing.assert_allclose(out[k], np.asarray(ref[k]), rtol=1e-5, atol=1e-5)
+
+
 def test_params_are_arguments_not_constants(hft_run):
     mf = from_checkpoint(hft_run[0])
     pred = CompiledPredictor(mf.fn, mf.params, mf.inputs, buckets=(1,), warmup=0)

@@ -7,12 +7,12 @@ longest text rounded up to a multiple of ``multiple`` (at least ``multiple`` wor
 modality never disappears). Compiled shapes: at most ``ceil(Lt / multiple)`` text lengths times
 two row counts (``chunk`` and the last, smaller chunk).
 
-On CPU, chunks of at least ``cpu_tuned_min_rows`` rows (64) are compiled with XLA:CPU's
-YNNPACK fusions off (``xla_cpu_experimental_ynn_fusion_type=""``, a per-executable compiler
-option): for this encoder they made the big chunks slower. Measured on the 2-core dev machine
+On CPU, calls of at least ``tuned_min_rows`` rows (64) are compiled with
+:func:`quantjax.inference.runtime.batch_compiler_options` (XLA:CPU's YNNPACK fusions off):
+for this encoder they made the big chunks slower. Measured on the 2-core dev machine
 (docs/benchmarks.md, stop 13): spec-default model, 512 applications, 128-row chunks, 530 ->
 610 applications/s; one padded 512-row call 291-304 -> 411-413; logits equal to 5e-7. A single
-application got slower with them off (3.9 -> 4.5 ms), so small chunks keep the default.
+application got slower with them off (3.9 -> 4.5 ms), so small calls keep the defaults.
 """
 
 from __future__ import annotations
@@ -59,19 +59,23 @@ def plan_chunks(text: np.ndarray, chunk: int, multiple: int = 4) -> list[Chunk]:
     return out
 
 
-CPU_TUNED_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
-
-
 def bucketed_logits_fn(model: Any, chunk: int = 128, multiple: int = 4,
-                       cpu_tuned_min_rows: int = 64):
+                       tuned_min_rows: int = 64):
     """``f(params, numeric, categorical, text, time_series) -> logits [N]`` (numpy float64),
     eval mode, length-bucketed. Inputs are numpy arrays of :class:`CreditBatch` shapes.
-    On CPU, calls of at least ``cpu_tuned_min_rows`` rows use :data:`CPU_TUNED_OPTIONS`
-    (module doc)."""
+    Calls of at least ``tuned_min_rows`` rows use
+    :func:`quantjax.inference.runtime.batch_compiler_options` (module doc)."""
+    from quantjax.inference.runtime import batch_compiler_options
+
     fn = lambda p, *x: model.apply({"params": p}, *x)  # noqa: E731
-    small = jax.jit(fn)
-    large = (jax.jit(fn, compiler_options=CPU_TUNED_OPTIONS)
-             if jax.default_backend() == "cpu" else small)
+    jits: dict = {}
+
+    def jitted(rows: int):
+        opts = batch_compiler_options(rows, tuned_min_rows)
+        key = opts is not None
+        if key not in jits:
+            jits[key] = jax.jit(fn, compiler_options=opts)
+        return jits[key]
 
     def f(params, numeric, categorical, text, time_series) -> np.ndarray:
         n = numeric.shape[0]
@@ -82,8 +86,7 @@ def bucketed_logits_fn(model: Any, chunk: int = 128, multiple: int = 4,
             rows = c.rows if k == chunk or n < chunk else np.concatenate(
                 [c.rows, np.full(chunk - k, c.rows[0])])  # pad the last chunk: one row count
             x = (numeric[rows], categorical[rows], text[rows, : c.text_len], time_series[rows])
-            apply = large if len(rows) >= cpu_tuned_min_rows else small
-            pending.append((c.rows, k, apply(params, *(jnp.asarray(a) for a in x))))
+            pending.append((c.rows, k, jitted(len(rows))(params, *(jnp.asarray(a) for a in x))))
         for rows, k, out in pending:  # dispatch everything first, then wait
             z[rows] = np.asarray(out, np.float64)[:k]
         return z
@@ -92,9 +95,9 @@ def bucketed_logits_fn(model: Any, chunk: int = 128, multiple: int = 4,
 
 
 def bucketed_logits(model: Any, params: Any, batch, chunk: int = 128,
-                    multiple: int = 4, cpu_tuned_min_rows: int = 64) -> np.ndarray:
+                    multiple: int = 4, tuned_min_rows: int = 64) -> np.ndarray:
     """Eval-mode logits [N] (float64) of a CreditBatch, length-bucketed (see module doc)."""
-    f = bucketed_logits_fn(model, chunk, multiple, cpu_tuned_min_rows)
+    f = bucketed_logits_fn(model, chunk, multiple, tuned_min_rows)
     return f(params, np.asarray(batch.numeric, np.float32),
              np.asarray(batch.categorical, np.int32), np.asarray(batch.text, np.int32),
              np.asarray(batch.time_series, np.float32))
