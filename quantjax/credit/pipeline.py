@@ -126,7 +126,10 @@ def calibrate(cfg: CreditConfig, weights: tuple[float, float], y, logits) -> tup
 
 def predict_logits(model, params, batch, batch_size: int) -> np.ndarray:
     """Eval-mode logits [N] (float64) of a CreditBatch."""
-    f = jax.jit(predict_logits_fn(model, batch_size))
+    from quantjax.inference.runtime import batch_compiler_options
+
+    f = jax.jit(predict_logits_fn(model, batch_size),
+                compiler_options=batch_compiler_options(batch_size))  # CPU: see runtime
     return np.asarray(f(params, to_arrays(batch)), np.float64)
 
 

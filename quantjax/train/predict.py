@@ -34,7 +34,10 @@ def predict_windows(predict, params, features, index: np.ndarray, seq_len: int,
     idx = np.zeros((n_pad, 2), np.int32)
     idx[:n] = index
     idx[n:] = index[0] if n else 0
-    step = jax.jit(lambda p, f, i: predict(p, gather_windows(f, i, seq_len)))
+    from quantjax.inference.runtime import batch_compiler_options
+
+    step = jax.jit(lambda p, f, i: predict(p, gather_windows(f, i, seq_len)),
+                   compiler_options=batch_compiler_options(batch))  # CPU: see runtime
     outs = [jax.device_get(step(params, feats, jnp.asarray(idx[a:a + batch])))
             for a in range(0, n_pad, batch)]
     return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]}
