@@ -28,6 +28,11 @@ def main() -> None:
     ap.add_argument("--chain", type=int, default=12, help="mat-vecs per compiled call")
     ap.add_argument("--calls", type=int, default=2000)
     args = ap.parse_args()
+    for name in ("chain", "calls"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name}: must be >= 1, got {getattr(args, name)}")
+    if any(n < 1 for n in args.sizes):
+        ap.error(f"--sizes: every size must be >= 1, got {args.sizes}")
     from quantjax.inference.runtime import set_cpu_async_dispatch
 
     set_cpu_async_dispatch(False)  # inline calls, as the streaming bench
