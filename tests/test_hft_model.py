@@ -163,6 +163,21 @@ def test_orthogonal_init_matches_flax_without_lapack():
     assert "geqrf" not in text and "householder_product" not in text
 
 
+def test_lstm_recurrence_reads_rows_through_a_conditional_on_cpu():
+    """On CPU each scan step reads its rows inside a ``lax.cond`` (a fusion boundary: XLA:CPU
+    runs gate fusions that contain a dynamic slice several times slower), forward and backward;
+    the values are those of a direct read (the VJP test above)."""
+    from quantjax.models.layers import lstm_recurrence
+
+    proj = jnp.ones((4, 2, 2, 8))
+    w_hh = jnp.zeros((2, 2, 8))
+    rec = lstm_recurrence(1)
+    fwd = jax.jit(rec).lower(proj, w_hh).compile().as_text()
+    grad = jax.jit(jax.grad(lambda p, w: jnp.sum(rec(p, w)))).lower(proj, w_hh).compile().as_text()
+    assert " conditional(" in fwd
+    assert grad.count(" conditional(") >= 2  # forward (residuals) and reverse scans
+
+
 @pytest.mark.parametrize("nd", [1, 2])
 def test_lstm_recurrence_vjp_equals_autodiff(nd):
     """The hand-written VJP of the fused recurrence equals autodiff of the same scan (gates
