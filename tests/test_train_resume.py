@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_train_toy import tiny_config, toy_dataset  # noqa: E402
+from test_train_toy import TINY_OVERRIDES, tiny_config, toy_dataset  # noqa: E402
 
 from quantjax.train.checkpoint import load_for_inference  # noqa: E402
 from quantjax.train.hft_task import make_hft_task, prepare_arrays, train_hft  # noqa: E402
@@ -35,6 +35,22 @@ def _child(workdir: Path, *extra: str) -> subprocess.Popen:
 def _params(run_dir: Path):
     _, params, _, extra = load_for_inference(run_dir)
     return params, extra
+
+
+def _latest(run_dir: Path):
+    """``(step, {"params", "train"})`` of the latest checkpoint, restored without templates."""
+    import orbax.checkpoint as ocp
+
+    from quantjax.train.checkpoint import CheckpointStore
+
+    store = CheckpointStore(run_dir / "checkpoints", async_save=False)
+    try:
+        step = store.latest_step()
+        out = store.manager.restore(step, args=ocp.args.Composite(
+            params=ocp.args.StandardRestore(), train=ocp.args.StandardRestore()))
+    finally:
+        store.close()
+    return step, {"params": out["params"], "train": out["train"]}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +84,13 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, ref_run):
     assert ea["step"] == eb["step"]
     for a, b in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # the final (latest) checkpoint too: params AND optimizer state, step and RNG key
+    (sa, ta), (sb, tb) = _latest(ref), _latest(killed)
+    assert sa == sb
+    la, lb = jax.tree.leaves(ta), jax.tree.leaves(tb)
+    assert len(la) == len(lb) > len(jax.tree.leaves(pa))
+    for a, b in zip(la, lb, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # metrics.jsonl has one record per epoch, no duplicates after the resume
     recs = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
     assert [r_["epoch"] for r_ in recs] == list(range(6))
@@ -89,6 +112,54 @@ def test_nan_guard_keeps_last_good_checkpoint(tmp_path, ref_run):
         fit(make_hft_task(cfg, data), cfg.train, bad, data, run, meta={"extra": extra},
             resume=True, progress=False, log=lambda *a: None)
     assert sorted(int(d.name) for d in ck.iterdir() if d.name.isdigit()) == steps[:1]
+
+
+def test_nan_guard_checks_params_not_only_losses(tmp_path):
+    """A finite loss whose update makes the params non-finite (the last step of epoch 0) must
+    stop the run before that state is checkpointed as 'last good'."""
+    import jax.numpy as jnp
+
+    from quantjax.train.config import TrainConfig
+    from quantjax.train.trainer import Task
+
+    def loss_fn(params, data, rows, hp, key):  # 0 at w == x, with an infinite gradient there
+        return jnp.mean(jnp.sqrt(jnp.abs(params["w"] - data["x"][rows]))), {}
+
+    task = Task(lambda key: {"w": jnp.zeros(2)}, loss_fn,
+                lambda p, hp, d: {"score": jnp.float32(0), "loss": jnp.float32(0)}, n_train=4)
+    cfg = TrainConfig(batch_size=4, epochs=3, async_checkpoints=False)  # 1 step per epoch
+    with pytest.raises(TrainingDiverged, match=r"non-finite parameters \(every training loss "
+                       r"was finite\) in epoch 0 .*no checkpoint was written yet"):
+        fit(task, cfg, hparams_from_config(cfg, 0.0, 2), {"x": jnp.zeros((4, 2))}, tmp_path,
+            meta={}, progress=False, log=lambda *a: None)
+    assert not [d for d in (tmp_path / "checkpoints").iterdir() if d.name.isdigit()]
+
+
+def test_refused_runs_write_nothing(tmp_path, ref_run):
+    """No --resume: the existing run's config.yaml survives. --resume with another config:
+    an error naming the changed keys (old -> new); train.epochs may change."""
+    from quantjax.cli.train import train_hft_run
+    from quantjax.config import to_dict
+    from quantjax.errors import UserError
+    from quantjax.train.loop import check_workdir
+
+    run = tmp_path / "run"
+    shutil.copytree(ref_run[0], run)
+    (run / "config.yaml").write_text("sentinel: 1\n")
+    before = sorted(p.name for p in run.iterdir())
+    same = TINY_OVERRIDES + ["train.epochs=6"]
+    with pytest.raises(UserError, match="already holds checkpoints.*--resume"):
+        train_hft_run(None, run, overrides=same, progress=False)
+    with pytest.raises(UserError, match=r"model\.hidden_size: 8 -> 16; train\.learning_rate: "
+                       r"0\.001 -> 0\.01\. An exact resume needs the same config"):
+        train_hft_run(None, run, resume=True, progress=False,
+                      overrides=same + ["train.learning_rate=0.01", "model.hidden_size=16"])
+    assert (run / "config.yaml").read_text() == "sentinel: 1\n"
+    assert sorted(p.name for p in run.iterdir()) == before
+    logs = []
+    check_workdir(run, resume=True, config=to_dict(tiny_config(["train.epochs=7"])),
+                  log=logs.append)
+    assert logs == ["resuming with a changed train.epochs: 6 -> 7"]
 
 
 def test_metrics_loader_and_resume_required(ref_run):

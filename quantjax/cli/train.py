@@ -32,17 +32,23 @@ def train_hft_run(config: str | None, workdir, *, data: str | None = None,
                   overrides=(), resume: bool = False, progress: bool = True) -> dict:
     """Load config + data, train, write config.yaml / metrics.json; returns the metrics.
 
+    A refused run (checkpoints in ``workdir`` without ``resume``, or ``resume`` with a config
+    that differs from the checkpoint's) raises a UserError before anything is written.
     ``data=None`` uses the synthetic market. Used by ``quantjax train hft`` and the demo.
     """
     from pathlib import Path
 
     from quantjax.cli.common import console, write_json
-    from quantjax.config import load, save
+    from quantjax.config import load, save, to_dict
     from quantjax.config.hft import HFTConfig
     from quantjax.train.hft_task import train_hft
+    from quantjax.train.loop import check_workdir
 
     cfg = load(HFTConfig, config, overrides)
     workdir = Path(workdir)
+    # refuse (existing checkpoints without --resume, another config with it) before anything
+    # is written: config.yaml of the existing run must survive a refused call
+    check_workdir(workdir, resume=resume, config=to_dict(cfg))
     ds, info = load_hft_dataset(cfg, data, log=console.print)
     save(cfg, workdir)
     metrics = train_hft(cfg, ds, workdir, resume=resume, progress=progress,

@@ -14,7 +14,7 @@ import numpy as np
 from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
 from quantjax.errors import DataError
-from quantjax.features.compute import max_lookback
+from quantjax.features.compute import lookbacks, max_lookback
 from quantjax.features.featureset import compute_features
 from quantjax.features.labels import make_labels
 from quantjax.features.prep import label_price
@@ -53,10 +53,15 @@ def build_hft_dataset(
     split: tuple[float, float, float] = (0.7, 0.15, 0.15),
     embargo: int | None = None,
     chunk_symbols: int | None = 16,
+    key_prefix: str = "data.features.",
 ) -> HFTDataset:
     """Compute features and labels, pick valid windows, split chronologically with an
     embargo (``embargo`` or ``cfg.splits.embargo`` or ``horizon + seq_len``), fit the scaler
-    on the training split and standardize (clipped to ``cfg.clip``)."""
+    on the training split and standardize (clipped to ``cfg.clip``).
+
+    ``key_prefix``: where ``cfg`` sits in the user's config, for error messages (the default
+    is the ``data.features`` section of the HFT configs: ``train hft``, HFT sweeps, reports;
+    ``""`` for a standalone features config)."""
     if seq_len < 1 or horizon < 1:
         raise DataError(f"seq_len and horizon must be >= 1, got {seq_len}, {horizon}")
     fs = compute_features(market, cfg, chunk_symbols=chunk_symbols)
@@ -64,10 +69,16 @@ def build_hft_dataset(
     ok = sample_valid(fs.valid, lab.label_valid, seq_len)
     times = np.nonzero(ok.any(axis=0))[0]
     if times.size == 0:
+        lb = lookbacks(cfg, market.has_quotes)
+        worst = max(lb, key=lb.get) if lb else "none"
+        hint = f"{key_prefix}timeframes=[5]"
+        if key_prefix == "data.features.":
+            hint = f"--set {hint} (quantjax train hft; in a sweep, an entry of sweep.overrides)"
         raise DataError(
             f"no valid samples: {market.n_steps} bars per symbol, feature warm-up "
-            f"{max_lookback(cfg, market.has_quotes)} bars + seq_len {seq_len} + horizon "
-            f"{horizon}; use more data or shorter windows (e.g. --set timeframes=[5,15])"
+            f"{max_lookback(cfg, market.has_quotes)} bars (longest: {worst}) + seq_len "
+            f"{seq_len} + horizon {horizon}; use more data or shorter feature windows, e.g. "
+            f"{hint}"
         )
     if embargo is None:
         embargo = cfg.splits.embargo

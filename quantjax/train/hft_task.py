@@ -5,6 +5,11 @@ Windows are gathered inside jit from the ``[S, T, F]`` feature array (never mate
 labels at ``(s, t_end)``. Price and volatility targets are scaled by train-split constants
 (``price_scale`` = std of train future returns, ``vol_scale`` = mean train future vol)
 stored in the checkpoint's ``extra``; :func:`predict_fn` returns real units.
+
+Placement: :class:`HFTArrays` of jax arrays live on the device (windows gathered inside jit);
+of numpy arrays (``prepare_arrays(..., device=False)``, the prefetching host loop) they stay
+in host memory, and training, validation and test batches are gathered on the host
+(:func:`host_windows`) and copied to the device one batch at a time.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from quantjax.features.scaler import Scaler
 from quantjax.features.windows import gather_windows  # re-exported for older imports
 from quantjax.models.hft import LSTMAttentionModel
 from quantjax.train import losses, metrics
+from quantjax.train.prefetch import Prefetcher
 from quantjax.train.trainer import HParams, Task, hparams_from_config
 
-__all__ = ["HFTArrays", "gather_windows", "make_hft_task", "predict_fn", "prepare_arrays",
-           "train_hft"]
+__all__ = ["HFTArrays", "gather_windows", "host_windows", "make_hft_task", "predict_fn",
+           "prepare_arrays", "train_hft"]
 
 N_CLASSES = 3
 N_ATTENTION_SAMPLES = 4
@@ -34,7 +40,8 @@ MODEL_CONFIG_CLASS = "quantjax.config.hft:HFTModelConfig"
 
 
 class HFTArrays(NamedTuple):
-    """Device-side training data (a pytree; shared, not vmapped, in sweeps)."""
+    """Training data (a pytree; shared, not vmapped, in sweeps): jax arrays on the device,
+    or numpy arrays in host memory (see the module docstring)."""
 
     features: jax.Array  # [S, T, F] float32
     direction: jax.Array  # [S, T] int32
@@ -77,8 +84,9 @@ def _check_index(ds, name: str, seq_len: int) -> np.ndarray:
     return idx
 
 
-def prepare_arrays(ds, cfg: HFTConfig) -> tuple[HFTArrays, dict]:
-    """Device arrays + ``extra`` (target scales, horizon, class frequencies) from an HFTDataset."""
+def prepare_arrays(ds, cfg: HFTConfig, device: bool = True) -> tuple[HFTArrays, dict]:
+    """Arrays + ``extra`` (target scales, horizon, class frequencies) from an HFTDataset:
+    on the device, or host numpy arrays with ``device=False``."""
     L = cfg.model.sequence_length
     tr = _check_index(ds, "train_index", L)
     va = _check_index(ds, "val_index", L)
@@ -92,13 +100,14 @@ def prepare_arrays(ds, cfg: HFTConfig) -> tuple[HFTArrays, dict]:
     va_p, va_w = _pad(va, eval_batch(cfg, len(va)))
     te_p, te_w = _pad(te, eval_batch(cfg, len(te)))
     arrays = HFTArrays(
-        features=jnp.asarray(ds.features, jnp.float32),
-        direction=jnp.asarray(np.where(lv, ds.direction, 0), jnp.int32),
-        price_target=jnp.asarray(fr / price_scale, jnp.float32),
-        vol_target=jnp.asarray(fv / vol_scale, jnp.float32),
-        train_index=jnp.asarray(tr), val_index=jnp.asarray(va_p), val_weight=jnp.asarray(va_w),
-        test_index=jnp.asarray(te_p), test_weight=jnp.asarray(te_w),
+        features=np.asarray(ds.features, np.float32),
+        direction=np.where(lv, ds.direction, 0).astype(np.int32),
+        price_target=(fr / price_scale).astype(np.float32),
+        vol_target=(fv / vol_scale).astype(np.float32),
+        train_index=tr, val_index=va_p, val_weight=va_w, test_index=te_p, test_weight=te_w,
     )
+    if device:
+        arrays = jax.tree.map(jnp.asarray, arrays)
     extra = {"price_scale": price_scale, "vol_scale": vol_scale,
              "horizon": cfg.data.prediction_horizon, "threshold": cfg.data.direction_threshold,
              "train_class_counts": counts.tolist(), "n_features": int(ds.features.shape[-1])}
@@ -131,6 +140,20 @@ def task_losses(cfg: HFTConfig, out: dict, y_dir, y_price, y_vol, hp: HParams, m
     return total, {"price_loss": lp, "direction_loss": ld, "vol_loss": lv}
 
 
+def is_host(data: HFTArrays) -> bool:
+    """True when ``data`` holds host numpy arrays (see the module docstring)."""
+    return isinstance(data.features, np.ndarray)
+
+
+def host_windows(features: np.ndarray, idx: np.ndarray, seq_len: int) -> np.ndarray:
+    """Numpy :func:`gather_windows`: ``x[B, L, F]`` from ``features[S, T, F]`` and
+    ``idx[B, 2]`` (symbol, t_end)."""
+    idx = np.asarray(idx)
+    s, t = idx[:, 0], idx[:, 1]
+    steps = t[:, None] + np.arange(seq_len)[None, :] - (seq_len - 1)
+    return np.asarray(features)[s[:, None], steps]
+
+
 def make_predict(cfg: HFTConfig):
     """``predict(params, data, index_padded[N, 2]) -> dict of [N] / [N, 3]`` (eval mode, scaled)."""
     model = LSTMAttentionModel(cfg.model)
@@ -146,12 +169,35 @@ def make_predict(cfg: HFTConfig):
     return predict
 
 
+def make_host_predict(cfg: HFTConfig):
+    """:func:`make_predict` for host data (not jitted itself): each ``[batch, L, F]`` window
+    batch is gathered on the host and prefetched to the device; the outputs (``[N]`` /
+    ``[N, 3]``) are concatenated on the device."""
+    model = LSTMAttentionModel(cfg.model)
+    L = cfg.model.sequence_length
+
+    @jax.jit
+    def apply(params, x):
+        out = model.apply(params, x)
+        out.pop("hidden")
+        return out
+
+    def predict(params, data: HFTArrays, index, batch: int) -> dict:
+        pieces = np.asarray(index).reshape(-1, batch, 2)
+        with Prefetcher(lambda idx: host_windows(data.features, idx, L), pieces) as pf:
+            outs = [apply(params, x) for x in pf]
+        return jax.tree.map(lambda *a: jnp.concatenate(a), *outs)
+
+    return predict
+
+
 def make_hft_task(cfg: HFTConfig, data: HFTArrays) -> Task:
     """The :class:`Task` for the trainer (``data`` only fixes static sizes)."""
     model = LSTMAttentionModel(cfg.model)
     L = cfg.model.sequence_length
     n_feat = data.features.shape[-1]
     predict = make_predict(cfg)
+    host_predict = make_host_predict(cfg)
     vb = int(data.val_index.shape[0])
     vb = eval_batch(cfg, vb) if vb % eval_batch(cfg, vb) == 0 else vb
 
@@ -170,10 +216,7 @@ def make_hft_task(cfg: HFTConfig, data: HFTArrays) -> Task:
                  "price": y_p, "vol": y_v}
         return batch_loss_fn(params, batch, hp, key)
 
-    def val_score(params, hp: HParams, data: HFTArrays) -> dict:
-        out = predict(params, data, data.val_index, vb)
-        y_dir, y_p, y_v = _targets(data, data.val_index)
-        w = data.val_weight
+    def scores(out: dict, y_dir, y_p, y_v, w, hp: HParams) -> dict:
         loss, _ = task_losses(cfg, out, y_dir, y_p, y_v, hp, w)
         pred = jnp.argmax(out["direction"], -1)
         acc = jnp.sum((pred == y_dir) * w) / jnp.sum(w)
@@ -182,8 +225,20 @@ def make_hft_task(cfg: HFTConfig, data: HFTArrays) -> Task:
         score = {"val_accuracy": acc, "val_macro_f1": f1, "val_loss": -loss}[cfg.loss.monitor]
         return {"score": score, "loss": loss, "accuracy": acc, "macro_f1": f1}
 
+    def val_score(params, hp: HParams, data: HFTArrays) -> dict:
+        out = predict(params, data, data.val_index, vb)
+        return scores(out, *_targets(data, data.val_index), data.val_weight, hp)
+
+    host_scores = jax.jit(scores)
+
+    def host_val_score(params, hp: HParams, data: HFTArrays) -> dict:
+        out = host_predict(params, data, data.val_index, vb)
+        y = jax.device_put((*_targets(data, np.asarray(data.val_index)), data.val_weight))
+        return host_scores(out, *y, hp)
+
     return Task(init_params, loss_fn, val_score, int(data.train_index.shape[0]),
-                host_batch=lambda d, rows: host_batch(d, rows, L), batch_loss_fn=batch_loss_fn)
+                host_batch=lambda d, rows: host_batch(d, rows, L), batch_loss_fn=batch_loss_fn,
+                host_val_score=host_val_score)
 
 
 def host_batch(data: HFTArrays, rows: np.ndarray, seq_len: int) -> dict:
@@ -191,8 +246,7 @@ def host_batch(data: HFTArrays, rows: np.ndarray, seq_len: int) -> dict:
     training examples ``rows[B]`` and their targets ``direction`` / ``price`` / ``vol`` ``[B]``."""
     idx = np.asarray(data.train_index)[np.asarray(rows)]
     s, t = idx[:, 0], idx[:, 1]
-    steps = t[:, None] + np.arange(seq_len)[None, :] - (seq_len - 1)
-    return {"x": np.asarray(data.features)[s[:, None], steps],
+    return {"x": host_windows(data.features, idx, seq_len),
             "direction": np.asarray(data.direction)[s, t],
             "price": np.asarray(data.price_target)[s, t],
             "vol": np.asarray(data.vol_target)[s, t]}
@@ -203,11 +257,12 @@ def split_predictions(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict,
     """Predictions of ``split`` ("val" | "test") in real units, host arrays ``[N]``:
     ``index[N, 2]`` (symbol, t_end), ``pred_direction`` / ``true_direction`` (0 down, 1 flat,
     2 up), ``direction_probs[N, 3]``, ``pred_return`` / ``true_return`` (future return),
-    ``pred_vol`` / ``realized_vol`` (future volatility)."""
+    ``pred_vol`` / ``realized_vol`` (future volatility). Host ``data``: host-gathered batches."""
     index = np.asarray(getattr(ds, f"{split}_index"), np.int64).reshape(-1, 2)
     padded = getattr(data, f"{split}_index")
-    out = jax.jit(make_predict(cfg), static_argnums=3)(
-        params, data, padded, eval_batch(cfg, len(index)))
+    predict = (make_host_predict(cfg) if is_host(data)
+               else jax.jit(make_predict(cfg), static_argnums=3))
+    out = predict(params, data, padded, eval_batch(cfg, len(index)))
     out = jax.tree.map(lambda a: np.asarray(a)[: len(index)], out)
     s, t = index[:, 0], index[:, 1]
     return {
@@ -225,11 +280,15 @@ def split_predictions(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict,
 def attention_samples(cfg: HFTConfig, params, features, index: np.ndarray,
                       k: int = N_ATTENTION_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
     """``(attention[K, heads, L, L], index[K, 2])`` of ``k`` windows spread evenly over
-    ``index[N, 2]`` (eval mode, ``apply(..., return_attention=True)``)."""
+    ``index[N, 2]`` (eval mode, ``apply(..., return_attention=True)``). Numpy ``features``
+    stay on the host (only the ``k`` windows are copied)."""
     index = np.asarray(index, np.int64).reshape(-1, 2)
     pick = index[np.linspace(0, len(index) - 1, min(k, len(index))).astype(int)]
-    x = gather_windows(jnp.asarray(features, jnp.float32), jnp.asarray(pick, jnp.int32),
-                       cfg.model.sequence_length)
+    L = cfg.model.sequence_length
+    if isinstance(features, np.ndarray):
+        x = jnp.asarray(host_windows(features, pick, L), jnp.float32)
+    else:
+        x = gather_windows(jnp.asarray(features, jnp.float32), jnp.asarray(pick, jnp.int32), L)
     att = LSTMAttentionModel(cfg.model).apply(params, x, return_attention=True)["attention"]
     return np.asarray(att, np.float32), pick.astype(np.int32)
 
@@ -289,11 +348,18 @@ def evaluate(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict, split: st
 
 def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bool = True,
               bayes_accuracy: float | None = None, log=print) -> dict:
-    """Train on ``ds`` (an HFTDataset) into ``workdir``; returns the metrics.json mapping."""
-    from quantjax.train.loop import fit
+    """Train on ``ds`` (an HFTDataset) into ``workdir``; returns the metrics.json mapping.
 
-    data, extra = prepare_arrays(ds, cfg)
+    Refuses (:func:`quantjax.train.loop.check_workdir`) a workdir with checkpoints without
+    ``resume``, or a ``resume`` with another config. The arrays go to the device unless they
+    exceed ``train.device_data_limit_mb`` (then they stay on the host, see the module doc)."""
+    from quantjax.train.loop import check_workdir, fit, use_host_loop
+
+    check_workdir(workdir, resume=resume, config=to_dict(cfg), log=log)
+    data, extra = prepare_arrays(ds, cfg, device=False)
     task = make_hft_task(cfg, data)
+    if not use_host_loop(task, cfg.train, data):
+        data = jax.device_put(data)
     hp = hparams_from_config(cfg.train, cfg.model.dropout, N_CLASSES)
     scaler = getattr(ds, "scaler", None)
     meta = {

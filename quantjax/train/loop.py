@@ -4,6 +4,7 @@ NaN guard, progress bar and ``metrics.jsonl``.
 Determinism: the run is a pure function of (hp, data, step) (see :mod:`trainer`), and
 checkpoints are written at the end of each epoch, so a run killed at any point and resumed
 with ``resume=True`` ends with params bit-identical to an uninterrupted run (same machine).
+:func:`check_workdir` refuses a run before anything is written into its folder.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from quantjax.errors import UserError
@@ -36,7 +38,14 @@ from quantjax.train.trainer import (
 
 
 class TrainingDiverged(UserError):
-    """A non-finite training loss; the run stopped and kept its last good checkpoint."""
+    """A non-finite training loss or parameter; the run stopped and kept its last good
+    checkpoint."""
+
+
+# train.* keys a --resume may change: they extend the run (epochs, max_steps, patience; the
+# cosine schedule then spans the new total) or only change how it is run, not its math
+RESUMABLE_KEYS = ("train.epochs", "train.max_steps", "train.patience", "train.steps_per_call",
+                  "train.max_to_keep", "train.async_checkpoints", "train.device_data_limit_mb")
 
 
 class FitResult(NamedTuple):
@@ -85,7 +94,11 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     from that epoch on (earlier epochs are saved with score -inf, so the best-N checkpoint
     retention never prefers them).
     ``resume=True`` continues from the latest checkpoint; without it an existing checkpoint
-    folder is an error. Raises :class:`TrainingDiverged` on a non-finite loss.
+    folder is an error (:func:`check_workdir` makes that check, and the config check of a
+    resume, before anything is written). Raises :class:`TrainingDiverged` on a non-finite loss
+    or non-finite params after a chunk. Data over ``cfg.device_data_limit_mb`` (and a task
+    with the host hooks) stays in host memory (:func:`use_host_loop`); else it is put on the
+    device once.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -104,8 +117,10 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     host = use_host_loop(task, cfg, data)
     if host:
         log(f"training data {tree_nbytes(data) / 2**20:.1f} MB > train.device_data_limit_mb="
-            f"{cfg.device_data_limit_mb:g}: batches are gathered on the host and prefetched")
+            f"{cfg.device_data_limit_mb:g}: it stays in host memory; training and validation "
+            "batches are gathered on the host and prefetched")
         data = jax.device_get(data)
+        val = task.host_val_score
         run_host = jax.jit(make_host_chunk_fn(task, cfg, chunk))
         perm_fn = jax.jit(lambda key, e: epoch_permutation(cfg, task.n_train, key, e))
 
@@ -113,11 +128,13 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
             perm = np.asarray(jax.device_get(perm_fn(state.key, epoch)))
             pieces = chunk_rows(perm, chunk)
             return Prefetcher(lambda rows: _gather_chunk(task, data, rows), pieces, depth=2)
+    else:
+        data = jax.device_put(data)  # once (a no-op for device arrays), not at every call
+        val = jax.jit(task.val_score)
+        run = jax.jit(make_chunk_fn(task, cfg, chunk))
 
     store = CheckpointStore(workdir / "checkpoints", cfg.max_to_keep, cfg.async_checkpoints)
     state = jax.jit(lambda h: init_state(task, cfg, h))(hp)
-    run = jax.jit(make_chunk_fn(task, cfg, chunk))
-    val = jax.jit(task.val_score)
 
     loop = {"epoch": -1, "best_score": -math.inf, "best_step": None, "bad_epochs": 0,
             "stopped": False}
@@ -154,18 +171,13 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                         new_state, stats = run_host(state, hp, next(batches), c * chunk)
                     else:
                         new_state, stats = run(state, hp, data, epoch, c * chunk)
-                    stats = jax.device_get(stats)
+                    stats, params_ok = jax.device_get((stats, all_finite(new_state.params)))
                     dt = time.perf_counter() - t0
                     n = int(stats["n"])
-                    if not bool(stats["finite"]):
-                        store.wait()
-                        good = store.latest_step()
-                        where = (f"last good checkpoint: step {good} in {store.directory}"
-                                 if good is not None else "no checkpoint was written yet")
-                        raise TrainingDiverged(
-                            f"non-finite training loss in epoch {epoch} between steps {step} and "
-                            f"{step + n}; training stopped, {where} (try a lower "
-                            "train.learning_rate or train.grad_clip_norm)")
+                    if not (bool(stats["finite"]) and bool(params_ok)):
+                        what = ("training loss" if not bool(stats["finite"]) else
+                                "parameters (every training loss was finite)")
+                        raise _diverged(store, what, epoch, step, step + n)
                     state, step = new_state, step + n
                     if n:
                         losses.append((float(stats["loss"]), n))
@@ -219,10 +231,86 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     return FitResult(state, best_params, int(best_step), step, loop["epoch"] + 1, sps, history)
 
 
+@jax.jit
+def all_finite(tree: Any) -> jax.Array:
+    """``[]`` bool: every element of every leaf of ``tree`` is finite."""
+    return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)], bool))
+
+
+def _diverged(store: CheckpointStore, what: str, epoch: int, a: int, b: int) -> TrainingDiverged:
+    store.wait()
+    good = store.latest_step()
+    where = (f"last good checkpoint: step {good} in {store.directory}"
+             if good is not None else "no checkpoint was written yet")
+    return TrainingDiverged(
+        f"non-finite {what} in epoch {epoch} between steps {a} and {b}; training stopped, "
+        f"{where} (try a lower train.learning_rate or train.grad_clip_norm)")
+
+
+def check_workdir(workdir: str | Path, *, resume: bool, config: dict | None = None,
+                  log=None) -> None:
+    """Refuse a run into ``workdir`` before anything is written there.
+
+    Without ``resume`` a folder that holds checkpoints is an error (as in :func:`fit`). With
+    ``resume`` and ``config`` (the resolved config mapping), a config that differs from the
+    one stored in the latest checkpoint's ``meta`` is an error listing the differing keys
+    (dotted, ``old -> new``), since an exact resume needs the same config; only the
+    :data:`RESUMABLE_KEYS` may change (each change is passed to ``log``).
+    """
+    ck = Path(workdir) / "checkpoints"
+    if not ck.is_dir():
+        return
+    store = CheckpointStore(ck, async_save=False)
+    try:
+        latest = store.latest_step()
+        if latest is None:
+            return
+        if not resume:
+            raise UserError(f"{workdir}: already holds checkpoints (latest step {latest}); "
+                            "pass --resume to continue or choose a new --workdir")
+        old = store.read_meta(latest).get("config") if config is not None else None
+    finally:
+        store.close()
+    if old is None:
+        return
+    diff = config_diff(old, config)
+    bad = {k: v for k, v in diff.items() if k not in RESUMABLE_KEYS}
+    if bad:
+        raise UserError(
+            f"--resume: the config differs from the one of the checkpoint (step {latest}) in "
+            + "; ".join(f"{k}: {o} -> {n}" for k, (o, n) in bad.items())
+            + f". An exact resume needs the same config (--config {Path(workdir) / 'config.yaml'}"
+            " without those --set overrides) or choose a new --workdir")
+    if log is not None:
+        for k, (o, n) in diff.items():
+            log(f"resuming with a changed {k}: {o} -> {n}")
+
+
+def config_diff(old: dict, new: dict) -> dict[str, tuple[str, str]]:
+    """``{dotted key: (old, new)}`` (JSON texts, ``<absent>`` when missing) of two nested
+    config mappings, compared after a JSON round trip (tuples == lists)."""
+    a, b = (_flat(json.loads(json.dumps(jsonable(x)))) for x in (old, new))
+    show = lambda d, k: json.dumps(d[k]) if k in d else "<absent>"  # noqa: E731
+    return {k: (show(a, k), show(b, k)) for k in sorted(a.keys() | b.keys())
+            if a.get(k, _ABSENT) != b.get(k, _ABSENT)}
+
+
+_ABSENT = object()
+
+
+def _flat(d: Any, prefix: str = "") -> dict:
+    if not isinstance(d, dict) or (prefix and not d):
+        return {prefix[:-1]: d}
+    out: dict = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
+    return out
+
+
 def use_host_loop(task: Task, cfg: TrainConfig, data: Any) -> bool:
     """True when ``data`` exceeds ``cfg.device_data_limit_mb`` and the task supports the
-    host loop (``task.host_batch`` and ``task.batch_loss_fn``)."""
-    if task.host_batch is None or task.batch_loss_fn is None:
+    host loop (``task.host_batch``, ``task.batch_loss_fn`` and ``task.host_val_score``)."""
+    if task.host_batch is None or task.batch_loss_fn is None or task.host_val_score is None:
         return False
     return tree_nbytes(data) > cfg.device_data_limit_mb * 2**20
 

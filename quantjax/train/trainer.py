@@ -57,9 +57,11 @@ class Task(NamedTuple):
     - ``val_score(params, hp, data) -> dict`` with at least ``score`` (higher is better) and
       ``loss``; jittable, eval mode.
     - ``n_train``: number of training examples (static).
-    - optional, for the prefetching host loop (data too large for the device):
-      ``host_batch(data, rows[B]) -> batch`` gathers one batch on the host (numpy) and
-      ``batch_loss_fn(params, batch, hp, key)`` is ``loss_fn`` on that gathered batch.
+    - optional, for the prefetching host loop (data too large for the device; ``data`` then
+      holds host numpy arrays): ``host_batch(data, rows[B]) -> batch`` gathers one batch on
+      the host (numpy), ``batch_loss_fn(params, batch, hp, key)`` is ``loss_fn`` on that
+      gathered batch and ``host_val_score(params, hp, data) -> dict`` is ``val_score``
+      computed from device-sized batches gathered on the host (not jitted by the caller).
     """
 
     init_params: Callable[[jax.Array], PyTree]
@@ -68,6 +70,7 @@ class Task(NamedTuple):
     n_train: int
     host_batch: Callable[..., PyTree] | None = None
     batch_loss_fn: Callable[..., tuple[jax.Array, dict]] | None = None
+    host_val_score: Callable[..., dict] | None = None
 
 
 class TrainState(NamedTuple):
