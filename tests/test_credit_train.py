@@ -101,11 +101,26 @@ def test_score_wrong_column_type_names_column(german_run, tmp_path, capsys):
     assert "credit_amount" in capsys.readouterr().err
 
 
+def test_score_input_column_named_like_an_output_column_is_refused(german_run, tmp_path,
+                                                                   capsys):
+    df = pd.read_csv(GERMAN, dtype=str).head(5)
+    df["risk_score"] = "0.2"  # e.g. a score from an older system: would be overwritten
+    src = tmp_path / "clash.csv"
+    df.to_csv(src, index=False)
+    out = tmp_path / "o.csv"
+    rc = main(["score", "credit", "--checkpoint", str(german_run), "--data", str(src),
+               "--out", str(out)])
+    assert rc == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert "'risk_score'" in err and err.count("\n") == 1
+
+
 def test_synthetic_cross_validation(tmp_path):
     run = tmp_path / "cv"
     rc = _train([*TINY, "--synthetic", "--set", "data.synthetic.rows=300",
                  "--set", "data.synthetic.n_numeric=6", "--set", "data.synthetic.n_informative=3",
                  "--set", "data.max_text_len=8", "--set", "train.epochs=1",
+                 "--set", "decision.threshold=0.3", "--set", "decision.ece_bins=5",
                  "--workdir", str(run), "--cv", "2"])
     assert rc == 0
     m = json.loads((run / "metrics.json").read_text())
@@ -113,6 +128,14 @@ def test_synthetic_cross_validation(tmp_path):
     for k in ("auc", "ks", "brier", "ece", "logreg_auc", "bayes_auc"):
         assert k in m["test"] and k in m["test_std"], k
     assert m["cv"]["pooled"]["n"] == 300
+    # pooled out-of-fold metrics use the configured threshold and ECE bins, like the folds
+    assert m["cv"]["metric_settings"] == {"threshold": 0.3, "ece_bins": 5}
+    oof = [np.load(run / "cv" / f"fold_{k}" / "oof.npz") for k in range(2)]
+    y, p = np.concatenate([o["y"] for o in oof]), np.concatenate([o["p"] for o in oof])
+    from quantjax.credit import metrics as M
+    want = M.all_metrics(y, p, 0.3, 5)
+    for k in ("ece", "accuracy", "recall", "fpr"):
+        assert m["cv"]["pooled"][k] == pytest.approx(want[k]), k
     assert m["data"]["synthetic"] is True
     # the folder's scoring model: refit on all rows for the CV-chosen number of epochs
     r = m["refit"]
@@ -138,3 +161,21 @@ def test_cv_folder_without_scoring_model_is_a_clear_error(tmp_path):
     (tmp_path / "cv" / "fold_0").mkdir(parents=True)
     with pytest.raises(UserError, match="--no-refit"):
         load_scorer(tmp_path)
+
+
+def test_unfinished_run_is_refused_before_its_config_is_overwritten(german_run, tmp_path, capsys):
+    """An unfinished single run (checkpoints, no metrics.json): a new run without --resume, or a
+    --resume with another config, exits 2 and leaves the run's config.yaml as it was."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(german_run, run)
+    (run / "metrics.json").unlink()
+    before = (run / "config.yaml").read_text()
+    base = ["train", "credit", *TINY, "--data", str(GERMAN), "--schema",
+            str(ROOT / "configs" / "credit_schema_german.yaml"), "--workdir", str(run)]
+    assert main([*base, "--set", "train.learning_rate=0.5"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*base, "--set", "train.weight_decay=0.3", "--resume"]) == 2
+    assert "train.weight_decay" in capsys.readouterr().err
+    assert (run / "config.yaml").read_text() == before

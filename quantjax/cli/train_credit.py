@@ -41,10 +41,11 @@ def run_train_credit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from quantjax.cli.common import console, write_json
-    from quantjax.config import load, save
+    from quantjax.config import load, save, to_dict
     from quantjax.config.credit import CreditConfig
     from quantjax.credit import pipeline as P
     from quantjax.errors import UserError
+    from quantjax.train.loop import check_workdir
 
     if args.cv == 1 or args.cv < 0:
         raise UserError(f"--cv: K must be >= 2, got {args.cv}")
@@ -56,6 +57,8 @@ def run_train_credit(args: argparse.Namespace) -> int:
     if not args.resume and (work / "metrics.json").exists():
         raise UserError(f"{work}: already holds a finished run (metrics.json); pass --resume "
                         "or choose a new --workdir")
+    if not args.cv:  # an unfinished single run: refuse before config.yaml is overwritten
+        check_workdir(work, resume=args.resume, config=to_dict(cfg), log=console.print)
     save(cfg, work)
     y = P.target_of(ds)
     log = console.print
@@ -82,7 +85,7 @@ def run_train_credit(args: argparse.Namespace) -> int:
             write_json(done, {a: v for a, v in m.items() if a != "_oof"})
             np.savez(fdir / "oof.npz", **m["_oof"])
             folds.append(m)
-        out = P.summarize_cv(folds)
+        out = P.summarize_cv(folds, cfg.decision)
         if not args.no_refit:
             out["refit"] = P.refit_run(cfg, ds, folds, work, resume=args.resume,
                                        progress=progress, log=log)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from quantjax.config import to_dict
-from quantjax.config.credit import CreditConfig
+from quantjax.config.credit import CreditConfig, CreditDecisionConfig
 from quantjax.config.credit_schema import CreditSchema
 from quantjax.credit import metrics as M
 from quantjax.credit.calibration import apply_temperature, fit_temperature, fit_temperature_shift
@@ -55,9 +55,13 @@ class Dataset(NamedTuple):
 
 def load_dataset(cfg: CreditConfig, data: str | None, schema: str | None,
                  synthetic: bool) -> Dataset:
-    """From ``--synthetic`` (``data.synthetic`` generator settings) or a file + schema."""
+    """From ``--synthetic`` (``data.synthetic`` generator settings) or a file + schema.
+
+    The model config is checked against the schema first (:func:`check_model_inputs`), so a
+    config that cannot fit the data is a ConfigError before any training."""
     from quantjax.config import from_dict, load
     from quantjax.data.credit import check_credit_frame, read_credit_table
+    from quantjax.models.credit import check_model_inputs
 
     if synthetic:
         from quantjax.config.credit_data import SynthCreditConfig
@@ -68,6 +72,7 @@ def load_dataset(cfg: CreditConfig, data: str | None, schema: str | None,
         sch = CreditSchema(numeric=tuple(c["numeric"]), categorical=tuple(c["categorical"]),
                            text=c["text"], time_series=tuple(c["time_series"]),
                            target=c["target"], positive=c["positive"])
+        check_model_inputs(cfg.model, len(sch.categorical))
         df = check_credit_frame(df, sch)
         info = {"synthetic": True, "bayes_auc_population": meta["bayes_auc"],
                 "bayes_auc_expected": meta["bayes_auc_expected"]}
@@ -79,6 +84,7 @@ def load_dataset(cfg: CreditConfig, data: str | None, schema: str | None,
     if schema_path is None:
         raise UserError("--schema: a credit schema YAML is required with --data")
     sch = load(CreditSchema, schema_path)
+    check_model_inputs(cfg.model, len(sch.categorical))  # before reading a large file
     df = read_credit_table(path, sch)
     return Dataset(df, sch, None, {"synthetic": False, "data": str(path),
                                    "schema": str(schema_path)})
@@ -236,8 +242,16 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
                         "class_weight_shift": logit_shift(cfg, w)},
         "logreg": {"l2": lr_info["l2"]},
     }
+    # the settings of the threshold metrics and the ECE, so summarize_cv pools with the same
+    out["metric_settings"] = metric_settings(dc)
     out["_oof"] = {"y": np.asarray(bte.target), "p": p_te, "p_logreg": p_lr}
     return out
+
+
+def metric_settings(decision: CreditDecisionConfig) -> dict[str, Any]:
+    """``{"threshold", "ece_bins"}`` of a :class:`CreditDecisionConfig`: what the test
+    metrics depend on besides the predictions."""
+    return {"threshold": float(decision.threshold), "ece_bins": int(decision.ece_bins)}
 
 
 def steps_per_epoch(train_cfg, n_train: int) -> int:
@@ -324,10 +338,44 @@ CV_KEYS = ("auc", "gini", "ks", "accuracy", "precision", "recall", "f1", "fpr", 
            "ece_uncalibrated", "log_loss", "logreg_auc", "bayes_auc", "auc_over_bayes")
 
 
-def summarize_cv(folds: list[dict]) -> dict[str, Any]:
+def pooled_settings(folds: list[dict],
+                    decision: CreditDecisionConfig | None = None) -> dict[str, Any]:
+    """The ``decision.threshold`` / ``decision.ece_bins`` for the pooled CV metrics: those of
+    ``decision`` if given, else those the folds recorded (``metric_settings``, written by
+    :func:`train_run`). Folds computed with other settings than the pooled metrics would use
+    are a UserError (e.g. a ``--resume`` after changing them), so fold and pooled metrics
+    always share the threshold and the bins."""
+    want = metric_settings(decision) if decision is not None else None
+    for k, f in enumerate(folds):
+        got = f.get("metric_settings")
+        if got is None:
+            if want is None:
+                raise UserError(
+                    f"cv fold {k}: its metrics lack 'metric_settings' (decision.threshold, "
+                    "decision.ece_bins; written by an older quantjax); rerun the cross-validation "
+                    "without --resume")
+            continue
+        got = {"threshold": float(got["threshold"]), "ece_bins": int(got["ece_bins"])}
+        if want is None:
+            want = got
+        elif got != want:
+            raise UserError(
+                f"cv fold {k}: its metrics used decision.threshold={got['threshold']}, "
+                f"decision.ece_bins={got['ece_bins']}, but the pooled metrics use "
+                f"{want['threshold']} and {want['ece_bins']}; rerun the cross-validation "
+                "without --resume")
+    return want
+
+
+def summarize_cv(folds: list[dict],
+                 decision: CreditDecisionConfig | None = None) -> dict[str, Any]:
     """``test`` = mean over folds, ``test_std`` = std (ddof=1), ``cv.folds`` = per-fold test,
     ``cv.pooled`` = metrics of the pooled out-of-fold predictions (every row scored once by the
-    model that did not see it; the ECE there uses all rows, so it is far less noisy)."""
+    model that did not see it; the ECE there uses all rows, so it is far less noisy).
+
+    The pooled threshold metrics and ECE use the configured ``decision.threshold`` and
+    ``decision.ece_bins`` (``decision``, else the folds' recorded settings; see
+    :func:`pooled_settings`), like the per-fold metrics; ``cv.metric_settings`` records both."""
     mean, std = {}, {}
     for k in CV_KEYS:
         vals = [f["test"][k] for f in folds if k in f["test"]]
@@ -335,17 +383,20 @@ def summarize_cv(folds: list[dict]) -> dict[str, Any]:
             mean[k] = float(np.mean(vals))
             std[k] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
     mean["auc_minus_logreg"] = mean["auc"] - mean["logreg_auc"]
-    pooled = {}
+    pooled, ms = {}, None
     if all("_oof" in f for f in folds):
         y = np.concatenate([f["_oof"]["y"] for f in folds])
         p = np.concatenate([f["_oof"]["p"] for f in folds])
-        pooled = M.all_metrics(y, p)
+        ms = pooled_settings(folds, decision)
+        pooled = M.all_metrics(y, p, ms["threshold"], ms["ece_bins"])
         pooled["logreg_auc"] = M.auc(y, np.concatenate([f["_oof"]["p_logreg"] for f in folds]))
-    return {"test": mean, "test_std": std,
-            "cv": {"k": len(folds), "pooled": pooled,
-                   "folds": [{k: v for k, v in f["test"].items()} for f in folds],
-                   "temperature": [f["calibration"]["temperature"] for f in folds],
-                   "logit_shift": [f["calibration"]["logit_shift"] for f in folds]}}
+    cv = {"k": len(folds), "pooled": pooled,
+          "folds": [{k: v for k, v in f["test"].items()} for f in folds],
+          "temperature": [f["calibration"]["temperature"] for f in folds],
+          "logit_shift": [f["calibration"]["logit_shift"] for f in folds]}
+    if ms is not None:
+        cv["metric_settings"] = ms
+    return {"test": mean, "test_std": std, "cv": cv}
 
 
 def target_of(ds: Dataset) -> np.ndarray:
@@ -362,4 +413,5 @@ def dataset_from_frame(df: pd.DataFrame, schema: CreditSchema) -> Dataset:
 
 
 __all__ = ["Arrays", "Dataset", "Fitted", "calibrate", "cv_indices", "fit_calibrated",
-           "load_dataset", "refit_run", "split_indices", "summarize_cv", "train_run"]
+           "load_dataset", "metric_settings", "pooled_settings", "refit_run", "split_indices",
+           "summarize_cv", "train_run"]

@@ -100,30 +100,59 @@ def _reason_text(fs: FeatureSpace, j: int, df: pd.DataFrame, row: int) -> str:
     return _label(fs.names[j])
 
 
+def output_columns(decision: CreditDecisionConfig, explain: bool = True) -> list[str]:
+    """The columns :func:`score_frame` adds (in order, after ``row`` and the pass-through
+    input columns)."""
+    cols = ["risk_score", "risk_category", "decision", "confidence"]
+    if explain:
+        cols += [f"reason_{r + 1}" for r in range(decision.reason_codes)]
+        cols += [f"importance_{name}" for name in MODALITIES]
+    return cols
+
+
+def check_passthrough_columns(columns, schema, decision: CreditDecisionConfig,
+                              explain: bool = True) -> list[str]:
+    """The input columns copied to the output (those the schema does not use), in order.
+
+    An input column named like an output column (``row``, :func:`output_columns`) would be
+    overwritten: a UserError naming every such column."""
+    used = set(schema.columns) | {schema.target}
+    keep = [c for c in columns if c not in used]
+    taken = {"row", *output_columns(decision, explain)}
+    clash = [str(c) for c in keep if c in taken]
+    if clash:
+        raise UserError(
+            f"input column{'s' if len(clash) > 1 else ''} {', '.join(repr(c) for c in clash)} "
+            f"clash{'' if len(clash) > 1 else 'es'} with the scoring output column"
+            f"{'s' if len(clash) > 1 else ''} of the same name; rename or drop "
+            f"{'them' if len(clash) > 1 else 'it'} in the input file")
+    return keep
+
+
 def score_frame(scorer: CreditScorer, df: pd.DataFrame, *, explain: bool = True,
                 batch_size: int = 512) -> pd.DataFrame:
     """Score every row of ``df`` (validated against the encoder's schema; target optional).
 
     Output columns: ``row`` (0-based input row), the input columns not used by the schema
     (ids...), ``risk_score`` (calibrated PD), ``risk_category``, ``decision``, ``confidence``,
-    ``reason_1..reason_k`` (REVIEW/DECLINE rows only), ``importance_<modality>``.
+    ``reason_1..reason_k`` (REVIEW/DECLINE rows only), ``importance_<modality>``. An input
+    column named like an output column is a UserError (:func:`check_passthrough_columns`).
     """
     from quantjax.credit.bucketing import bucketed_logits
     from quantjax.data.credit import check_credit_frame, encode
 
     enc, dc = scorer.encoder, scorer.decision
     schema = enc.schema
+    passthrough = check_passthrough_columns(df.columns, schema, dc, explain)
     df = check_credit_frame(df, schema, require_target=False)
     batch = encode(enc, df)
     # rows sorted by text length and trimmed per chunk: same logits, fewer PAD tokens
     z = bucketed_logits(scorer.model, scorer.params, batch, chunk=batch_size)
     pd_ = apply_temperature(z - scorer.logit_shift, scorer.temperature)
     dec = decide(pd_, dc.low, dc.high)
-    used = set(schema.columns) | {schema.target}
     out = pd.DataFrame({"row": np.arange(len(df))})
-    for c in df.columns:
-        if c not in used:
-            out[c] = df[c].to_numpy()
+    for c in passthrough:
+        out[c] = df[c].to_numpy()
     out["risk_score"] = pd_
     out["risk_category"] = dec["risk_category"]
     out["decision"] = dec["decision"]

@@ -103,10 +103,10 @@ def check_credit_frame(
 ) -> pd.DataFrame:
     """Validate and normalize the schema's columns of ``df`` (a new frame is returned).
 
-    After this, numeric and time-series columns are float64 (NaN = missing), categorical
-    and text columns are object arrays of ``str`` or ``None`` (integral floats such as
-    ``3.0`` become ``"3"``, booleans ``"true"``/``"false"``), and the target column (if
-    present) is object ``str``/``None``. Other columns are kept untouched.
+    After this, numeric and time-series columns are float64 (NaN = missing; booleans become
+    1/0), categorical and text columns are object arrays of ``str`` or ``None`` (integral
+    floats such as ``3.0`` become ``"3"``, booleans ``"true"``/``"false"``), and the target
+    column (if present) is object ``str``/``None``. Other columns are kept untouched.
     """
     if len(df) == 0:
         raise DataError("the credit table has no rows")
@@ -128,7 +128,13 @@ def check_credit_frame(
     return out
 
 
+def _show(v: Any) -> str:
+    """A value for an error message: plain Python (``0.5``, ``'x'``), not ``np.float64(0.5)``."""
+    return repr(v.item() if isinstance(v, np.generic) else v)
+
+
 def _numeric_column(s: pd.Series, name: str) -> pd.Series:
+    # booleans (a bool column, or pandas' CSV true/false) are read as 1/0 (docs/credit_data.md)
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64")
     if pd.api.types.is_numeric_dtype(s.dtype):
@@ -139,7 +145,7 @@ def _numeric_column(s: pd.Series, name: str) -> pd.Series:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"column '{name}' must be numeric: value {s.iloc[i]!r} at row {i} "
+                f"column '{name}' must be numeric: value {_show(s.iloc[i])} at row {i} "
                 f"({int(bad.sum())} non-numeric values)"
             )
     inf = np.isinf(values.to_numpy())
@@ -161,7 +167,7 @@ def _str_values(s: pd.Series, name: str, role: str) -> pd.Series:
             i = int(np.flatnonzero(frac)[0])
             raise DataError(
                 f"column '{name}' is {role} but holds non-integer numbers "
-                f"(e.g. {arr[i]!r} at row {i}); list it as numeric instead"
+                f"(e.g. {_show(arr[i])} at row {i}); list it as numeric instead"
             )
         vals = [str(int(v)) if not m else None for v, m in zip(arr, isna, strict=True)]
     else:
@@ -199,7 +205,7 @@ def _target_column(s: pd.Series, schema: CreditSchema, require_target: bool) -> 
         if frac.any():
             i = int(np.flatnonzero(frac)[0])
             raise DataError(
-                f"target column '{name}': value {arr[i]!r} at row {i} is not a class label"
+                f"target column '{name}': value {_show(arr[i])} at row {i} is not a class label"
             )
     values = _str_values(s, name, "the target")
     isna = values.isna().to_numpy()
@@ -499,7 +505,8 @@ def _check_binary(target: np.ndarray) -> np.ndarray:
     bad = ~np.isin(y, (0, 1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"target must be 0/1 for a stratified split: value {y[i].item()!r} at row {i}")
+        raise DataError(
+            f"target must be 0/1 for a stratified split: value {_show(y[i])} at row {i}")
     return y.astype(np.int64)
 
 
@@ -515,7 +522,7 @@ def stratified_split(
     y = _check_binary(target)
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.ndim != 1 or fr.size < 2 or (fr < 0).any() or abs(fr.sum() - 1.0) > 1e-6:
-        raise UserError(f"fractions must be >= 0 and sum to 1, got {tuple(fractions)}")
+        raise UserError(f"fractions must be >= 0 and sum to 1, got {np.ravel(fr).tolist()}")
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[] for _ in fr]
     for cls in (0, 1):

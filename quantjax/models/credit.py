@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from quantjax.config.credit import CreditModelConfig
+from quantjax.errors import ConfigError
 from quantjax.models.layers import dropout
 
 
@@ -62,16 +63,28 @@ class Embedded(NamedTuple):
 
 
 def categorical_widths(d_model: int, n_features: int) -> tuple[int, ...]:
-    """Per-feature embedding widths of the ``split`` tokenizer; they sum to ``d_model``."""
+    """Per-feature embedding widths of the ``split`` tokenizer; they sum to ``d_model``.
+
+    Raises ConfigError (a UserError) if ``d_model < n_features`` (a feature would get width 0).
+    """
     if n_features == 0:
         return ()
     base, extra = divmod(d_model, n_features)
     if base == 0:
-        raise ValueError(
-            f"d_model {d_model} is smaller than the {n_features} categorical features; "
-            "use model.categorical_tokenizer=per_feature"
+        raise ConfigError(
+            f"model.d_model: {d_model} is smaller than the {n_features} categorical features, "
+            "so model.categorical_tokenizer=split cannot give each one an embedding column; "
+            f"set model.d_model >= {n_features} or model.categorical_tokenizer=per_feature"
         )
     return tuple(base + (1 if i < extra else 0) for i in range(n_features))
+
+
+def check_model_inputs(cfg: CreditModelConfig, n_categorical: int) -> None:
+    """Config checks that need the schema (here: the number of categorical features).
+
+    Called when the data is loaded, before any training; raises ConfigError naming the keys."""
+    if cfg.categorical_tokenizer == "split":
+        categorical_widths(cfg.d_model, n_categorical)
 
 
 def sinusoidal(length: int, d_model: int) -> jax.Array:
@@ -274,7 +287,9 @@ class CreditTransformer(nn.Module):
 
 
 def build_model(cfg: CreditModelConfig, n_numeric: int, cardinalities, vocab_size: int):
-    """A :class:`CreditTransformer` for inputs of the given static sizes."""
+    """A :class:`CreditTransformer` for inputs of the given static sizes (checked with
+    :func:`check_model_inputs`)."""
+    check_model_inputs(cfg, len(tuple(cardinalities)))
     return CreditTransformer(cfg, int(n_numeric), tuple(int(c) for c in cardinalities), int(vocab_size))
 
 
