@@ -23,7 +23,12 @@ the scan; bitwise-identical results); ``--xla-default`` keeps XLA's defaults for
 Times: medians (and best) of ``--repeat`` interleaved runs of every engine.
 
 Usage: ``python scripts/bench_backtest.py [--quick] [--symbols 100] [--steps 100000]``
-(``--no-vectorbt --skip-chunked --symbols 10000`` for the GPU throughput goal).
+(``--no-vectorbt --skip-chunked --device-data --levels trades,equity,total --symbols 10000``
+for the GPU throughput goal; on a GPU at that size use ``--levels equity,total``:
+``trades`` runs the dense program there and runs out of memory; ``--device-data`` draws the same kind of random walk and
+entry/exit signals with ``jax.random`` on the device, in float32, instead of numpy on the host,
+which would need about 90 GB of host memory at 10,000 x 100,000; ``--levels`` picks record
+levels, since ``full`` at that size needs 52 GB of records on the device).
 """
 
 from __future__ import annotations
@@ -49,40 +54,80 @@ def make_data(S: int, T: int, seed: int = 0):
     return o, h, lo, c, v, entries, exits
 
 
+def make_device_data(S: int, T: int, seed: int = 0, vol: float = 0.01):
+    """:func:`make_data`'s random walk and signals drawn on the default device (float32,
+    time-major ``[T, S]``; same distributions as :func:`quantjax.backtest.toy.random_ohlc`)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def gen(key):
+        k = jax.random.split(key, 6)
+        r = vol * jax.random.normal(k[0], (T, S))
+        logc = jnp.log(100.0) + jnp.cumsum(r, axis=0)
+        close = jnp.exp(logc)
+        prev = jnp.exp(jnp.concatenate([jnp.full((1, S), jnp.log(100.0)), logc[:-1]]))
+        open_ = prev * jnp.exp(vol / 4 * jax.random.normal(k[1], (T, S)))
+        high = jnp.maximum(open_, close) * jnp.exp(jnp.abs(vol / 2 * jax.random.normal(k[2], (T, S))))
+        low = jnp.minimum(open_, close) * jnp.exp(-jnp.abs(vol / 2 * jax.random.normal(k[3], (T, S))))
+        volume = jnp.exp(jnp.log(1e5) + 0.3 * jax.random.normal(k[4], (T, S)))
+        u = jax.random.uniform(k[5], (T, S))
+        return open_, high, low, close, volume, u < 0.01, (u > 0.5) & (u < 0.51)
+
+    return jax.block_until_ready(gen(jax.random.key(seed)))
+
+
+def _engine_inputs(data, dtype):
+    """``(MarketStep, signals)`` from :func:`make_data` (host) or :func:`make_device_data`."""
+    import jax
+    import jax.numpy as jnp
+
+    from quantjax.backtest.strategies import entries_exits_to_target
+    from quantjax.risk import MarketStep
+
+    o, h, lo, c, v, entries, exits = data
+    T, S = c.shape
+    if isinstance(c, jax.Array):  # already on the device: build the inputs there
+        series = MarketStep(*(a.astype(dtype) for a in (o, h, lo, c, v)),
+                            valid=jnp.ones((T, S), bool), day=jnp.zeros(T, jnp.int32))
+        sig = jnp.where(exits, 0.0, jnp.where(entries, 1.0, jnp.nan)).astype(dtype)
+        return series, sig
+    series = MarketStep(*(np.ascontiguousarray(a, dtype) for a in (o, h, lo, c, v)),
+                        valid=np.ones((T, S), bool), day=np.zeros(T, np.int32))
+    sig = entries_exits_to_target(entries, exits).astype(dtype)
+    return jax.device_put(series), jax.device_put(sig)
+
+
 def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn=False,
-                 record="equity"):
+                 record="equity", unroll=1):
     """Time the engine at one record level. ``return_fn=True``: ``(fn, first_call_s, info)``;
     ``"hlo"``: the compiled HLO text; else ``(final_equity[S], best_s, first_call_s)``."""
     import jax
 
     from quantjax.backtest.runner import init_state, simulate, simulate_trades
-    from quantjax.backtest.strategies import entries_exits_to_target
-    from quantjax.risk import MarketStep, make_params
+    from quantjax.risk import make_params
 
-    o, h, lo, c, v, entries, exits = data
-    T, S = c.shape
-    series = MarketStep(*(np.ascontiguousarray(a, dtype) for a in (o, h, lo, c, v)),
-                        valid=np.ones((T, S), bool), day=np.zeros(T, np.int32))
-    sig = entries_exits_to_target(entries, exits).astype(dtype)
+    S = data[3].shape[1]
+    series, sig = _engine_inputs(data, dtype)
     params = make_params(dtype=dtype, fee_rate=fees, slippage_bps=slippage_bps, stop_loss=sl,
                          take_profit=tp, max_drawdown=0.0, initial_cash=100_000.0)
     state = init_state(params, S, "independent")
-    series = jax.device_put(series)
-    sig = jax.device_put(sig)
     info: dict = {}
 
     def once():
         if record == "trades":  # what the CLI runs: event log to host, overflow handled
-            st, tr = simulate_trades(params, state, series, sig, mode="independent")
+            st, tr = simulate_trades(params, state, series, sig, mode="independent",
+                                     unroll=unroll)
             info["events"] = len(tr.events["step"])
             return np.asarray(st.cash + st.position * st.last_price), tr.equity
-        st, rec = simulate(params, state, series, sig, mode="independent", record=record)
-        eq = rec if record == "equity" else rec.equity
+        st, rec = simulate(params, state, series, sig, mode="independent", record=record,
+                           unroll=unroll)
+        eq = rec if record in ("equity", "total") else rec.equity
         return np.asarray(st.cash + st.position * st.last_price), eq
 
     if return_fn == "hlo":
         return simulate.lower(params, state, series, sig, mode="independent",
-                              record=record).compile().as_text()
+                              record=record, unroll=unroll).compile().as_text()
 
     t0 = time.perf_counter()
     final, eq = once()
@@ -193,9 +238,23 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of each engine")
     ap.add_argument("--no-vectorbt", action="store_true",
                     help="quantjax only (e.g. 10,000 x 100,000 on a GPU)")
+    ap.add_argument("--device-data", action="store_true",
+                    help="draw the random data on the device (jax.random) instead of the host")
+    ap.add_argument("--levels", default=",".join(LEVELS),
+                    help=f"record levels to time, comma-separated (of {', '.join(LEVELS)}, "
+                         "total); must include the headline level 'trades'")
+    ap.add_argument("--unroll", type=int, default=1,
+                    help="time steps per scan iteration (lax.scan's unroll)")
     ap.add_argument("--xla-default", action="store_true",
                     help="do not enable the fast CPU loop option (A/B against XLA defaults)")
     a = ap.parse_args()
+    levels = tuple(a.levels.split(","))
+    if not set(levels) <= set(LEVELS) | {"total"}:
+        ap.error(f"--levels: {a.levels!r} must name levels of {LEVELS + ('total',)}")
+    # the CLI's level when timed, else the first one named (the JSON says which)
+    headline = HEADLINE if HEADLINE in levels else levels[0]
+    if a.device_data and not a.no_vectorbt:
+        ap.error("--device-data needs --no-vectorbt (vectorbt runs on host numpy data)")
     S = a.symbols or (20 if a.quick else 100)
     T = a.steps or (5_000 if a.quick else 100_000)
     from quantjax.backtest.runner import enable_fast_cpu_loops
@@ -206,16 +265,22 @@ def main() -> None:
     out: dict = {"symbols": S, "steps": T, "devices": str(jax.devices()[0]),
                  "cpu_count": os.cpu_count(), "xla_fast_cpu_loops": fast,
                  "xla_flags": os.environ.get("XLA_FLAGS", ""),
-                 "headline_record_level": HEADLINE, "engine_dtype": "float32",
+                 "engine_dtype": "float32",
                  "vectorbt_dtype": "float64"}
-    data = make_data(S, T)
+    t0 = time.perf_counter()
+    data = make_device_data(S, T) if a.device_data else make_data(S, T)
+    out["data_seconds"] = time.perf_counter() - t0
+    out["data_on_device"] = a.device_data
+    out["record_levels"] = list(levels)
+    out["headline_record_level"] = headline
     cost = dict(fees=0.0005, sl=0.02, tp=0.01)
-    qkw = dict(slippage_bps=1.0, dtype=np.float32, **cost)
-    hlo = {lv: quantjax_run(data, return_fn="hlo", record=lv, **qkw) for lv in LEVELS}
+    qkw = dict(slippage_bps=1.0, dtype=np.float32, unroll=a.unroll, **cost)
+    out["unroll"] = a.unroll
+    hlo = {lv: quantjax_run(data, return_fn="hlo", record=lv, **qkw) for lv in levels}
     out["xla_single_kernel_loop"] = {lv: "xla_cpu_small_call" in t for lv, t in hlo.items()}
     out["hlo_instructions"] = {lv: _hlo_instructions(t) for lv, t in hlo.items()}
     fns, infos = {}, {}
-    for lv in LEVELS:
+    for lv in levels:
         fns[lv], first, infos[lv] = quantjax_run(data, return_fn=True, record=lv, **qkw)
         out.setdefault("quantjax_first_call_seconds", {})[lv] = first
     if not a.no_vectorbt:
@@ -240,21 +305,22 @@ def main() -> None:
     out["seconds_median"] = med
     out["seconds_best"] = best
     out["symbol_steps_per_s_median"] = {k: S * T / v for k, v in med.items()}
-    n_ev = infos["trades"].get("events", 0)
+    n_ev = infos.get("trades", {}).get("events", 0)
     out["trades_events"] = n_ev
     out["trades_event_rate"] = n_ev / (S * T)
     # bytes kept per symbol-step: full = 12 float32/int32 arrays + 1 bool; trades = equity +
     # the event rows
     out["record_bytes_per_symbol_step"] = {
-        "full": 12 * 4 + 1, "trades": 4 + EVENT_BYTES * n_ev / (S * T), "equity": 4}
-    out["quantjax_symbol_steps_per_s"] = S * T / med[HEADLINE]
-    out["quantjax_seconds_median"] = med[HEADLINE]
+        "full": 12 * 4 + 1, "trades": 4 + EVENT_BYTES * n_ev / (S * T), "equity": 4,
+        "total": 4 / S}
+    out["quantjax_symbol_steps_per_s"] = S * T / med[headline]
+    out["quantjax_seconds_median"] = med[headline]
     if "vectorbt" in fns:
         out["vectorbt_symbol_steps_per_s"] = S * T / med["vectorbt"]
         out["vectorbt_seconds_median"] = med["vectorbt"]
-        out["speedup_vs_vectorbt"] = med["vectorbt"] / med[HEADLINE]
-        out["speedup_vs_vectorbt_best"] = best["vectorbt"] / best[HEADLINE]
-        out["speedup_vs_vectorbt_by_level"] = {lv: med["vectorbt"] / med[lv] for lv in LEVELS}
+        out["speedup_vs_vectorbt"] = med["vectorbt"] / med[headline]
+        out["speedup_vs_vectorbt_best"] = best["vectorbt"] / best[headline]
+        out["speedup_vs_vectorbt_by_level"] = {lv: med["vectorbt"] / med[lv] for lv in levels}
         # parity: fees only, float64
         with jax.enable_x64(True):
             pq, _, _ = quantjax_run(data, fees=0.0005, slippage_bps=0.0, sl=0.0, tp=0.0,

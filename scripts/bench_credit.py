@@ -14,6 +14,11 @@ p50/p99 (microseconds), executed FLOPs per batch and achieved GFLOP/s for each, 
 ``throughput_speedup_vs_torch`` / ``latency_p50_speedup_vs_torch``. ``--quick`` for a smoke run.
 
     python scripts/bench_credit.py [--quick] [--batch 512] [--text-len 40] [--bucket-rows 128]
+
+On a GPU (JAX's default backend ``gpu``) torch runs on CUDA with ``--torch-device auto`` (the
+default); torch's timed calls copy the result to the host, as the JAX scorers do, and
+``--gpu-precision`` sets both frameworks' fp32 matmul mode alike (``tf32``: JAX's GPU default,
+or ``highest``). GPU runs want bigger batches: ``--batch 8192 --bucket-rows 2048``.
 """
 
 from __future__ import annotations
@@ -57,9 +62,14 @@ def main(argv=None) -> int:
     ap.add_argument("--bucket-rows", type=int, default=128, help="rows per bucketed call")
     ap.add_argument("--bucket-multiple", type=int, default=4, help="text lengths rounded to this")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--torch-device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="auto: cuda when JAX's default backend is a GPU, else cpu")
+    ap.add_argument("--gpu-precision", choices=("tf32", "highest"), default="tf32",
+                    help="fp32 matmul mode of both frameworks on a GPU (tf32: JAX's default)")
+    ap.add_argument("--reps", type=int, default=None, help="timed batches per scorer")
     a = ap.parse_args(argv)
     batch = a.batch or (64 if a.quick else 512)
-    reps = 3 if a.quick else 10
+    reps = a.reps or (3 if a.quick else 10)
     lat_n = 30 if a.quick else 300
 
     import jax
@@ -69,6 +79,12 @@ def main(argv=None) -> int:
     from quantjax.credit.bucketing import bucketed_logits_fn, plan_chunks
     from quantjax.models.credit import build_model
 
+    on_gpu = jax.default_backend() == "gpu"
+    dev = a.torch_device if a.torch_device != "auto" else ("cuda" if on_gpu else "cpu")
+    precision = a.gpu_precision if (on_gpu or dev == "cuda") else None
+    if precision:
+        jax.config.update("jax_default_matmul_precision",
+                          "tensorfloat32" if precision == "tf32" else "highest")
     dn, cards, vocab, tlen, ts_len = 50, (10, 20, 15), 10_000, a.text_len, 12
     rng = np.random.default_rng(0)
 
@@ -123,6 +139,7 @@ def main(argv=None) -> int:
         "config": "spec defaults (d_model 256, 8 heads, 6 layers, FFN 4x, 50 numeric, "
                   "categorical [10, 20, 15], vocab 10000, 12-month series)",
         "device": jax.devices()[0].device_kind, "backend": jax.default_backend(),
+        "torch_device": None if a.no_torch else dev, "gpu_matmul_precision": precision,
         "cpu_count": os.cpu_count(), "python": platform.python_version(),
         "jax_version": jax.__version__, "jax_params": n_params,
         "mean_text_words": float((xb[2] > 0).sum(1).mean()),
@@ -132,16 +149,22 @@ def main(argv=None) -> int:
         import torch
         from torch_reference_credit import MultiModalCreditTransformer, count_params
 
+        if precision:
+            torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+            torch.backends.cudnn.allow_tf32 = precision == "tf32"
         torch.manual_seed(0)
-        tm = MultiModalCreditTransformer(dn, cards, vocab, ts_len).eval()
-        tb_in = [torch.from_numpy(xb[0]), torch.from_numpy(xb[1]).long(),
-                 torch.from_numpy(xb[2]).long(), torch.from_numpy(xb[3][..., 0])]
-        t1_in = [torch.from_numpy(x1[0]), torch.from_numpy(x1[1]).long(),
-                 torch.from_numpy(x1[2]).long(), torch.from_numpy(x1[3][..., 0])]
+        tm = MultiModalCreditTransformer(dn, cards, vocab, ts_len).eval().to(dev)
+
+        def to_torch(x):
+            return [torch.from_numpy(x[0]).to(dev), torch.from_numpy(x[1]).long().to(dev),
+                    torch.from_numpy(x[2]).long().to(dev),
+                    torch.from_numpy(np.ascontiguousarray(x[3][..., 0])).to(dev)]
+
+        tb_in, t1_in = to_torch(xb), to_torch(x1)
 
         def torch_call(inp):
             with torch.inference_mode():
-                return tm(*inp)
+                return tm(*inp).cpu()  # results on the host, as the JAX scorers return them
 
         torch_call(tb_in)
         torch_call(t1_in)
@@ -150,6 +173,7 @@ def main(argv=None) -> int:
         # the spec's model: numeric + categorical + series + text tokens, no mask, fusion of 4
         flops["torch"] = batch * row_flops(3 + tlen, d, 4, nl, 4 * d)
         res.update({"torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+                    "cudnn_version": torch.backends.cudnn.version() if dev == "cuda" else None,
                     "torch_params": count_params(tm)})
     tb = {k: [] for k in timers}
     t1 = {k: [] for k in timers}

@@ -16,6 +16,11 @@ JSON says which); the unrolled latency path (``latency_unrolled_*``) is the one 
 predictor's batch-1 bucket uses.
 
     python scripts/bench_hft_model.py [--quick] [--threads N] [--variants] [--async-dispatch]
+
+On a GPU (JAX's default backend ``gpu``), torch runs on CUDA (cuDNN LSTM) with
+``--torch-device auto`` (the default), both timers synchronize the device, and
+``--gpu-precision`` sets both frameworks' fp32 matmul mode alike (``tf32``, JAX's GPU default;
+or ``highest``). GPU runs want bigger sizes: ``--train-steps 100 --inference-batch 16384``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ import numpy as np
 
 def _pct(xs, q):
     return float(np.percentile(np.asarray(xs) * 1e6, q))
+
+
+def _sync(dev: str) -> None:
+    """Wait for torch's queued CUDA work (a no-op on CPU)."""
+    if dev == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def flops_per_sample(L: int, F: int, H: int, layers: int, heads: int, bidirectional: bool,
@@ -80,11 +93,13 @@ def theoretical_peak(threads: int) -> float | None:
     return threads * max(mhz) * 1e6 * per_cycle / 1e9
 
 
-def bench_bf16(cfg, n_features, inf_batch, inf_iters, lat_iters, threads, seed=0) -> dict:
+def bench_bf16(cfg, n_features, inf_batch, inf_iters, lat_iters, threads, seed=0,
+               dev: str = "cpu") -> dict:
     """Optional: bf16 inference (AMX matmuls) for both, with an accuracy check against fp32.
 
     quantjax: params and inputs cast to bf16 (the whole forward in bf16); torch: the fp32 model
-    under ``torch.autocast("cpu", torch.bfloat16)``. Accuracy: direction argmax agreement and max
+    under ``torch.autocast(dev, torch.bfloat16)`` (``dev``: ``cpu`` or ``cuda``). Accuracy:
+    direction argmax agreement and max
     abs difference of the direction probabilities versus fp32, on ``inf_batch`` random windows.
     """
     import jax
@@ -128,17 +143,21 @@ def bench_bf16(cfg, n_features, inf_batch, inf_iters, lat_iters, threads, seed=0
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    tm = TorchModel(n_features, m.hidden_size, m.num_layers, m.dropout, m.attention_heads).eval()
-    tb, t1 = torch.from_numpy(xb), torch.from_numpy(np.ascontiguousarray(x1))
+    tm = TorchModel(n_features, m.hidden_size, m.num_layers, m.dropout,
+                    m.attention_heads).eval().to(dev)
+    tb = torch.from_numpy(xb).to(dev)
+    t1 = torch.from_numpy(np.ascontiguousarray(x1)).to(dev)
     with torch.inference_mode():
-        ref = torch.softmax(tm(tb)["direction"], -1).numpy()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            got = torch.softmax(tm(tb)["direction"].float(), -1).numpy()
+        ref = torch.softmax(tm(tb)["direction"], -1).cpu().numpy()
+        with torch.autocast(dev, dtype=torch.bfloat16):
+            got = torch.softmax(tm(tb)["direction"].float(), -1).cpu().numpy()
             out["torch_argmax_agreement"] = float(np.mean(ref.argmax(-1) == got.argmax(-1)))
             out["torch_max_abs_prob_diff"] = float(np.abs(ref - got).max())
+            _sync(dev)
             t0 = time.perf_counter()
             for _ in range(inf_iters):
                 tm(tb)["direction"]
+            _sync(dev)
             out["torch_inference_windows_per_sec"] = (inf_iters * inf_batch
                                                       / (time.perf_counter() - t0))
             for _ in range(20):
@@ -146,7 +165,7 @@ def bench_bf16(cfg, n_features, inf_batch, inf_iters, lat_iters, threads, seed=0
             lat = []
             for _ in range(lat_iters):
                 t0 = time.perf_counter()
-                tm(t1)["direction"].float().numpy()
+                tm(t1)["direction"].float().cpu().numpy()
                 lat.append(time.perf_counter() - t0)
             out["torch_latency_p50_us"] = _pct(lat, 50)
     out["inference_speedup_vs_torch_bf16"] = (out["qj_inference_windows_per_sec"]
@@ -155,9 +174,10 @@ def bench_bf16(cfg, n_features, inf_batch, inf_iters, lat_iters, threads, seed=0
     return out
 
 
-def bench_peak(threads: int, n: int = 2048, reps: int = 5) -> dict:
-    """fp32 matmul peak of this CPU: ``[n, n] @ [n, n]`` with jnp.dot and torch.mm (GFLOP/s
-    from the best wall time, and per CPU-second of the process)."""
+def bench_peak(threads: int, n: int = 2048, reps: int = 5, dev: str = "cpu") -> dict:
+    """fp32 matmul peak of this machine: ``[n, n] @ [n, n]`` with jnp.dot and torch.mm (GFLOP/s
+    from the best wall time, and per CPU-second of the process; on a GPU at each framework's
+    fp32 matmul mode as set, see ``--gpu-precision``)."""
     import jax
     import jax.numpy as jnp
 
@@ -172,14 +192,20 @@ def bench_peak(threads: int, n: int = 2048, reps: int = 5) -> dict:
     except ImportError:
         return out
     torch.set_num_threads(threads)
-    t = torch.ones(n, n)
+    t = torch.ones(n, n, device=dev)
     torch.mm(t, t)
-    w, c = _best(lambda: torch.mm(t, t), reps)
+    _sync(dev)
+
+    def mm_t():
+        torch.mm(t, t)
+        _sync(dev)
+
+    w, c = _best(mm_t, reps)
     out.update(peak_gflops_torch=flops / w / 1e9, peak_gflops_per_cpu_sec_torch=flops / c / 1e9)
     return out
 
 
-def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0):
+def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0, unrolled=True):
     import jax
     import jax.numpy as jnp
 
@@ -231,15 +257,16 @@ def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0):
 
     x1 = np.asarray(rng.standard_normal((1, m.sequence_length, n_features)), np.float32)
     f_1 = fwd.lower(params, jnp.asarray(x1)).compile()
-    # opt-in latency path: time scans fully unrolled (longer compile, same outputs)
-    fwd_u = jax.jit(lambda p, x: model.apply(p, x, unroll=True)["direction"])
-    f_u = fwd_u.lower(params, jnp.asarray(x1)).compile()
+    timed = [(f_1, lat := [])]
+    lat_u = []
+    if unrolled:  # opt-in latency path: time scans fully unrolled (longer compile, same outputs)
+        fwd_u = jax.jit(lambda p, x: model.apply(p, x, unroll=True)["direction"])
+        timed.append((fwd_u.lower(params, jnp.asarray(x1)).compile(), lat_u))
     for _ in range(20):
-        f_1(params, x1).block_until_ready()
-        f_u(params, x1).block_until_ready()
-    lat, lat_u = [], []
+        for f, _acc in timed:
+            f(params, x1).block_until_ready()
     for _ in range(lat_iters):  # interleaved A/B
-        for f, acc in ((f_1, lat), (f_u, lat_u)):
+        for f, acc in timed:
             t0 = time.perf_counter()
             np.asarray(f(params, x1))
             acc.append(time.perf_counter() - t0)
@@ -247,11 +274,13 @@ def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0):
             "inference_windows_per_sec": inf_wps,
             "latency_p50_us": _pct(lat, 50), "latency_p99_us": _pct(lat, 99),
             "latency_min_us": _pct(lat, 0),
-            "latency_unrolled_p50_us": _pct(lat_u, 50), "latency_unrolled_min_us": _pct(lat_u, 0),
+            **({"latency_unrolled_p50_us": _pct(lat_u, 50),
+                "latency_unrolled_min_us": _pct(lat_u, 0)} if lat_u else {}),
             "train_compile_s": compile_s}
 
 
-def bench_torch(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, threads, seed=0):
+def bench_torch(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, threads, seed=0,
+                dev: str = "cpu"):
     import torch
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -260,41 +289,47 @@ def bench_torch(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, threads
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     m, tr = cfg.model, cfg.train
-    model = LSTMAttentionModel(n_features, m.hidden_size, m.num_layers, m.dropout, m.attention_heads)
+    model = LSTMAttentionModel(n_features, m.hidden_size, m.num_layers, m.dropout,
+                               m.attention_heads).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=tr.learning_rate, weight_decay=tr.weight_decay)
     B, L = tr.batch_size, m.sequence_length
-    xs = torch.randn(steps, B, L, n_features)
-    yd = torch.randint(0, 3, (steps, B))
-    yp = torch.randn(steps, B)
-    yv = torch.rand(steps, B) + 0.5
+    xs = torch.randn(steps, B, L, n_features, device=dev)
+    yd = torch.randint(0, 3, (steps, B), device=dev)
+    yp = torch.randn(steps, B, device=dev)
+    yv = torch.rand(steps, B, device=dev) + 0.5
     for i in range(2):
         train_step(model, opt, xs[i], yd[i], yp[i], yv[i])
+    _sync(dev)
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(steps):
         train_step(model, opt, xs[i], yd[i], yp[i], yv[i])
+    _sync(dev)
     train_sps = steps * B / (time.perf_counter() - t0)
     train_spc = steps * B / (time.process_time() - c0)
 
     model.eval()
-    xb = torch.randn(inf_batch, L, n_features)
-    x1 = torch.randn(1, L, n_features)
+    xb = torch.randn(inf_batch, L, n_features, device=dev)
+    x1 = torch.randn(1, L, n_features, device=dev)
     with torch.inference_mode():
         model(xb)
+        _sync(dev)
         t0 = time.perf_counter()
         for _ in range(inf_iters):
             model(xb)["direction"]
+        _sync(dev)
         inf_wps = inf_iters * inf_batch / (time.perf_counter() - t0)
         for _ in range(20):
             model(x1)
         lat = []
         for _ in range(lat_iters):
             t0 = time.perf_counter()
-            model(x1)["direction"].numpy()
+            model(x1)["direction"].cpu().numpy()
             lat.append(time.perf_counter() - t0)
     return {"train_samples_per_sec": train_sps, "train_samples_per_cpu_sec": train_spc,
             "inference_windows_per_sec": inf_wps,
             "latency_p50_us": _pct(lat, 50), "latency_p99_us": _pct(lat, 99),
-            "latency_min_us": _pct(lat, 0), "torch_version": torch.__version__,
+            "latency_min_us": _pct(lat, 0), "torch_version": torch.__version__, "device": dev,
+            "cudnn_version": torch.backends.cudnn.version() if dev == "cuda" else None,
             "mkldnn_enabled": bool(torch.backends.mkldnn.is_available()
                                    and torch.backends.mkldnn.enabled)}
 
@@ -312,6 +347,14 @@ def main(argv=None) -> int:
                          "in serving and as torch eager runs)")
     ap.add_argument("--bf16", action="store_true",
                     help="also time bf16 inference for both (reported apart, never the headline)")
+    ap.add_argument("--torch-device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="auto: cuda when JAX's default backend is a GPU, else cpu")
+    ap.add_argument("--gpu-precision", choices=("tf32", "highest"), default="tf32",
+                    help="fp32 matmul mode of both frameworks on a GPU (tf32: JAX's default)")
+    ap.add_argument("--train-steps", type=int, default=None, help="timed training steps")
+    ap.add_argument("--inference-batch", type=int, default=None, help="batched-inference rows")
+    ap.add_argument("--skip-unrolled", action="store_true",
+                    help="skip the fully unrolled batch-1 latency path (long compile on a GPU)")
     args = ap.parse_args(argv)
     load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     # XLA:CPU runs on all cores of the machine; --threads 1 also makes its Eigen dots serial
@@ -330,9 +373,25 @@ def main(argv=None) -> int:
         over += ["model.sequence_length=20", "model.hidden_size=32", "model.num_layers=2"]
     cfg = load(HFTConfig, args.config, over)
     steps, inf_batch, inf_iters, lat_iters = (5, 64, 3, 50) if args.quick else (20, 256, 10, 300)
-    j = bench_jax(cfg, args.features, steps, inf_batch, inf_iters, lat_iters)
-    t = bench_torch(cfg, args.features, steps, inf_batch, inf_iters, lat_iters, args.threads)
-    peak = bench_peak(args.threads, 512 if args.quick else 1024, 5 if args.quick else 20)
+    steps = args.train_steps or steps
+    inf_batch = args.inference_batch or inf_batch
+    on_gpu = jax.default_backend() == "gpu"
+    dev = args.torch_device if args.torch_device != "auto" else ("cuda" if on_gpu else "cpu")
+    precision = None
+    if on_gpu or dev == "cuda":
+        import torch
+
+        precision = args.gpu_precision
+        jax.config.update("jax_default_matmul_precision",
+                          "tensorfloat32" if precision == "tf32" else "highest")
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    j = bench_jax(cfg, args.features, steps, inf_batch, inf_iters, lat_iters,
+                  unrolled=not args.skip_unrolled)
+    t = bench_torch(cfg, args.features, steps, inf_batch, inf_iters, lat_iters, args.threads,
+                    dev=dev)
+    peak_n = (512 if args.quick else 1024) if not on_gpu else 8192
+    peak = bench_peak(args.threads, peak_n, 5 if args.quick else 20, dev=dev)
     m = cfg.model
     fl_args = (m.sequence_length, args.features, m.hidden_size, m.num_layers, m.attention_heads,
                not m.causal)
@@ -353,16 +412,18 @@ def main(argv=None) -> int:
         **peak,
     }
     best_peak = max(peak.get("peak_gflops_torch", 0), peak["peak_gflops_jax"])
-    roof["peak_gflops_fp32_theoretical"] = theoretical_peak(args.threads)
+    roof["peak_gflops_fp32_theoretical"] = None if on_gpu else theoretical_peak(args.threads)
     for who in ("qj", "torch"):
         roof[f"train_fraction_of_peak_{who}"] = roof[f"gflops_train_{who}"] / best_peak
         roof[f"latency_fraction_of_peak_{who}"] = roof[f"gflops_latency_{who}"] / best_peak
     if args.bf16:
-        out_bf16 = bench_bf16(cfg, args.features, inf_batch, inf_iters, lat_iters, args.threads)
+        out_bf16 = bench_bf16(cfg, args.features, inf_batch, inf_iters, lat_iters, args.threads,
+                              dev=dev)
     out = {
         "benchmark": "hft_model", "quick": args.quick, "threads": args.threads,
         "cpu_async_dispatch": async_dispatch,
         "device": jax.devices()[0].device_kind, "jax_version": jax.__version__,
+        "torch_device": dev, "gpu_matmul_precision": precision,
         "config": {"sequence_length": cfg.model.sequence_length, "hidden_size": cfg.model.hidden_size,
                    "num_layers": cfg.model.num_layers, "attention_heads": cfg.model.attention_heads,
                    "batch_size": cfg.train.batch_size, "features": args.features,
@@ -374,7 +435,8 @@ def main(argv=None) -> int:
         "latency_speedup_vs_torch": t["latency_p50_us"] / j["latency_p50_us"],
         "train_cpu_time_speedup_vs_torch": (j["train_samples_per_cpu_sec"]
                                             / t["train_samples_per_cpu_sec"]),
-        "latency_unrolled_speedup_vs_torch": t["latency_p50_us"] / j["latency_unrolled_p50_us"],
+        **({"latency_unrolled_speedup_vs_torch": t["latency_p50_us"]
+            / j["latency_unrolled_p50_us"]} if "latency_unrolled_p50_us" in j else {}),
         "roofline": roof,
         **({"bf16_inference": out_bf16} if args.bf16 else {}),
         "load_average_1min_at_start": load_at_start,  # includes any run just before this one
@@ -384,7 +446,8 @@ def main(argv=None) -> int:
         for unroll, fuse in ((1, False), (2, True), (4, True)):
             c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, unroll=unroll,
                                                                    fuse_directions=fuse))
-            r = bench_jax(c, args.features, steps, inf_batch, max(inf_iters // 2, 1), lat_iters // 2)
+            r = bench_jax(c, args.features, steps, inf_batch, max(inf_iters // 2, 1), lat_iters // 2,
+                          unrolled=not args.skip_unrolled)
             var[f"unroll{unroll}_{'fused' if fuse else 'unfused'}"] = {
                 k: r[k] for k in ("train_samples_per_sec", "inference_windows_per_sec",
                                   "latency_p50_us")}
