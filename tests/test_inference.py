@@ -350,3 +350,21 @@ def test_cpu_async_dispatch_is_set_before_jax_starts():
             "print('OK')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-2000:]
+
+
+def test_batch_one_bucket_unrolls_only_on_cpu_by_default(monkeypatch):
+    # on an H100 the unrolled batch-1 program was slower than the rolled one (docs/benchmarks.md)
+    from quantjax.inference.model_fn import flatten_params, hft_fn
+    from quantjax.models.hft import init_params
+
+    cfg = load(HFTConfig, "configs/hft_lstm_tiny.yaml").model
+    flat = flatten_params(init_params(cfg, 3, jax.random.key(0)))
+    x = np.zeros((1, cfg.sequence_length, 3), np.float32)
+
+    def unrolled(**kw):  # a full unroll is a scan with unroll = sequence length
+        text = str(jax.make_jaxpr(hft_fn(cfg, {}, **kw))(flat, {"x": x}))
+        return f"unroll={cfg.sequence_length}" in text
+
+    assert unrolled() and not unrolled(unroll_single=False)  # this test runs on CPU
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert not unrolled() and unrolled(unroll_single=True)

@@ -53,12 +53,14 @@ class ModelFn(NamedTuple):
     extra: dict  # task constants (scales, horizon, threshold, feature names...)
 
 
-def hft_fn(model_cfg, extra: dict, unroll_single: bool = True):
+def hft_fn(model_cfg, extra: dict, unroll_single: bool | None = None):
     """``fn(params_flat, {"x": [B, L, F]})`` of the HFT LSTM-attention model (eval mode).
 
     ``unroll_single``: when traced for a concrete batch of 1 (the latency bucket of a compiled
     predictor), fully unroll the recurrences (``apply(..., unroll=True)``: same outputs, about
     10% lower single-window latency on the 2-core CPU, a few seconds more compile time at load).
+    ``None`` (default): only when JAX's default backend is a CPU, since on an H100 the unrolled
+    batch-1 program was 1.5x slower than the rolled one (2.03 vs 1.38 ms, docs/benchmarks.md).
     Other batches, and a symbolic batch (``jax.export``), keep the model's ``unroll``."""
     from quantjax.models.hft import LSTMAttentionModel
 
@@ -68,7 +70,8 @@ def hft_fn(model_cfg, extra: dict, unroll_single: bool = True):
 
     def fn(params_flat, inputs):
         b = inputs["x"].shape[0]
-        unroll = True if unroll_single and isinstance(b, int) and b == 1 else None
+        single = jax.default_backend() == "cpu" if unroll_single is None else unroll_single
+        unroll = True if single and isinstance(b, int) and b == 1 else None
         out = model.apply(unflatten_params(params_flat), inputs["x"], unroll=unroll)
         return {"direction_probs": jax.nn.softmax(out["direction"], -1),
                 "price": out["price"] * ps, "volatility": out["volatility"] * vs}
