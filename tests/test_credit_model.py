@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from quantjax.config.credit import CreditModelConfig
 from quantjax.credit.explain import feature_space, integrated_gradients
 from quantjax.data.credit import CreditBatch
-from quantjax.models.credit import build_model, categorical_widths
+from quantjax.models.credit import N_SERIES_STATS, build_model, categorical_widths, series_stats
 
 CARDS = (4, 6, 3)
 
@@ -42,7 +43,7 @@ def test_categorical_widths_sum_to_d_model(d, c):
 
 @pytest.mark.parametrize("nt,ct,tt,cls", [
     ("linear", "split", "linear", True), ("per_feature", "per_feature", "per_step", False),
-    ("per_feature_mlp", "split", "per_step", True)])
+    ("per_feature_mlp", "split", "per_step", True), ("linear", "split", "linear_stats", True)])
 def test_all_tokenizers_give_finite_logits(nt, ct, tt, cls):
     m = _model(numerical_tokenizer=nt, categorical_tokenizer=ct, time_series_tokenizer=tt,
                use_cls=cls)
@@ -50,6 +51,29 @@ def test_all_tokenizers_give_finite_logits(nt, ct, tt, cls):
     p = jax.jit(m.init)(jax.random.key(0), *b[:4])
     z = jax.jit(m.apply)(p, *b[:4])
     assert z.shape == (4,) and np.isfinite(np.asarray(z)).all()
+
+
+def test_series_stats_values_and_finite_gradients():
+    s = jnp.asarray([[1.0, 2.0, 4.0, 3.0], [0.5, 0.5, 0.5, 0.5]])
+    st_ = np.asarray(series_stats(s))
+    d = np.diff(np.asarray(s[0]))
+    trend = np.polyfit(np.arange(4), np.asarray(s[0]), 1)[0] * 3
+    np.testing.assert_allclose(st_[0], [2.5, np.sqrt(1.25 + 1e-6), 1, 4, 3, trend,
+                                        np.sqrt(d.var() + 1e-6), np.log(np.sqrt(d.var() + 1e-6))],
+                               rtol=1e-5)
+    assert st_[1, 6] == pytest.approx(1e-3) and np.isfinite(st_).all()  # constant series
+    g = jax.grad(lambda x: series_stats(x).sum())(s)
+    assert np.isfinite(np.asarray(g)).all()
+    assert np.asarray(series_stats(s[:, :1]))[:, 5:].tolist() == [[0, 0, 0]] * 2  # T = 1
+    # the linear skip sees the statistics too: its kernel has T + 8 series inputs
+    m = _model(time_series_tokenizer="linear_stats", linear_skip=True)
+    b = _batch()
+    p = jax.jit(m.init)(jax.random.key(0), *b[:4])
+    base = _model(linear_skip=True)
+    p0 = jax.jit(base.init)(jax.random.key(0), *b[:4])
+    assert (p["params"]["skip"]["kernel"].shape[0]
+            == p0["params"]["skip"]["kernel"].shape[0] + N_SERIES_STATS)
+    assert p["params"]["ts_proj"]["kernel"].shape[0] == b[3].shape[1] + N_SERIES_STATS
 
 
 def test_d_model_not_divisible_by_categorical_features():

@@ -40,8 +40,10 @@ class CreditModelConfig:
         "(uneven when d_model % C != 0); per_feature: one d_model token per feature",
     )
     time_series_tokenizer: str = spec(
-        "linear", choices=("linear", "per_step"),
-        doc="linear: the whole series -> one token (spec); per_step: one token per step",
+        "linear", choices=("linear", "linear_stats", "per_step"),
+        doc="linear: the whole series -> one token (spec); linear_stats: the series and 8 "
+        "summary statistics (level, trend, volatility of changes and its log) -> one token; "
+        "per_step: one token per step",
     )
     use_cls: bool = spec(True, doc="prepend a learned [CLS] token; its output joins the fusion")
     linear_skip: bool = spec(

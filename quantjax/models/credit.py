@@ -12,8 +12,10 @@ Tokens (each gets a learned modality-type embedding):
 * categorical: ``split`` one token made of C per-feature embeddings whose widths sum to d_model
   (the spec's ``d_model // C`` split, with the first ``d_model % C`` features one wider, so
   256 / 3 works), or ``per_feature`` one full-width embedding token per feature;
-* time series: ``linear`` one token from the whole series (spec) or ``per_step`` tokens with
-  sinusoidal step positions;
+* time series: ``linear`` one token from the whole series (spec), ``linear_stats`` one token
+  from the series and its :func:`series_stats` (mean, std, min, max, last, trend, std of the
+  month-on-month changes and its log: a log-volatility is out of reach of a linear token and
+  hard for a small encoder), or ``per_step`` tokens with sinusoidal step positions;
 * text: one token per word with sinusoidal positions; PAD words are masked out as attention keys;
 * an optional learned [CLS] token.
 
@@ -22,7 +24,8 @@ output tokens (text: the mean over non-PAD words, zeros if none). The spec's fus
 concatenated representations ([CLS], numerical, categorical, time series, text) to d_model, and
 the spec's classifier d -> d/2 -> d/4 produces ONE logit of default (sigmoid; equivalent to the
 spec's 2-way softmax). Optional ``linear_skip`` adds a linear function of the embedded inputs
-(numeric values, categorical embeddings, mean word embedding, series) to the logit, a
+(numeric values, categorical embeddings, mean word embedding, series, and its statistics with
+``linear_stats``) to the logit, a
 "wide & deep" path that keeps small tables at least as good as a logistic regression.
 
 The forward pass is split in two so integrated gradients can work in embedding space:
@@ -45,6 +48,30 @@ import jax.numpy as jnp
 from quantjax.config.credit import CreditModelConfig
 from quantjax.errors import ConfigError
 from quantjax.models.layers import dropout
+
+N_SERIES_STATS = 8
+_STATS_EPS = 1e-6
+
+
+def series_stats(s: jax.Array) -> jax.Array:
+    """Summary statistics of each series: ``s`` [B, T] -> [B, 8].
+
+    Columns: mean, std, min, max, last value, OLS trend over the whole series (slope x (T-1)),
+    std of the month-on-month changes and its log. Stds are ``sqrt(var + 1e-6)`` (smooth at a
+    constant series, so gradients and integrated gradients stay finite). With T < 2 the trend
+    and the change statistics are 0.
+    """
+    T = s.shape[1]
+    mean = s.mean(1)
+    std = jnp.sqrt(s.var(1) + _STATS_EPS)
+    if T >= 2:
+        t = jnp.arange(T, dtype=s.dtype) - (T - 1) / 2.0
+        trend = (s * t).sum(1) / (t * t).sum() * (T - 1)
+        dstd = jnp.sqrt(jnp.diff(s, axis=1).var(1) + _STATS_EPS)
+        log_dstd = jnp.log(dstd)
+    else:
+        trend = dstd = log_dstd = jnp.zeros_like(mean)
+    return jnp.stack([mean, std, s.min(1), s.max(1), s[:, -1], trend, dstd, log_dstd], axis=-1)
 
 
 class Embedded(NamedTuple):
@@ -233,8 +260,8 @@ class CreditTransformer(nn.Module):
             groups.append(tok + self.type_embed[1])
         n_steps = e.time_series.shape[1]
         if n_steps:
-            if c.time_series_tokenizer == "linear":
-                tok = self.ts_proj(e.time_series[..., 0])[:, None, :]
+            if c.time_series_tokenizer in ("linear", "linear_stats"):
+                tok = self.ts_proj(self._series_features(e.time_series))[:, None, :]
             else:
                 tok = e.time_series[..., :1] * self.step_w + self.step_b
                 tok = tok + sinusoidal(n_steps, d)[None]
@@ -269,11 +296,19 @@ class CreditTransformer(nn.Module):
             logit = logit + self.skip(self._flat_inputs(e))[:, 0]
         return logit
 
+    def _series_features(self, ts: jax.Array) -> jax.Array:
+        """[B, T, 1] series -> [B, T] (``linear``) or [B, T + 8] (``linear_stats``)."""
+        s = ts[..., 0]
+        if self.cfg.time_series_tokenizer == "linear_stats" and s.shape[1]:
+            return jnp.concatenate([s, series_stats(s)], axis=-1)
+        return s
+
     def _flat_inputs(self, e: Embedded) -> jax.Array:
         """[B, F] concatenation of numeric, categorical embeddings, mean word embedding and
-        series (the inputs of the linear skip term)."""
+        series (with ``linear_stats`` its statistics too; the inputs of the linear skip
+        term)."""
         b = e.numeric.shape[0]
-        parts = [e.numeric, e.categorical.reshape(b, -1), e.time_series.reshape(b, -1)]
+        parts = [e.numeric, e.categorical.reshape(b, -1), self._series_features(e.time_series)]
         if e.text.shape[1]:
             m = e.text_mask.astype(jnp.float32)[..., None]
             parts.append((e.text * m).sum(1) / jnp.maximum(m.sum(1), 1.0))
