@@ -357,7 +357,10 @@ def test_batch_one_bucket_unrolls_only_on_cpu_by_default(monkeypatch):
     from quantjax.inference.model_fn import flatten_params, hft_fn
     from quantjax.models.hft import init_params
 
-    cfg = load(HFTConfig, "configs/hft_lstm_tiny.yaml").model
+    import dataclasses
+
+    cfg = dataclasses.replace(load(HFTConfig, "configs/hft_lstm_tiny.yaml").model,
+                              sequence_length=5, num_layers=1)
     flat = flatten_params(init_params(cfg, 3, jax.random.key(0)))
     x = np.zeros((1, cfg.sequence_length, 3), np.float32)
 
