@@ -354,14 +354,16 @@ def test_cpu_async_dispatch_is_set_before_jax_starts():
 
 def test_batch_one_bucket_unrolls_only_on_cpu_by_default(monkeypatch):
     # on an H100 the unrolled batch-1 program was slower than the rolled one (docs/benchmarks.md)
+    import dataclasses
+
     from quantjax.inference.model_fn import flatten_params, hft_fn
     from quantjax.models.hft import init_params
 
-    import dataclasses
-
     cfg = dataclasses.replace(load(HFTConfig, "configs/hft_lstm_tiny.yaml").model,
                               sequence_length=5, num_layers=1)
-    flat = flatten_params(init_params(cfg, 3, jax.random.key(0)))
+    # tracing needs no parameter values: zeros of the parameters' shapes, no init compile
+    shapes = jax.eval_shape(lambda: init_params(cfg, 3, jax.random.key(0)))
+    flat = flatten_params(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes))
     x = np.zeros((1, cfg.sequence_length, 3), np.float32)
 
     def unrolled(**kw):  # a full unroll is a scan with unroll = sequence length
