@@ -4,8 +4,8 @@
 #   bash scripts/run_gpu_benchmarks.sh OUT_DIR [stage ...]
 #
 # Stages (default: all, in this order): env credit hft backtest sweep inference.
-# Each stage writes OUT_DIR/<stage>.json (the benchmark's one JSON object) and
-# OUT_DIR/<stage>.err (its stderr); a stage that fails or runs out of time does not stop the
+# Each stage writes OUT_DIR/<stage>.json (the benchmark's one JSON object; the backtest stage
+# writes backtest_u1, backtest_u8 and backtest_trades) and OUT_DIR/<stage>.err (its stderr); a stage that fails or runs out of time does not stop the
 # others. Sizes are the GPU ones named in docs/benchmarks.md ("GPU"). Needs a Python with
 # quantjax importable (PYTHONPATH=. is enough) and, for the torch comparisons, torch with CUDA.
 set -u
@@ -41,10 +41,14 @@ torch.backends.cudnn.version(), jax.devices())" 2>&1
     hft)
         XLA_PYTHON_CLIENT_MEM_FRACTION=0.5 run hft 130 "$py" scripts/bench_hft_model.py \
             --train-steps 100 --inference-batch 16384 --skip-unrolled --bf16 ;;
-    backtest)
-        run backtest 90 "$py" scripts/bench_backtest.py --no-vectorbt --skip-chunked \
-            --device-data --levels equity,total --symbols 10000 --steps 100000 \
-            --repeat 3 ;;
+    backtest)  # 10,000 x 100,000 at unroll 1 and 8 (the `trades` level does not fit there)
+        for u in 1 8; do
+            run "backtest_u$u" 90 "$py" scripts/bench_backtest.py --no-vectorbt \
+                --skip-chunked --device-data --levels equity,total --symbols 10000 \
+                --steps 100000 --repeat 3 --unroll "$u"
+        done
+        run backtest_trades 60 "$py" scripts/bench_backtest.py --no-vectorbt --skip-chunked \
+            --device-data --levels trades,equity --symbols 10000 --steps 10000 --repeat 3 ;;
     sweep)
         run sweep 110 "$py" scripts/bench_sweep.py --k 16 --config configs/hft_lstm.yaml \
             --skip-backtest --set train.epochs=1 --set train.max_steps=100 \
