@@ -18,7 +18,7 @@ log, brought to host; what the CLI uses: ``headline_record_level``) and ``equity
 (``speedup_vs_vectorbt_by_level`` for all). vectorbt gets the same costs (fees 5 bps, slippage
 1 bp, stop-loss 2%, take-profit 1%), its numba code is compiled before timing, and only
 ``Portfolio.from_signals(...).final_value()`` is timed. By default the script calls
-:func:`quantjax.backtest.runner.enable_fast_cpu_loops` before JAX starts (one CPU kernel for
+:func:`quantjax.platform.enable_fast_cpu_loops` before JAX starts (one CPU kernel for
 the scan; bitwise-identical results); ``--xla-default`` keeps XLA's defaults for an A/B run.
 Times: medians (and best) of ``--repeat`` interleaved runs of every engine.
 
@@ -257,7 +257,7 @@ def main() -> None:
         ap.error("--device-data needs --no-vectorbt (vectorbt runs on host numpy data)")
     S = a.symbols or (20 if a.quick else 100)
     T = a.steps or (5_000 if a.quick else 100_000)
-    from quantjax.backtest.runner import enable_fast_cpu_loops
+    from quantjax.platform import enable_fast_cpu_loops
 
     fast = False if a.xla_default else enable_fast_cpu_loops()
     import jax

@@ -75,8 +75,8 @@ def main(argv=None) -> int:
     import jax
     import jax.numpy as jnp
 
-    from quantjax.config.credit import CreditModelConfig
     from quantjax.credit.bucketing import bucketed_logits_fn, plan_chunks
+    from quantjax.credit.config import CreditModelConfig
     from quantjax.models.credit import build_model
 
     on_gpu = jax.default_backend() == "gpu"

@@ -99,7 +99,7 @@ def main() -> None:
     if args.count_below:
         fast = False
         if args.fast_cpu_loops:
-            from quantjax.backtest.runner import enable_fast_cpu_loops
+            from quantjax.platform import enable_fast_cpu_loops
 
             fast = enable_fast_cpu_loops()
         windows = [int(w) for w in args.count_below.split(",")]

@@ -109,15 +109,15 @@ def bench_bf16(cfg, n_features, inf_batch, inf_iters, lat_iters, threads, seed=0
     sys.path.insert(0, str(Path(__file__).parent))
     from torch_reference_hft import LSTMAttentionModel as TorchModel
 
-    from quantjax.models.hft import LSTMAttentionModel as QJModel
-    from quantjax.models.hft import init_params
+    from quantjax.models.lstm_attention import LSTMAttentionModel as QJModel
+    from quantjax.models.registry import init_hft_params
 
     m = cfg.model
     rng = np.random.default_rng(seed)
     xb = rng.standard_normal((inf_batch, m.sequence_length, n_features)).astype(np.float32)
     x1 = xb[:1]
     model = QJModel(m)
-    p32 = init_params(m, n_features, jax.random.PRNGKey(seed))
+    p32 = init_hft_params(m, n_features, jax.random.PRNGKey(seed))
     p16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), p32)
     f = jax.jit(lambda p, x: jax.nn.softmax(model.apply(p, x)["direction"].astype(jnp.float32)))
     ref = np.asarray(f(p32, xb))
@@ -209,8 +209,8 @@ def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0, u
     import jax
     import jax.numpy as jnp
 
-    from quantjax.models.hft import LSTMAttentionModel
-    from quantjax.train.hft_task import HFTArrays, make_hft_task
+    from quantjax.hft.task import HFTArrays, make_hft_task
+    from quantjax.models.lstm_attention import LSTMAttentionModel
     from quantjax.train.trainer import hparams_from_config, init_state, make_chunk_fn
 
     m, tr = cfg.model, cfg.train
@@ -244,7 +244,7 @@ def bench_jax(cfg, n_features, steps, inf_batch, inf_iters, lat_iters, seed=0, u
     params = state.params
     fwd = jax.jit(lambda p, x: model.apply(p, x)["direction"])
     xb = jnp.asarray(rng.standard_normal((inf_batch, m.sequence_length, n_features)), jnp.float32)
-    from quantjax.inference.runtime import batch_compiler_options
+    from quantjax.platform import batch_compiler_options
 
     # as the compiled predictor compiles a bucket of this size (on CPU: YNNPACK fusions off)
     f_b = fwd.lower(params, xb).compile(compiler_options=batch_compiler_options(inf_batch))
@@ -360,13 +360,13 @@ def main(argv=None) -> int:
     # XLA:CPU runs on all cores of the machine; --threads 1 also makes its Eigen dots serial
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                f"{'true' if args.threads > 1 else 'false'}").strip()
-    from quantjax.inference.runtime import set_cpu_async_dispatch
+    from quantjax.platform import set_cpu_async_dispatch
 
     async_dispatch = set_cpu_async_dispatch(args.async_dispatch)  # before any JAX computation
     import jax
 
     from quantjax.config import load
-    from quantjax.config.hft import HFTConfig
+    from quantjax.hft.config import HFTConfig
 
     over = list(args.overrides)
     if args.quick:

@@ -32,7 +32,7 @@ Prints ONE JSON object:
 Usage: ``python scripts/bench_inference.py [--quick] [--async-dispatch] [--cpu-devices N]``. Timings are
 wall-clock on the current backend (CPU unless a GPU is visible); params are random (speed does
 not depend on training). Calls run inline as in ``quantjax replay``
-(``runtime.cpu_async_dispatch: false``, :mod:`quantjax.inference.runtime`);
+(``runtime.cpu_async_dispatch: false``, :mod:`quantjax.platform`);
 ``--async-dispatch`` measures with JAX's default CPU async dispatch instead
 (``cpu_async_dispatch`` in the JSON says which).
 """
@@ -78,7 +78,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.cpu_devices < 1:
         ap.error(f"--cpu-devices: must be >= 1, got {args.cpu_devices}")
-    from quantjax.inference.runtime import set_cpu_async_dispatch
+    from quantjax.platform import set_cpu_async_dispatch
 
     async_dispatch = set_cpu_async_dispatch(args.async_dispatch)  # before any JAX computation
     import jax
@@ -88,12 +88,13 @@ def main() -> None:
 
     from quantjax.config import load
     from quantjax.config.features import FeaturesConfig
-    from quantjax.config.hft import HFTConfig
     from quantjax.features.compute import feature_names
+    from quantjax.hft.config import HFTConfig
     from quantjax.inference.causal import CausalStream
     from quantjax.inference.model_fn import InputSpec, flatten_params, hft_fn
     from quantjax.inference.predictor import CompiledPredictor
-    from quantjax.models.hft import LSTMAttentionModel, init_params
+    from quantjax.models.lstm_attention import LSTMAttentionModel
+    from quantjax.models.registry import init_hft_params
 
     quick = args.quick
     cfg = load(HFTConfig, "configs/hft_lstm.yaml")
@@ -111,7 +112,7 @@ def main() -> None:
                  "quick": quick, "cpu_async_dispatch": async_dispatch, "seq_len": L, "hidden_size": mcfg.hidden_size,
                  "num_layers": mcfg.num_layers, "n_features": F}
 
-    params = init_params(mcfg, F, jax.random.key(0))
+    params = init_hft_params(mcfg, F, jax.random.key(0))
     flat = flatten_params(params)
     fn = hft_fn(mcfg, {})
     t0 = time.perf_counter()
@@ -134,7 +135,7 @@ def main() -> None:
     from quantjax.inference.causal import CausalStreamReference
 
     ccfg = dataclasses.replace(mcfg, causal=True)
-    cparams = init_params(ccfg, F, jax.random.key(1))
+    cparams = init_hft_params(ccfg, F, jax.random.key(1))
     cs = CausalStream(cparams, dataclasses.asdict(ccfg))
     cref = CausalStreamReference(cparams, dataclasses.asdict(ccfg))
     capply = jax.jit(LSTMAttentionModel(ccfg).apply)

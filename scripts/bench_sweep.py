@@ -45,8 +45,8 @@ def bench_train(args) -> dict:
     import numpy as np
 
     from quantjax.config import load
-    from quantjax.config.hft import HFTConfig
-    from quantjax.config.sweep import SweepSection
+    from quantjax.hft.config import HFTConfig
+    from quantjax.sweep.config import SweepSection
     from quantjax.sweep.tasks import prepare_hft
     from quantjax.sweep.train_sweep import init_params, make_program, stack
     from quantjax.train.trainer import make_train, total_steps
@@ -134,8 +134,8 @@ def bench_backtest(args) -> dict:
     import numpy as np
 
     from quantjax.config import from_dict
-    from quantjax.config.sweep import SweepConfig
     from quantjax.sweep.backtest_sweep import run_backtest_sweep
+    from quantjax.sweep.config import SweepConfig
     from quantjax.sweep.space import make_trials
 
     P, S, T = (64, 20, 2000) if args.quick else (args.bt_trials, args.bt_symbols, args.bt_steps)

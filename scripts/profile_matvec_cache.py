@@ -33,7 +33,7 @@ def main() -> None:
             ap.error(f"--{name}: must be >= 1, got {getattr(args, name)}")
     if any(n < 1 for n in args.sizes):
         ap.error(f"--sizes: every size must be >= 1, got {args.sizes}")
-    from quantjax.inference.runtime import set_cpu_async_dispatch
+    from quantjax.platform import set_cpu_async_dispatch
 
     set_cpu_async_dispatch(False)  # inline calls, as the streaming bench
     import jax

@@ -38,7 +38,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + " --xla_cpu_enable_xprof_traceme=true").strip()
-    from quantjax.inference.runtime import set_cpu_async_dispatch
+    from quantjax.platform import set_cpu_async_dispatch
 
     async_dispatch = set_cpu_async_dispatch(args.async_dispatch)
     import jax
@@ -46,15 +46,15 @@ def main() -> None:
 
     from quantjax.config import load
     from quantjax.config.features import FeaturesConfig
-    from quantjax.config.hft import HFTConfig
     from quantjax.features.compute import feature_names
+    from quantjax.hft.config import HFTConfig
     from quantjax.inference.causal import CausalStream
-    from quantjax.models.hft import init_params
+    from quantjax.models.registry import init_hft_params
 
     cfg = load(HFTConfig, "configs/hft_lstm.yaml")
     mcfg = dataclasses.replace(cfg.model, causal=True)
     F = len(feature_names(FeaturesConfig(), True))
-    cs = CausalStream(init_params(mcfg, F, jax.random.key(1)), dataclasses.asdict(mcfg))
+    cs = CausalStream(init_hft_params(mcfg, F, jax.random.key(1)), dataclasses.asdict(mcfg))
     S = args.symbols
     exe = cs.compile(S)
     state = [cs.init(S)]

@@ -146,9 +146,6 @@ def test_cli_daily_ohlcv_with_signals_and_momentum(tmp_path, capsys):
 
 
 def test_cli_errors_exit_2(tmp_path, capsys, monkeypatch):
-    import quantjax.train.checkpoint as ckpt
-
-    monkeypatch.delattr(ckpt, "predict_market", raising=False)  # the hook is absent
     data, _ = _daily_csv(tmp_path, 30)
     rc = main(["backtest", "--data", str(data), "--checkpoint", str(tmp_path), "--out",
                str(tmp_path / "x")])
@@ -171,8 +168,8 @@ def test_cli_synthetic_with_quotes(tmp_path):
 
 
 def test_cli_checkpoint_hook_uses_model_signal(tmp_path, monkeypatch):
-    """When the checkpoint API provides predict_market, --checkpoint runs the model strategy."""
-    import quantjax.train.checkpoint as ckpt
+    """--checkpoint runs the model strategy on the run's predict_market outputs."""
+    from quantjax.hft import predict as hft_predict
 
     def fake_predict(run_dir, market):
         S, T = market.n_symbols, market.n_steps
@@ -181,7 +178,7 @@ def test_cli_checkpoint_hook_uses_model_signal(tmp_path, monkeypatch):
         probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
         return probs, rng.normal(0, 0.01, (S, T)), np.full((S, T), 0.01)
 
-    monkeypatch.setattr(ckpt, "predict_market", fake_predict, raising=False)
+    monkeypatch.setattr(hft_predict, "predict_market", fake_predict)
     data, _ = _daily_csv(tmp_path, 60)
     out = tmp_path / "model"
     rc = main(["backtest", "--data", str(data), "--checkpoint", str(tmp_path), "--out", str(out)])

@@ -26,6 +26,7 @@ from quantjax.backtest.runner import (
     trades_records,
 )
 from quantjax.backtest.toy import random_market
+from quantjax.jsonio import jsonable
 from quantjax.risk import StepRecord, make_params
 
 RULES = dict(max_drawdown=0.08, trailing_stop=0.03, daily_loss_limit=0.03, fee_fixed=0.5,
@@ -67,7 +68,7 @@ def test_trades_level_equals_full(mode, quotes):
     pd.testing.assert_frame_equal(outputs.returns_frame(full), outputs.returns_frame(tr))
     a = outputs.compute_metrics(full, outputs.trade_log(full), 252.0)
     b = outputs.compute_metrics(tr, outputs.trade_log(tr), 252.0)
-    assert json.dumps(outputs._jsonable(a)) == json.dumps(outputs._jsonable(b))
+    assert json.dumps(jsonable(a)) == json.dumps(jsonable(b))
 
 
 def test_breaker_and_write_results_identical(tmp_path):
@@ -118,7 +119,7 @@ def test_no_trades_gives_empty_log():
 
 CHILD = r"""
 import sys, numpy as np
-from quantjax.backtest.runner import enable_fast_cpu_loops
+from quantjax.platform import enable_fast_cpu_loops
 assert enable_fast_cpu_loops()
 from quantjax.backtest import strategies
 from quantjax.backtest.runner import run

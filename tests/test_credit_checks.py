@@ -14,11 +14,11 @@ import pytest
 
 from quantjax.cli.main import main
 from quantjax.config import from_dict, load
-from quantjax.config.credit import CreditConfig, CreditDecisionConfig, CreditModelConfig
 from quantjax.config.credit_data import SynthCreditConfig
 from quantjax.config.credit_schema import CreditSchema
 from quantjax.credit import metrics as M
 from quantjax.credit import pipeline as P
+from quantjax.credit.config import CreditConfig, CreditDecisionConfig, CreditModelConfig
 from quantjax.credit.scoring import check_passthrough_columns, output_columns
 from quantjax.credit.task import binary_loss
 from quantjax.data.credit import check_credit_frame, read_credit_table, stratified_split

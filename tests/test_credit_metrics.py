@@ -101,7 +101,7 @@ def test_temperature_and_shift_recover_class_weighted_logits():
 
 def test_calibrate_fits_the_shift_only_for_a_class_weighted_loss():
     from quantjax.config import load
-    from quantjax.config.credit import CreditConfig
+    from quantjax.credit.config import CreditConfig
     from quantjax.credit.pipeline import calibrate
 
     rng = np.random.default_rng(3)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantjax.config.credit import CreditModelConfig
+from quantjax.credit.config import CreditModelConfig
 from quantjax.credit.explain import feature_space, integrated_gradients
 from quantjax.data.credit import CreditBatch
 from quantjax.models.credit import N_SERIES_STATS, build_model, categorical_widths, series_stats
@@ -179,7 +179,7 @@ def test_length_bucketed_scoring_matches_padded():
 
 
 def test_credit_task_loss_uses_traced_dropout_rate():
-    from quantjax.config.credit import CreditConfig
+    from quantjax.credit.config import CreditConfig
     from quantjax.credit.task import make_task, to_arrays
     from quantjax.train.trainer import hparams_from_config
 

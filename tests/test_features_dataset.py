@@ -12,8 +12,9 @@ from quantjax.config.features import FeaturesConfig
 from quantjax.data.market_io import market_from_frame
 from quantjax.data.synth_market import generate
 from quantjax.errors import DataError
-from quantjax.features.dataset import HFTDataset, build_hft_dataset, gather_windows
 from quantjax.features.scaler import Scaler, apply_scaler, fit_scaler
+from quantjax.features.windows import gather_windows
+from quantjax.hft.dataset import HFTDataset, build_hft_dataset
 
 CFG = FeaturesConfig(timeframes=(3, 20), regime_window=50)
 

@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 from quantjax.config import load
-from quantjax.config.hft import HFTConfig, HFTModelConfig
 from quantjax.errors import ConfigError
-from quantjax.models.hft import LSTMAttentionModel, init_params
+from quantjax.hft.config import HFTConfig
+from quantjax.models.lstm_attention import LSTMAttentionConfig, LSTMAttentionModel
+from quantjax.models.registry import init_hft_params
 
-CFG = HFTModelConfig(sequence_length=6, hidden_size=8, num_layers=2, attention_heads=2,
+CFG = LSTMAttentionConfig(sequence_length=6, hidden_size=8, num_layers=2, attention_heads=2,
                      attention_dropout=0.0)
 
 
 @pytest.fixture(scope="module")
 def setup():
-    params = init_params(CFG, 3, jax.random.PRNGKey(0))
+    params = init_hft_params(CFG, 3, jax.random.PRNGKey(0))
     x = jax.random.normal(jax.random.PRNGKey(1), (4, 6, 3))
     return params, x
 
@@ -86,7 +87,7 @@ def test_unroll_override_same_outputs_and_params(setup):
     assert flat["['attention']['query']['kernel']"] == (16, 16)
     assert flat["['layer_norm']['scale']"] == (16,)
     assert len(flat) == 2 + 2 * 3 + 8 + 2 + 3 * 4  # embedding, lstm, attention, ln, heads
-    other = init_params(CFG, 3, jax.random.PRNGKey(0))
+    other = init_hft_params(CFG, 3, jax.random.PRNGKey(0))
     jax.tree.map(np.testing.assert_array_equal, params, other)
 
 
@@ -124,7 +125,7 @@ def test_dropout_rate_is_traced(setup):
 
 def test_causal_mode():
     cfg = dataclasses.replace(CFG, causal=True)
-    params = init_params(cfg, 3, jax.random.PRNGKey(0))
+    params = init_hft_params(cfg, 3, jax.random.PRNGKey(0))
     x = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 3))
     m = LSTMAttentionModel(cfg)
     full = m.apply(params, x, return_attention=True)

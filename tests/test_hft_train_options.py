@@ -16,14 +16,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train_toy import tiny_config, toy_dataset  # noqa: E402
 
+from quantjax.hft.evaluate import attention_samples, split_predictions  # noqa: E402
+from quantjax.hft.task import make_hft_task, prepare_arrays, task_losses  # noqa: E402
 from quantjax.train.config import TrainConfig  # noqa: E402
-from quantjax.train.hft_task import (  # noqa: E402
-    attention_samples,
-    make_hft_task,
-    prepare_arrays,
-    split_predictions,
-    task_losses,
-)
 from quantjax.train.trainer import hparams_from_config, make_optimizer, total_steps  # noqa: E402
 
 Y_DIR = jnp.asarray([0, 1, 2, 2], jnp.int32)
@@ -157,7 +152,7 @@ def test_too_short_data_names_the_config_key():
     from quantjax.data.market_io import market_from_frame
     from quantjax.data.synth_market import generate
     from quantjax.errors import DataError
-    from quantjax.features.dataset import build_hft_dataset
+    from quantjax.hft.dataset import build_hft_dataset
 
     df, _ = generate(SynthMarketConfig(symbols=2, steps=120, seed=3, oracle_states=10,
                                        oracle_paths=10))

@@ -12,9 +12,9 @@ import pytest
 
 from quantjax.config import from_dict, load
 from quantjax.config.features import FeaturesConfig
-from quantjax.config.hft import HFTConfig
-from quantjax.config.inference import InferenceConfig
 from quantjax.errors import UserError
+from quantjax.hft.config import HFTConfig
+from quantjax.inference.config import InferenceConfig
 from quantjax.inference.export import export_checkpoint, load_artifact
 from quantjax.inference.model_fn import from_checkpoint
 from quantjax.inference.predictor import CompiledPredictor, from_model_fn
@@ -41,9 +41,9 @@ def tiny_market(symbols=2, steps=500, seed=0):
 
 def train_tiny(workdir, causal=False):
     """Train the tiny HFT config for a few steps with the trainer's public function."""
-    from quantjax.cli.train import load_hft_dataset
     from quantjax.config import apply_overrides, load_dict
-    from quantjax.train.hft_task import train_hft
+    from quantjax.hft.dataset import load_hft_dataset
+    from quantjax.hft.run import train_hft
 
     raw = apply_overrides(load_dict("configs/hft_lstm_tiny.yaml"),
                           OVERRIDES + [f"model.causal={str(causal).lower()}"])
@@ -89,7 +89,7 @@ def test_predictor_buckets_pad_and_match_apply(hft_run):
 def test_large_buckets_use_the_cpu_batch_options_and_match_apply(hft_run):
     """Buckets of 64+ rows are compiled with runtime.batch_compiler_options (on CPU: XLA's
     YNNPACK fusions off); their outputs still equal apply."""
-    from quantjax.inference.runtime import CPU_BATCH_OPTIONS, batch_compiler_options
+    from quantjax.platform import CPU_BATCH_OPTIONS, batch_compiler_options
 
     assert batch_compiler_options(8) is None
     assert batch_compiler_options(64) == (CPU_BATCH_OPTIONS if jax.default_backend() == "cpu"
@@ -115,7 +115,7 @@ def test_params_are_arguments_not_constants(hft_run):
 
 
 def test_artifact_equals_in_process_apply(hft_run, hft_artifact):
-    from quantjax.models.hft import LSTMAttentionModel
+    from quantjax.models.lstm_attention import LSTMAttentionModel
     from quantjax.train.checkpoint import load_for_inference
 
     model_cfg, params, _, extra = load_for_inference(hft_run[0])
@@ -285,7 +285,7 @@ def test_bad_ticks_rejected_and_state_intact(replay_setup, clean_replay, tmp_pat
 
 # ----------------------------------------------------------------------------- monitor + CLI
 def test_monitor_alerts_edge_triggered_jsonl(tmp_path):
-    from quantjax.config.inference import MonitorConfig
+    from quantjax.inference.config import MonitorConfig
     from quantjax.inference.monitor import Monitor
 
     cfg = MonitorConfig(window=20, min_samples=10, latency_p95_us=100.0)
@@ -342,7 +342,7 @@ def test_cpu_async_dispatch_is_set_before_jax_starts():
     import sys
 
     code = ("import jax\n"
-            "from quantjax.inference.runtime import set_cpu_async_dispatch as s\n"
+            "from quantjax.platform import set_cpu_async_dispatch as s\n"
             "assert s(False) is False\n"
             "assert jax.config.values['jax_cpu_enable_async_dispatch'] is False\n"
             "jax.numpy.ones(2).block_until_ready()\n"
@@ -357,12 +357,12 @@ def test_batch_one_bucket_unrolls_only_on_cpu_by_default(monkeypatch):
     import dataclasses
 
     from quantjax.inference.model_fn import flatten_params, hft_fn
-    from quantjax.models.hft import init_params
+    from quantjax.models.registry import init_hft_params
 
     cfg = dataclasses.replace(load(HFTConfig, "configs/hft_lstm_tiny.yaml").model,
                               sequence_length=5, num_layers=1)
     # tracing needs no parameter values: zeros of the parameters' shapes, no init compile
-    shapes = jax.eval_shape(lambda: init_params(cfg, 3, jax.random.key(0)))
+    shapes = jax.eval_shape(lambda: init_hft_params(cfg, 3, jax.random.key(0)))
     flat = flatten_params(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes))
     x = np.zeros((1, cfg.sequence_length, 3), np.float32)
 

@@ -12,24 +12,24 @@ import pytest
 
 from quantjax.config import from_dict, load, to_dict
 from quantjax.config.features import FeaturesConfig
-from quantjax.config.hft import HFTModelConfig
-from quantjax.config.inference import InferenceConfig
 from quantjax.errors import UserError
 from quantjax.features.compute import feature_names
+from quantjax.inference.config import InferenceConfig
 from quantjax.inference.export import export_model, load_artifact
 from quantjax.inference.model_fn import InputSpec, ModelFn, flatten_params, hft_fn
 from quantjax.inference.replay import ReplayEngine, replay_market
-from quantjax.models.hft import init_params
+from quantjax.models.lstm_attention import LSTMAttentionConfig
+from quantjax.models.registry import init_hft_params
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_inference import TINY_FEATURES, _slice, tiny_market  # noqa: E402
 
 
 def _artifact(tmp_path, causal: bool):
-    mcfg = HFTModelConfig(sequence_length=6, hidden_size=8, num_layers=2, attention_heads=2,
+    mcfg = LSTMAttentionConfig(sequence_length=6, hidden_size=8, num_layers=2, attention_heads=2,
                           causal=causal)
     F = len(feature_names(from_dict(FeaturesConfig, TINY_FEATURES), True))
-    params = flatten_params(init_params(mcfg, F, jax.random.key(3)))
+    params = flatten_params(init_hft_params(mcfg, F, jax.random.key(3)))
     extra = {"price_scale": 0.01, "vol_scale": 0.01, "horizon": 5, "threshold": 1e-4,
              "scaler_mean": [0.0] * F, "scaler_std": [1.0] * F}
     config = {"model": to_dict(mcfg), "data": {"features": TINY_FEATURES}}
@@ -75,5 +75,5 @@ def test_causal_replay_refuses_bidirectional_artifact(tmp_path):
 
 def test_model_config_roundtrip_in_artifact(tmp_path):
     art = _artifact(tmp_path, causal=True)
-    assert from_dict(HFTModelConfig, art.config["model"]).causal
-    assert dataclasses.asdict(from_dict(HFTModelConfig, art.config["model"]))["hidden_size"] == 8
+    assert from_dict(LSTMAttentionConfig, art.config["model"]).causal
+    assert dataclasses.asdict(from_dict(LSTMAttentionConfig, art.config["model"]))["hidden_size"] == 8

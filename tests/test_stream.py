@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from quantjax.config.features import FeaturesConfig
-from quantjax.config.hft import HFTModelConfig
 from quantjax.features.featureset import compute_features
 from quantjax.features.scaler import Scaler, apply_scaler
 from quantjax.inference.causal import CausalStream
 from quantjax.inference.stream import StreamingFeatures
-from quantjax.models.hft import LSTMAttentionModel, init_params
+from quantjax.models.lstm_attention import LSTMAttentionConfig, LSTMAttentionModel
+from quantjax.models.registry import init_hft_params
 
 FCFG = FeaturesConfig(timeframes=(2, 5), regime_window=20, stat_windows=(10,), volume_window=20,
                       lags=(1, 3))
@@ -59,9 +59,9 @@ def test_streaming_features_equal_batch_at_every_step(drop_quotes):
 
 
 def _causal_model():
-    cfg = HFTModelConfig(sequence_length=3, hidden_size=8, num_layers=2, attention_heads=2,
+    cfg = LSTMAttentionConfig(sequence_length=3, hidden_size=8, num_layers=2, attention_heads=2,
                          causal=True)
-    return cfg, init_params(cfg, 4, jax.random.key(1))
+    return cfg, init_hft_params(cfg, 4, jax.random.key(1))
 
 
 def test_causal_stream_equals_model_on_prefix_windows():
@@ -113,6 +113,6 @@ def test_causal_stream_beyond_window_keeps_lstm_state_and_last_l_keys():
 def test_causal_stream_refuses_bidirectional_model():
     from quantjax.errors import UserError
 
-    cfg = HFTModelConfig(sequence_length=3, hidden_size=8, num_layers=1, attention_heads=2)
+    cfg = LSTMAttentionConfig(sequence_length=3, hidden_size=8, num_layers=1, attention_heads=2)
     with pytest.raises(UserError, match="causal"):
-        CausalStream(init_params(cfg, 4, jax.random.key(0)), dataclasses.asdict(cfg))
+        CausalStream(init_hft_params(cfg, 4, jax.random.key(0)), dataclasses.asdict(cfg))

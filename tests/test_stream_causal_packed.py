@@ -8,15 +8,15 @@ import dataclasses
 import jax
 import numpy as np
 
-from quantjax.config.hft import HFTModelConfig
 from quantjax.inference.causal import CausalStream, CausalStreamReference
-from quantjax.models.hft import init_params
+from quantjax.models.lstm_attention import LSTMAttentionConfig
+from quantjax.models.registry import init_hft_params
 
 
 def test_packed_stream_equals_reference_with_resets():
-    cfg = HFTModelConfig(sequence_length=4, hidden_size=8, num_layers=2, attention_heads=2,
+    cfg = LSTMAttentionConfig(sequence_length=4, hidden_size=8, num_layers=2, attention_heads=2,
                          causal=True)
-    params = init_params(cfg, 5, jax.random.key(3))
+    params = init_hft_params(cfg, 5, jax.random.key(3))
     extra = {"price_scale": 2.0, "vol_scale": 0.5}
     fast = CausalStream(params, dataclasses.asdict(cfg), extra)
     ref = CausalStreamReference(params, dataclasses.asdict(cfg), extra)
@@ -52,9 +52,9 @@ def test_fused_predictor_equals_separate_feature_and_model_steps():
     df = df[~(np.random.default_rng(2).random(len(df)) < 0.05)]
     m = market_from_frame(df)[0]
     F = len(feature_names(fcfg, m.has_quotes))
-    mcfg = HFTModelConfig(sequence_length=4, hidden_size=8, num_layers=1, attention_heads=2,
+    mcfg = LSTMAttentionConfig(sequence_length=4, hidden_size=8, num_layers=1, attention_heads=2,
                           causal=True)
-    params = init_params(mcfg, F, jax.random.key(0))
+    params = init_hft_params(mcfg, F, jax.random.key(0))
     mean, std = np.zeros(F, np.float32), np.full(F, 0.01, np.float32)
     sf = StreamingFeatures(fcfg, m.fields, mean, std, 4)
     cs = CausalStream(params, dataclasses.asdict(mcfg))
@@ -77,14 +77,14 @@ def test_fused_predictor_equals_separate_feature_and_model_steps():
 _SHARDED = r"""
 import dataclasses, sys
 import jax, numpy as np
-from quantjax.config.hft import HFTModelConfig
+from quantjax.models.lstm_attention import LSTMAttentionConfig
 from quantjax.inference.causal import CausalStream, symbol_mesh
-from quantjax.models.hft import init_params
+from quantjax.models.registry import init_hft_params
 
 assert len(jax.devices()) == 2, jax.devices()
-cfg = HFTModelConfig(sequence_length=3, hidden_size=8, num_layers=2, attention_heads=2,
+cfg = LSTMAttentionConfig(sequence_length=3, hidden_size=8, num_layers=2, attention_heads=2,
                      causal=True)
-params = init_params(cfg, 5, jax.random.key(4))
+params = init_hft_params(cfg, 5, jax.random.key(4))
 one = CausalStream(params, dataclasses.asdict(cfg))
 two = CausalStream(params, dataclasses.asdict(cfg), mesh=symbol_mesh())
 assert two.sharded(4) and not two.sharded(3)
@@ -126,9 +126,9 @@ def test_compiled_update_never_copies_the_key_value_cache():
     copy the whole cache several times per tick)."""
     import re
 
-    cfg = HFTModelConfig(sequence_length=6, hidden_size=8, num_layers=1, attention_heads=2,
+    cfg = LSTMAttentionConfig(sequence_length=6, hidden_size=8, num_layers=1, attention_heads=2,
                          causal=True)
-    cs = CausalStream(init_params(cfg, 5, jax.random.key(0)), dataclasses.asdict(cfg))
+    cs = CausalStream(init_hft_params(cfg, 5, jax.random.key(0)), dataclasses.asdict(cfg))
     hlo = cs.compile(3, warmup=0).as_text()
     cache = re.escape(f"f32[{cs.init(3).k.shape[0]},6,{cs.embed // cs.heads}]")
     assert not re.search(cache + r"\S* copy\(", hlo), "the key/value cache is copied per tick"

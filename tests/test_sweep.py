@@ -12,9 +12,9 @@ from scipy import stats
 
 from quantjax.cli.main import main
 from quantjax.config import from_dict
-from quantjax.config.sweep import SearchConfig
 from quantjax.errors import ConfigError
 from quantjax.sweep import dsr
+from quantjax.sweep.config import SearchConfig
 from quantjax.sweep.space import group_trials, make_trials
 
 

@@ -114,8 +114,8 @@ def test_training_program_has_no_lapack_qr():
     """Neither the init nor the vmapped trainer calls LAPACK's QR (the orthogonal init is a
     jnp Householder QR): concurrent LAPACK QRs deadlocked sweeps on CPU."""
     from quantjax.config import load
-    from quantjax.config.hft import HFTConfig
-    from quantjax.config.sweep import SweepSection
+    from quantjax.hft.config import HFTConfig
+    from quantjax.sweep.config import SweepSection
     from quantjax.sweep.tasks import prepare_hft
     from quantjax.sweep.train_sweep import init_params, make_init, make_program, stack
 

@@ -91,7 +91,7 @@ BT_OVERRIDES = ["synthetic.symbols=3", "synthetic.steps=300", "risk.max_drawdown
 def _sweep_cfg(kind: str, base: str | None, params: dict, overrides=(), shard=True,
                max_parallel=0, layout="devices"):
     from quantjax.config import from_dict
-    from quantjax.config.sweep import SweepConfig
+    from quantjax.sweep.config import SweepConfig
 
     return from_dict(SweepConfig, {
         "sweep": {"kind": kind, "base_config": base, "overrides": list(overrides),

@@ -13,12 +13,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train_toy import tiny_config, toy_dataset  # noqa: E402
 
-from quantjax.train.hft_task import (  # noqa: E402
+from quantjax.hft.run import train_hft  # noqa: E402
+from quantjax.hft.task import (  # noqa: E402
     host_batch,
     make_hft_task,
     prepare_arrays,
     task_losses,
-    train_hft,
 )
 from quantjax.train.loop import fit  # noqa: E402
 from quantjax.train.prefetch import Prefetcher, chunk_rows  # noqa: E402

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_train_toy import tiny_config, toy_dataset  # noqa: E402
 
 from quantjax.cli.main import main  # noqa: E402
-from quantjax.train.hft_task import make_hft_task, prepare_arrays  # noqa: E402
+from quantjax.hft.task import make_hft_task, prepare_arrays  # noqa: E402
 from quantjax.train.trainer import HParams, hparams_from_config, make_train  # noqa: E402
 
 

@@ -17,7 +17,7 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from quantjax.cli.train import train_hft_run
+    from quantjax.hft.run import train_hft_run
 
     wd = tmp_path_factory.mktemp("hft_run")
     metrics = train_hft_run("configs/hft_lstm_tiny.yaml", wd, overrides=TINY, progress=False)
@@ -26,27 +26,16 @@ def run(tmp_path_factory):
 
 def _market(run_dir):
     from quantjax.config import load
-    from quantjax.config.hft import HFTConfig
-    from quantjax.train.hft_data import load_hft_market
+    from quantjax.hft.config import HFTConfig
+    from quantjax.hft.dataset import load_hft_market
 
     cfg = load(HFTConfig, run_dir / "config.yaml")
     return load_hft_market(cfg, None)[0]
 
 
-def test_hft_data_aliases():
-    import quantjax.cli.train as cli_train
-    import quantjax.train.checkpoint as ck
-    import quantjax.train.hft_task as ht
-    from quantjax.features.scaler import Scaler
-    from quantjax.features.windows import gather_windows
-    from quantjax.train.hft_data import load_hft_dataset
-
-    assert cli_train.load_hft_dataset is load_hft_dataset
-    assert ht.gather_windows is gather_windows and ck.Scaler is Scaler
-
-
 def test_predict_market_shapes_and_causality(run):
-    from quantjax.train.checkpoint import load_for_inference, predict_market
+    from quantjax.hft.predict import predict_market
+    from quantjax.train.checkpoint import load_for_inference
 
     wd, _ = run
     m = _market(wd)
@@ -109,7 +98,7 @@ def test_prediction_files_written_and_used_by_report(run):
 
 def test_predict_market_feature_mismatch_is_one_line_error(run):
     from quantjax.errors import DataError
-    from quantjax.train.predict import predict_market
+    from quantjax.hft.predict import predict_market
 
     wd, _ = run
     m = _market(wd)

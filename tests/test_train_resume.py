@@ -18,8 +18,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train_toy import TINY_OVERRIDES, tiny_config, toy_dataset  # noqa: E402
 
+from quantjax.hft.run import train_hft  # noqa: E402
+from quantjax.hft.task import make_hft_task, prepare_arrays  # noqa: E402
 from quantjax.train.checkpoint import load_for_inference  # noqa: E402
-from quantjax.train.hft_task import make_hft_task, prepare_arrays, train_hft  # noqa: E402
 from quantjax.train.loop import TrainingDiverged, fit  # noqa: E402
 from quantjax.train.trainer import hparams_from_config  # noqa: E402
 
@@ -138,9 +139,9 @@ def test_nan_guard_checks_params_not_only_losses(tmp_path):
 def test_refused_runs_write_nothing(tmp_path, ref_run):
     """No --resume: the existing run's config.yaml survives. --resume with another config:
     an error naming the changed keys (old -> new); train.epochs may change."""
-    from quantjax.cli.train import train_hft_run
     from quantjax.config import to_dict
     from quantjax.errors import UserError
+    from quantjax.hft.run import train_hft_run
     from quantjax.train.loop import check_workdir
 
     run = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""A small stand-in HFTDataset (same fields as quantjax.features.dataset.HFTDataset) with a
+"""A small stand-in HFTDataset (same fields as quantjax.hft.dataset.HFTDataset) with a
 planted, learnable signal; used by the HFT model / trainer tests and the resume subprocess."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ TINY_OVERRIDES = [
 
 def tiny_config(extra=()):
     from quantjax.config import load
-    from quantjax.config.hft import HFTConfig
+    from quantjax.hft.config import HFTConfig
 
     return load(HFTConfig, None, TINY_OVERRIDES + list(extra))
 
@@ -84,7 +84,7 @@ if __name__ == "__main__":  # child process of the resume test: train [workdir] 
     cache = os.environ.get("QUANTJAX_TEST_JAX_CACHE", Path(__file__).parent.parent / ".jax_cache")
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    from quantjax.train.hft_task import train_hft
+    from quantjax.hft.run import train_hft
 
     args = sys.argv[1:]
     train_hft(tiny_config(["train.epochs=6"]), toy_dataset(), args[0], resume="--resume" in args,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import stats
 
 
@@ -255,7 +256,6 @@ def rolling_var(r, window: int = 250, cutoff: float = 0.05) -> np.ndarray:
     r = _arr(r)
     out = np.full(len(r), np.nan)
     if len(r) > window:
-        from numpy.lib.stride_tricks import sliding_window_view
 
         win = sliding_window_view(r[:-1], window)  # win[i] = r[i : i+window] -> forecast i+window
         out[window:] = np.nanpercentile(win, 100 * cutoff, axis=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pandas as pd
 
 from quantjax.backtest import metrics as M
 from quantjax.backtest.runner import BacktestResult
+from quantjax.jsonio import write_json
 from quantjax.risk import END, REASONS
 
 TRADE_COLUMNS = ("symbol", "side", "entry_time", "exit_time", "size", "entry_price",
@@ -217,17 +217,6 @@ def write_results(res: BacktestResult, out: str | Path, periods_per_year: float,
     trades.to_parquet(out / "trades.parquet", index=False)
     returns_frame(res, benchmark).to_csv(out / "returns.csv", index=False)
     metrics = compute_metrics(res, trades, periods_per_year, benchmark)
-    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n")
+    write_json(out / "metrics.json", metrics)
     return metrics
 
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

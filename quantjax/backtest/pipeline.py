@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from quantjax.backtest import strategies
@@ -19,6 +20,7 @@ from quantjax.backtest.runner import (
     trades_records,
 )
 from quantjax.config.backtest import BacktestConfig
+from quantjax.config.data import freq_seconds, hhmm_seconds
 from quantjax.data.market import MarketArrays
 from quantjax.errors import UserError
 from quantjax.risk import make_params
@@ -45,7 +47,6 @@ def infer_periods_per_year(timestamps: np.ndarray) -> float:
 
 def synthetic_periods_per_year(synth) -> float:
     """252 x bars per session of a ``SynthMarketConfig`` (1s bars, 09:30-16:00 -> 5,896,800)."""
-    from quantjax.config.data import freq_seconds, hhmm_seconds
 
     bar = freq_seconds(synth.freq)
     if bar >= 86_400:
@@ -69,23 +70,12 @@ def builtin_signals(cfg: BacktestConfig, market: MarketArrays) -> np.ndarray:
     return np.where(market.mask, sig, np.nan)
 
 
-def checkpoint_signals(cfg: BacktestConfig, market: MarketArrays, run_dir: str) -> np.ndarray:
-    """Targets from a trained HFT checkpoint through :func:`strategies.model_signal`."""
-    try:
-        from quantjax.train import checkpoint as ckpt  # built by the HFT training issue
-    except ImportError:
-        ckpt = None
-    predict = getattr(ckpt, "predict_market", None)
-    if predict is None:
-        raise UserError("model-driven backtests need a trained checkpoint and the checkpoint "
-                        "API (quantjax.train.checkpoint.predict_market), which is not available "
-                        "in this installation; pass --signals PATH instead")
-    if not Path(run_dir).exists():
-        raise UserError(f"--checkpoint: run folder not found: {run_dir}")
-    probs, pred_ret, pred_vol = predict(run_dir, market)  # [S,T,3], [S,T], [S,T]
-    import jax
-    import jax.numpy as jnp
-
+def model_signals(cfg: BacktestConfig, market: MarketArrays, probs, pred_return,
+                  pred_vol) -> np.ndarray:
+    """``[S, T]`` targets from a model's outputs through :func:`strategies.model_signal`:
+    ``probs[S, T, 3]`` (down, flat, up), ``pred_return[S, T]`` and ``pred_vol[S, T]`` in real
+    units, NaN where the model has no output (e.g. :func:`quantjax.hft.predict.predict_market`
+    of a trained run, which the CLI's ``--checkpoint`` uses)."""
     st = cfg.strategy
     sp = strategies.make_strategy_params(
         confidence=st.confidence, kelly_fraction=st.kelly_fraction, vol_target=st.vol_target,
@@ -96,7 +86,7 @@ def checkpoint_signals(cfg: BacktestConfig, market: MarketArrays, run_dir: str) 
                                np.log(close[:, 1:] / close[:, :-1])], axis=1)
     vol = strategies.ewma_vol(rets, st.vol_halflife)
     fn = jax.jit(lambda *a: strategies.model_signal(sp, *a))
-    tgt = np.asarray(fn(jnp.asarray(probs, jnp.float32), jnp.asarray(pred_ret, jnp.float32),
+    tgt = np.asarray(fn(jnp.asarray(probs, jnp.float32), jnp.asarray(pred_return, jnp.float32),
                         jnp.asarray(pred_vol, jnp.float32), jnp.asarray(vol, jnp.float32)))
     if st.long_only:
         tgt = np.where(tgt < 0, 0.0, tgt)

@@ -17,7 +17,7 @@ Record levels (what ``simulate``/``run`` keep per step):
 - ``"equity"``: book equity per step; ``"total"``: summed equity per step (O(T) memory).
 
 CPU speed: XLA's CPU runtime dispatches every fusion of the scan body separately (~30 kernels
-per bar), which dominates a backtest of 10-1,000 symbols. :func:`enable_fast_cpu_loops`, called
+per bar), which dominates a backtest of 10-1,000 symbols. :func:`quantjax.platform.enable_fast_cpu_loops`, called
 before JAX starts, lets XLA compile such loops into one kernel: 2-4x faster on CPU; independent
 mode stays bitwise identical, portfolio mode (sums across symbols) may differ in the last bits
 (reduction order). It affects every loop whose single iteration touches < 16 MiB, process-wide.
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -38,41 +37,12 @@ import numpy as np
 from quantjax.backtest import events as E
 from quantjax.data.market import MarketArrays
 from quantjax.errors import UserError
+from quantjax.platform import is_cpu
 from quantjax.risk import MarketStep, RiskParams, RiskState, init, step
 
 MODES = ("independent", "portfolio")
 RECORD_LEVELS = ("full", "trades", "equity", "total")
 _NS_PER_DAY = 86_400 * 1_000_000_000
-SMALL_LOOP_OPTION = "xla_cpu_small_while_loop_byte_threshold"
-FAST_LOOP_BYTES = 1 << 24  # per-iteration bytes; the 100-symbol engine loop needs ~256 KiB
-
-
-def fast_cpu_loops_flag(byte_threshold: int = FAST_LOOP_BYTES) -> str:
-    """The ``XLA_FLAGS`` entry that compiles small while loops (scans) into one CPU kernel."""
-    return f"--xla_backend_extra_options={SMALL_LOOP_OPTION}={int(byte_threshold)}"
-
-
-def enable_fast_cpu_loops(byte_threshold: int = FAST_LOOP_BYTES) -> bool:
-    """Add :func:`fast_cpu_loops_flag` to ``XLA_FLAGS`` if JAX has not started a backend yet.
-
-    XLA reads its flags once, so call this at program start (before any JAX computation).
-    Leaves an ``xla_backend_extra_options`` already set by the user untouched. Returns
-    ``True`` when the option is in effect for this process (set now or by the user).
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if SMALL_LOOP_OPTION in flags:
-        return True
-    try:  # private API; if it moves, assume JAX has not started yet
-        from jax._src.xla_bridge import backends_are_initialized
-    except ImportError:  # pragma: no cover
-        def backends_are_initialized():
-            return False
-    if "xla_backend_extra_options" in flags or backends_are_initialized():
-        return False
-    os.environ["XLA_FLAGS"] = f"{flags} {fast_cpu_loops_flag(byte_threshold)}".strip()
-    return True
-
-
 def market_series(market: MarketArrays, dtype=np.float32, use_quotes: bool = True) -> MarketStep:
     """Time-major ``MarketStep`` arrays (``[T, S]``; ``day`` ``[T]``) from MarketArrays."""
 
@@ -265,7 +235,7 @@ def simulate_trades(params: RiskParams, state: RiskState, series: MarketStep, si
     in a different program (and ``trades`` must equal ``full`` bit for bit); on a GPU the
     per-event loop is sequential and dense writes are cheap.
     """
-    if mode == "portfolio" or jax.default_backend() != "cpu":
+    if mode == "portfolio" or not is_cpu():
         final, rec = simulate(params, state, series, signals, mode=mode, record="full",
                               unroll=unroll)
         events, trip = E.events_from_full(rec, step_offset)

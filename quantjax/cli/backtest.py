@@ -67,7 +67,7 @@ def _fast_cpu_loops() -> bool:
     fine) unless ``JAX_PLATFORMS`` excludes the CPU or ``QUANTJAX_FAST_CPU_LOOPS=0``."""
     import os
 
-    from quantjax.backtest.runner import enable_fast_cpu_loops
+    from quantjax.platform import enable_fast_cpu_loops
 
     platforms = os.environ.get("JAX_PLATFORMS", "")
     if os.environ.get("QUANTJAX_FAST_CPU_LOOPS", "1") == "0":
@@ -98,7 +98,11 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         signals = read_signals(args.signals, market)
         source = f"signals file {args.signals}"
     elif args.checkpoint:
-        signals = pipeline.checkpoint_signals(cfg, market, args.checkpoint)
+        from quantjax.hft import predict as hft_predict
+
+        with console.status(f"predicting with the model of {args.checkpoint}"):
+            outputs = hft_predict.predict_market(args.checkpoint, market)
+        signals = pipeline.model_signals(cfg, market, *outputs)
         source = f"checkpoint {args.checkpoint}"
     else:
         signals = pipeline.builtin_signals(cfg, market)

@@ -37,14 +37,14 @@ def run_replay(args) -> int:
     from quantjax.cli.common import console, write_json
     from quantjax.config import load, save
     from quantjax.config.backtest import BacktestConfig
-    from quantjax.config.inference import InferenceConfig
     from quantjax.data.market_io import load_market
     from quantjax.errors import UserError
+    from quantjax.inference.config import InferenceConfig
     from quantjax.inference.export import load_artifact
     from quantjax.inference.replay import ReplayEngine, replay_market
 
     cfg = load(InferenceConfig, args.config, args.overrides)
-    from quantjax.inference.runtime import set_cpu_async_dispatch
+    from quantjax.platform import set_cpu_async_dispatch
 
     async_dispatch = set_cpu_async_dispatch(cfg.runtime.cpu_async_dispatch)  # before any JAX call
     if not Path(args.risk).is_file():

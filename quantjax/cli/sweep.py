@@ -32,7 +32,8 @@ def register(sub, parents) -> None:
 def _cpu_devices(n: int | None) -> int:
     """Expose ``n`` XLA CPU devices (default: one per core) to this CLI process so that the
     sweep shards its trials over the cores, unless the user's ``XLA_FLAGS`` already sets a
-    device count or JAX has started a backend. Returns the count in effect."""
+    device count or JAX has started a backend (:func:`quantjax.platform.request_cpu_devices`).
+    Returns the count in effect."""
     import os
 
     from quantjax.errors import UserError
@@ -44,15 +45,9 @@ def _cpu_devices(n: int | None) -> int:
         n = int(env or 0) or (os.cpu_count() or 1)
     if n < 1:
         raise UserError(f"--cpu-devices: must be >= 1, got {n}")
-    flags = os.environ.get("XLA_FLAGS", "")
-    if n == 1 or "xla_force_host_platform_device_count" in flags:
-        return n
-    from quantjax.inference.runtime import backends_initialized
+    from quantjax.platform import request_cpu_devices
 
-    if backends_initialized():
-        return 1
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
-    return n
+    return request_cpu_devices(n)
 
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
@@ -69,7 +64,7 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
         init_distributed()
     from quantjax.cli.common import console
     from quantjax.config import load
-    from quantjax.config.sweep import SweepConfig
+    from quantjax.sweep.config import SweepConfig
     from quantjax.sweep.run import run_sweep
 
     cfg = load(SweepConfig, args.config, args.overrides)

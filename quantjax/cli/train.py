@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from quantjax.cli.common import Parser, add_config_args
 from quantjax.cli.train_credit import register_credit
-from quantjax.train.hft_data import load_hft_dataset  # noqa: F401 - public here too
 
 
 def register(sub, parents) -> None:
@@ -28,42 +27,13 @@ def register(sub, parents) -> None:
     register_credit(tsub, parents)
 
 
-def train_hft_run(config: str | None, workdir, *, data: str | None = None,
-                  overrides=(), resume: bool = False, progress: bool = True) -> dict:
-    """Load config + data, train, write config.yaml / metrics.json; returns the metrics.
-
-    A refused run (checkpoints in ``workdir`` without ``resume``, or ``resume`` with a config
-    that differs from the checkpoint's) raises a UserError before anything is written.
-    ``data=None`` uses the synthetic market. Used by ``quantjax train hft`` and the demo.
-    """
-    from pathlib import Path
-
-    from quantjax.cli.common import console, write_json
-    from quantjax.config import load, save, to_dict
-    from quantjax.config.hft import HFTConfig
-    from quantjax.train.hft_task import train_hft
-    from quantjax.train.loop import check_workdir
-
-    cfg = load(HFTConfig, config, overrides)
-    workdir = Path(workdir)
-    # refuse (existing checkpoints without --resume, another config with it) before anything
-    # is written: config.yaml of the existing run must survive a refused call
-    check_workdir(workdir, resume=resume, config=to_dict(cfg))
-    ds, info = load_hft_dataset(cfg, data, log=console.print)
-    save(cfg, workdir)
-    metrics = train_hft(cfg, ds, workdir, resume=resume, progress=progress,
-                        bayes_accuracy=info.get("bayes_accuracy"), log=console.print)
-    metrics["data"] = info
-    write_json(workdir / "metrics.json", metrics)
-    return metrics
-
-
 def run_hft(args) -> int:
     from quantjax.cli.common import console
+    from quantjax.hft.run import train_hft_run
 
     metrics = train_hft_run(args.config, args.workdir, data=None if args.synthetic else args.data,
                             overrides=args.overrides, resume=args.resume,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, log=console.print)
     t = metrics["test"]
     line = (f"test accuracy {t['directional_accuracy']:.4f} (majority "
             f"{t['majority_baseline_accuracy']:.4f}, persistence "

@@ -42,8 +42,8 @@ def run_train_credit(args: argparse.Namespace) -> int:
 
     from quantjax.cli.common import console, write_json
     from quantjax.config import load, save, to_dict
-    from quantjax.config.credit import CreditConfig
     from quantjax.credit import pipeline as P
+    from quantjax.credit.config import CreditConfig
     from quantjax.errors import UserError
     from quantjax.train.loop import check_workdir
 

@@ -8,7 +8,8 @@ Field constraints live in dataclass field metadata, built with :func:`spec`::
         loss: str = spec("mse", choices=("mse", "huber"))
 
 Supported field types: ``int``, ``float``, ``bool``, ``str``, ``X | None``,
-``tuple[X, ...]``, ``Literal[...]`` and nested frozen dataclasses.
+``tuple[X, ...]``, ``Literal[...]``, nested frozen dataclasses, and plug-in fields whose
+dataclass is chosen from the mapping (``spec(..., select=...)``, e.g. a model by ``name``).
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def spec(
     lt: float | None = None,
     choices: tuple | None = None,
     doc: str = "",
+    select: Any = None,
 ) -> Any:
-    """A dataclass field with range/choice constraints checked at load time."""
-    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "doc": doc}
+    """A dataclass field with range/choice constraints checked at load time.
+
+    ``select``: for a field holding one of several config dataclasses (a plug-in, e.g. a model
+    chosen by its ``name``), a function ``select(mapping) -> dataclass type`` that picks the
+    class the field's YAML mapping is loaded into (it raises :class:`ConfigError` for an
+    unknown choice). Annotate such a field ``Any``."""
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "doc": doc,
+            "select": select}
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -148,7 +156,10 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:
     for name, f in fields.items():
         where = f"{prefix}{name}"
         if name in data:
-            value = _convert(data[name], hints[name], where)
+            tp = hints[name]
+            if f.metadata.get("select") is not None and isinstance(data[name], dict):
+                tp = f.metadata["select"](data[name])
+            value = _convert(data[name], tp, where)
         elif f.default is not _MISSING or f.default_factory is not _MISSING:
             continue
         else:

@@ -8,7 +8,7 @@ modality never disappears). Compiled shapes: at most ``ceil(Lt / multiple)`` tex
 two row counts (``chunk`` and the last, smaller chunk).
 
 On CPU, calls of at least ``tuned_min_rows`` rows (64) are compiled with
-:func:`quantjax.inference.runtime.batch_compiler_options` (XLA:CPU's YNNPACK fusions off):
+:func:`quantjax.platform.batch_compiler_options` (XLA:CPU's YNNPACK fusions off):
 for this encoder they made the big chunks slower. Measured on the 2-core dev machine
 (docs/benchmarks.md, stop 13): spec-default model, 512 applications, 128-row chunks, 530 ->
 610 applications/s; one padded 512-row call 291-304 -> 411-413; logits equal to 5e-7. A single
@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from quantjax.platform import batch_compiler_options
 
 
 class Chunk(NamedTuple):
@@ -64,8 +66,7 @@ def bucketed_logits_fn(model: Any, chunk: int = 128, multiple: int = 4,
     """``f(params, numeric, categorical, text, time_series) -> logits [N]`` (numpy float64),
     eval mode, length-bucketed. Inputs are numpy arrays of :class:`CreditBatch` shapes.
     Calls of at least ``tuned_min_rows`` rows use
-    :func:`quantjax.inference.runtime.batch_compiler_options` (module doc)."""
-    from quantjax.inference.runtime import batch_compiler_options
+    :func:`quantjax.platform.batch_compiler_options` (module doc)."""
 
     fn = lambda p, *x: model.apply({"params": p}, *x)  # noqa: E731
     jits: dict = {}

@@ -5,6 +5,7 @@ All functions take ``y`` int [N] (1 = default) and ``p`` float [N] (probability 
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -123,7 +124,6 @@ def all_metrics(y, p, threshold: float = 0.5, bins: int = 10) -> dict[str, float
 
 def auc_jax(y, s):
     """AUC in jnp (jittable, fixed shapes), ties count 1/2. y int [N], s float [N]."""
-    import jax.numpy as jnp
 
     y = jnp.asarray(y).astype(jnp.float32)
     s = jnp.asarray(s, jnp.float32)

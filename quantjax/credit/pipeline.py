@@ -31,17 +31,33 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from quantjax.config import to_dict
-from quantjax.config.credit import CreditConfig, CreditDecisionConfig
+from quantjax.config import from_dict, load, to_dict
+from quantjax.config.credit_data import SynthCreditConfig
 from quantjax.config.credit_schema import CreditSchema
 from quantjax.credit import metrics as M
 from quantjax.credit.calibration import apply_temperature, fit_temperature, fit_temperature_shift
+from quantjax.credit.config import CreditConfig, CreditDecisionConfig
 from quantjax.credit.logreg import fit_logreg, predict_logreg
 from quantjax.credit.task import Arrays, balanced_weights, make_task, predict_logits_fn, to_arrays
+from quantjax.data.credit import (
+    check_credit_frame,
+    encode,
+    fit_encoder,
+    read_credit_table,
+    stratified_kfold,
+    stratified_split,
+    target_array,
+)
+from quantjax.data.synth_credit import generate_credit
 from quantjax.errors import UserError
+from quantjax.models.credit import build_model, check_model_inputs
+from quantjax.platform import batch_compiler_options
+from quantjax.train.checkpoint import checkpoint_meta
+from quantjax.train.loop import fit
+from quantjax.train.trainer import hparams_from_config
+from quantjax.train.trainer import steps_per_epoch as spe
 
 ARTIFACT = "calibration.json"
-MODEL_CONFIG_CLASS = "quantjax.config.credit:CreditModelConfig"
 
 
 class Dataset(NamedTuple):
@@ -59,13 +75,8 @@ def load_dataset(cfg: CreditConfig, data: str | None, schema: str | None,
 
     The model config is checked against the schema first (:func:`check_model_inputs`), so a
     config that cannot fit the data is a ConfigError before any training."""
-    from quantjax.config import from_dict, load
-    from quantjax.data.credit import check_credit_frame, read_credit_table
-    from quantjax.models.credit import check_model_inputs
 
     if synthetic:
-        from quantjax.config.credit_data import SynthCreditConfig
-        from quantjax.data.synth_credit import generate_credit
 
         df, meta = generate_credit(from_dict(SynthCreditConfig, dict(cfg.data.synthetic)))
         c = meta["columns"]
@@ -92,7 +103,6 @@ def load_dataset(cfg: CreditConfig, data: str | None, schema: str | None,
 
 def encode_splits(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...]):
     """``(encoder, [CreditBatch per index array])`` with the encoder fitted on ``idx[0]``."""
-    from quantjax.data.credit import encode, fit_encoder
 
     enc = fit_encoder(ds.df.iloc[idx[0]], ds.schema, max_text_len=cfg.data.max_text_len,
                       vocab_size=cfg.data.vocab_size, min_freq=cfg.data.min_word_freq)
@@ -132,7 +142,6 @@ def calibrate(cfg: CreditConfig, weights: tuple[float, float], y, logits) -> tup
 
 def predict_logits(model, params, batch, batch_size: int) -> np.ndarray:
     """Eval-mode logits [N] (float64) of a CreditBatch."""
-    from quantjax.inference.runtime import batch_compiler_options
 
     f = jax.jit(predict_logits_fn(model, batch_size),
                 compiler_options=batch_compiler_options(batch_size))  # CPU: see runtime
@@ -163,9 +172,6 @@ def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
     ``fixed_epochs=E``: exactly E epochs (the schedule decays over E epochs, no early stop),
     the LAST checkpoint is the model; validation only fits the calibration (CV refit).
     """
-    from quantjax.models.credit import build_model
-    from quantjax.train.loop import fit
-    from quantjax.train.trainer import hparams_from_config
 
     workdir = Path(workdir)
     if fixed_epochs is not None:
@@ -180,11 +186,8 @@ def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
         class_weights=jnp.asarray(w, jnp.float32))
     tr, va = to_arrays(btr), to_arrays(bva)
     task = make_task(model, cfg, len(btr.target), tr)
-    meta = {
-        "config": to_dict(cfg), "model_config_class": MODEL_CONFIG_CLASS,
-        "feature_names": list(enc.numeric_names) + list(enc.categorical_names),
-        "extra": {"task": "credit", "encoder": enc.to_dict(), "class_weights": list(w)},
-    }
+    meta = checkpoint_meta(cfg, "credit", {"encoder": enc.to_dict(), "class_weights": list(w)},
+                           feature_names=list(enc.numeric_names) + list(enc.categorical_names))
     res = fit(task, cfg.train, hp, {"train": tr, "val": va}, workdir, meta=meta,
               resume=resume, progress=progress, log=log)
     if fixed_epochs is None:
@@ -255,8 +258,6 @@ def metric_settings(decision: CreditDecisionConfig) -> dict[str, Any]:
 
 
 def steps_per_epoch(train_cfg, n_train: int) -> int:
-    from quantjax.train.trainer import steps_per_epoch as spe
-
     return spe(train_cfg, n_train)
 
 
@@ -276,7 +277,6 @@ def _best_epochs(train: dict) -> int:
 def refit_indices(cfg: CreditConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """All rows split stratified train/val with the ratio of ``data.split``'s first two
     fractions (the same ratio as inside each CV fold)."""
-    from quantjax.data.credit import stratified_split
 
     f_tr, f_va = cfg.data.split[0], cfg.data.split[1]
     a, b = stratified_split(y, (f_tr / (f_tr + f_va), f_va / (f_tr + f_va)), seed=cfg.data.seed)
@@ -316,7 +316,6 @@ def refit_run(cfg: CreditConfig, ds: Dataset, folds: list[dict], workdir: str | 
 
 def split_indices(cfg: CreditConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stratified train/val/test row indices (``data.split``, ``data.seed``)."""
-    from quantjax.data.credit import stratified_split
 
     tr, va, te = stratified_split(y, cfg.data.split, seed=cfg.data.seed)
     return tr, va, te
@@ -325,7 +324,6 @@ def split_indices(cfg: CreditConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndar
 def cv_indices(cfg: CreditConfig, y: np.ndarray, k: int):
     """K stratified folds; inside each, the non-test rows are split train/val with the
     ratio of ``data.split``. Yields ``(train, val, test)`` row indices."""
-    from quantjax.data.credit import stratified_kfold, stratified_split
 
     f_tr, f_va = cfg.data.split[0], cfg.data.split[1]
     for rest, test in stratified_kfold(y, k, seed=cfg.data.seed):
@@ -400,14 +398,11 @@ def summarize_cv(folds: list[dict],
 
 
 def target_of(ds: Dataset) -> np.ndarray:
-    from quantjax.data.credit import target_array
-
     return target_array(ds.df, ds.schema)
 
 
 def dataset_from_frame(df: pd.DataFrame, schema: CreditSchema) -> Dataset:
     """A Dataset from an in-memory frame (tests)."""
-    from quantjax.data.credit import check_credit_frame
 
     return Dataset(check_credit_frame(df, schema), schema, None, {"synthetic": False})
 

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from quantjax.config import from_dict
-from quantjax.config.credit import CreditDecisionConfig, CreditModelConfig
+from quantjax.credit.bucketing import bucketed_logits
 from quantjax.credit.calibration import apply_temperature
+from quantjax.credit.config import CreditDecisionConfig, CreditModelConfig
 from quantjax.credit.decisions import decide
 from quantjax.credit.explain import (
     MODALITIES,
@@ -30,7 +31,10 @@ from quantjax.credit.explain import (
     modality_importance,
     reason_codes,
 )
+from quantjax.data.credit import CreditEncoder, check_credit_frame, encode, read_credit_table
 from quantjax.errors import UserError
+from quantjax.models.credit import build_model
+from quantjax.train.checkpoint import CheckpointStore
 
 ARTIFACT = "calibration.json"
 
@@ -49,9 +53,6 @@ class CreditScorer(NamedTuple):
 
 def load_scorer(run_dir: str | Path) -> CreditScorer:
     """Load the best checkpoint and the calibration of a ``quantjax train credit`` run."""
-    from quantjax.data.credit import CreditEncoder
-    from quantjax.models.credit import build_model
-    from quantjax.train.checkpoint import CheckpointStore
 
     run_dir = Path(run_dir)
     art_path = run_dir / ARTIFACT
@@ -138,8 +139,6 @@ def score_frame(scorer: CreditScorer, df: pd.DataFrame, *, explain: bool = True,
     ``reason_1..reason_k`` (REVIEW/DECLINE rows only), ``importance_<modality>``. An input
     column named like an output column is a UserError (:func:`check_passthrough_columns`).
     """
-    from quantjax.credit.bucketing import bucketed_logits
-    from quantjax.data.credit import check_credit_frame, encode
 
     enc, dc = scorer.encoder, scorer.decision
     schema = enc.schema
@@ -178,7 +177,6 @@ def score_frame(scorer: CreditScorer, df: pd.DataFrame, *, explain: bool = True,
 def score_file(run_dir: str | Path, data: str | Path, out: str | Path, *,
                explain: bool = True, batch_size: int = 512) -> pd.DataFrame:
     """Read applications (CSV/Parquet), score them, write ``out`` (.csv or .parquet)."""
-    from quantjax.data.credit import read_credit_table
 
     scorer = load_scorer(run_dir)
     df = read_credit_table(data, scorer.encoder.schema, require_target=False)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.config.credit import CreditConfig
+from quantjax.credit.config import CreditConfig
 from quantjax.credit.metrics import auc_jax
 from quantjax.models.credit import CreditTransformer
 from quantjax.train.trainer import HParams, Task

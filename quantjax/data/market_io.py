@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 
 from quantjax.data.market import (
     FIELDS,
@@ -154,7 +158,6 @@ def market_from_frame(df: Any, name: str = "<DataFrame>") -> tuple[MarketArrays,
 def market_to_frame(m: MarketArrays) -> Any:
     """Long DataFrame (timestamp UTC, symbol, fields...) of the real bars, sorted by
     (timestamp, symbol); masked (missing) bars are omitted."""
-    import pandas as pd
 
     t_idx, s_idx = np.nonzero(m.mask.T)
     cols: dict[str, Any] = {
@@ -177,8 +180,6 @@ def write_market(data: Any, path: str | Path) -> Path:
     Timestamps are written as UTC (Parquet ``timestamp[ns, UTC]``; CSV ISO-8601 with ``Z``)
     and floats in shortest round-trip form, so the same data gives byte-identical files.
     """
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
 
     df = market_to_frame(data) if isinstance(data, MarketArrays) else data
     p = Path(path)
@@ -212,8 +213,6 @@ def write_market(data: Any, path: str | Path) -> Path:
 
 
 def _parquet_source(p: Path) -> _Source:
-    import pyarrow.parquet as pq
-
     try:
         names = pq.ParquetFile(p).schema_arrow.names
         sym = [n for n in names if str(n).strip().lower() == "symbol"]
@@ -232,14 +231,11 @@ def _parquet_source(p: Path) -> _Source:
 
 
 def _csv_source(p: Path) -> _Source:
-    import pyarrow.csv as pcsv
-
     with open(p, "rb") as fh:
         head = fh.read(2)
     if not head:
         raise DataError(f"{p}: empty file")
     if p.name.lower().endswith(".gz"):
-        import gzip
 
         opener: Any = gzip.open
     else:
@@ -455,7 +451,6 @@ def _timestamps(src: _Source, rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
 
 def _parse_text_timestamps(texts: list[str], idx: np.ndarray, rows: _Rows) -> np.ndarray:
     """Parse unique timestamp strings (ISO-8601, or integer epoch ns) to int64 ns UTC."""
-    import pandas as pd
 
     if texts and all(_INT_RE.match(t) for t in texts):
         return np.array([int(t) for t in texts], dtype=np.int64)
@@ -489,7 +484,6 @@ def _numeric(col: pa.ChunkedArray, name: str, rows: _Rows) -> np.ndarray:
     typ = col.type
     if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
         col = col.cast(pa.string()) if pa.types.is_dictionary(typ) else col
-        import pandas as pd
 
         text = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
         num = pd.to_numeric(text, errors="coerce")
@@ -536,7 +530,6 @@ def _check_values(arr: np.ndarray, name: str, rows: _Rows) -> None:
 
 def _frame_timestamps_ns(s: Any) -> np.ndarray:
     """int64 ns UTC of a timestamp Series (tz-naive = UTC; text parsed as ISO-8601)."""
-    import pandas as pd
 
     if pd.api.types.is_integer_dtype(s.dtype):
         return s.to_numpy(np.int64)

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from quantjax.config.credit_data import SynthCreditConfig
+from quantjax.errors import UserError
 
 GENERATOR = "quantjax.synth_credit/1"
 TARGET, TRUE_PD, ID_COLUMN, TEXT_COLUMN = "default", "true_pd", "application_id", "description"
@@ -459,7 +460,6 @@ def meta_path(data_path: str | Path) -> Path:
 
 def write_credit(df: pd.DataFrame, meta: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
     """Write the table (``.csv`` or ``.parquet``) and its ``.meta.json``; returns both paths."""
-    from quantjax.errors import UserError
 
     p = Path(path)
     suffix = p.suffix.lower()

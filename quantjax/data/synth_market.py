@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+import quantjax
 from quantjax.config.base import to_dict
 from quantjax.config.data import SynthMarketConfig, freq_seconds, hhmm_seconds
+from quantjax.data.market_io import iso
 
 COLUMNS: tuple[str, ...] = (
     "timestamp", "symbol", "open", "high", "low", "close", "volume",
@@ -121,10 +124,6 @@ def generate(cfg: SynthMarketConfig) -> tuple[Any, dict]:
     with ``params`` (every config field), ``oracle_accuracy``, ``class_frequencies``,
     ``label_horizon``, ``label_threshold``, ``seed`` and ``quantjax_version``.
     """
-    import pandas as pd
-
-    import quantjax
-    from quantjax.data.market_io import iso
 
     sim = simulate(cfg)
     T, S = sim["mid"].shape

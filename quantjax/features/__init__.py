@@ -1,7 +1,6 @@
 """JAX-native HFT features, labels, windows and leakage-safe splits (see docs/features.md)."""
 
 from quantjax.features.compute import compute_batch, compute_symbol, feature_names
-from quantjax.features.dataset import HFTDataset, build_hft_dataset
 from quantjax.features.featureset import FeatureSet, compute_features
 from quantjax.features.labels import Labels, make_labels
 from quantjax.features.scaler import Scaler, apply_scaler, fit_scaler
@@ -9,11 +8,9 @@ from quantjax.features.windows import gather_windows
 
 __all__ = [
     "FeatureSet",
-    "HFTDataset",
     "Labels",
     "Scaler",
     "apply_scaler",
-    "build_hft_dataset",
     "compute_batch",
     "compute_features",
     "compute_symbol",

@@ -1,19 +1,23 @@
-"""O(1)-per-tick streaming update of the causal HFT model (``model.causal: true``).
+"""O(1)-per-tick streaming update of a causal HFT model (``model.causal: true``).
 
-The causal model (unidirectional LSTM + attention whose last query reads the window's keys)
-is evaluated incrementally: the state keeps the LSTM ``h, c`` of every layer and a ring
+The model's own :meth:`~quantjax.models.lstm_attention.LSTMAttentionModel.stream_step` is the
+forward pass one tick at a time: the state keeps the LSTM ``h, c`` of every layer and a ring
 buffer of the attention keys/values of the last L positions. One tick costs one LSTM cell
 per layer, one query/key/value projection and one attention read over L cached keys — the
-LSTM no longer re-runs over the window.
+LSTM no longer re-runs over the window. Only models registered with ``streaming=True``
+(:mod:`quantjax.models.registry`) have it; the others are refused by name.
 
 Semantics: after a reset (stream start, or an invalid feature row), the output at the n-th
-valid row (n <= L) equals ``LSTMAttentionModel.apply`` on those n rows exactly. Beyond L rows
-the LSTM state carries the whole history since the reset (a window model restarts its LSTM
-at the window start) while the attention still reads the last L positions; this is the
-stateful variant whose accuracy is reported beside the window model (docs/inference.md).
+valid row (n <= L) equals the model's ``apply`` on those n rows exactly. Beyond L rows the
+LSTM state carries the whole history since the reset (a window model restarts its LSTM at the
+window start) while the attention still reads the last L positions; this is the stateful
+variant whose accuracy is reported beside the window model (docs/inference.md).
 
-Works on the flat or nested param dict of :class:`quantjax.models.hft.LSTMAttentionModel`
-(same layout, no model class needed): ``params["params"]["lstm_0"]["w_ih"][0]`` etc.
+- :class:`CausalStreamReference`: ``stream_step`` jitted and vmapped over symbols (the readable
+  reference and the baseline of ``scripts/bench_inference.py``);
+- :class:`CausalStream`: the fast path, the same step with its weights fused on the host
+  (:func:`pack_params`), a 5-array state and one AOT-compiled executable per symbol count;
+  tested equal to the reference (tests/test_stream_causal_packed.py).
 """
 
 from __future__ import annotations
@@ -23,95 +27,53 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import linen as nn
 from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from quantjax.config import from_dict
+from quantjax.errors import UserError
+from quantjax.hft.predict import to_real_units
 from quantjax.inference.model_fn import unflatten_params
+from quantjax.models.registry import build, get
 
 
-class CausalState(NamedTuple):
-    """One symbol: LSTM ``h, c[n_layers, H]``, key/value ring ``k, v[L, E]``, ``kv_ok[L]``."""
-
-    h: jax.Array
-    c: jax.Array
-    k: jax.Array
-    v: jax.Array
-    kv_ok: jax.Array
-    pos: jax.Array  # int32 next ring slot
-
-
-def _p(params):
-    params = unflatten_params(params) if any("/" in k for k in params) else params
-    return params["params"]
+def model_config(model_cfg: dict):
+    """The registered model config of a ``model:`` mapping (a run's resolved config section),
+    after the streaming checks: the model must have a causal streaming step."""
+    name = model_cfg.get("name", "lstm_attention")
+    spec = get(name, "hft")
+    if not spec.streaming:
+        raise UserError(f"stream.model=causal: model '{name}' has no causal streaming step "
+                        f"(models with one: lstm_attention); use stream.model=window")
+    if not model_cfg.get("causal", False):
+        raise UserError("stream.model=causal needs a model trained with model.causal=true "
+                        "(this one is bidirectional); use stream.model=window")
+    return from_dict(spec.config, dict(model_cfg), prefix="model.")
 
 
-def init_state(params, seq_len: int) -> CausalState:
-    """Zero state for one symbol."""
-    p = _p(params)
-    n_layers = sum(1 for k in p if k.startswith("lstm_"))
-    H = p["lstm_0"]["w_hh"].shape[-2]
-    E = p["attention"]["key"]["kernel"].shape[-1]
-    return CausalState(jnp.zeros((n_layers, H), jnp.float32), jnp.zeros((n_layers, H), jnp.float32),
-                       jnp.zeros((seq_len, E), jnp.float32), jnp.zeros((seq_len, E), jnp.float32),
-                       jnp.zeros(seq_len, bool), jnp.zeros((), jnp.int32))
+def _nested(params) -> dict:
+    """Nested ``{"params": ...}`` variables from a flat or nested param dict."""
+    return unflatten_params(params) if any("/" in k for k in params) else params
 
 
-def _dense(d, x):
-    return x @ d["kernel"] + d["bias"]
+def make_step(cfg, price_scale: float = 1.0, vol_scale: float = 1.0):
+    """``step(params, state, x[F], reset) -> (state, outputs)`` for one symbol: the model's
+    ``stream_step`` with real-unit outputs ``direction_probs[3]``, ``price``, ``volatility``
+    (:func:`quantjax.hft.predict.to_real_units`). ``params`` flat or nested."""
+    model = build(cfg)
 
-
-def _layer_norm(d, x, eps=1e-6):
-    mean = jnp.mean(x, -1, keepdims=True)
-    var = jnp.mean(jnp.square(x - mean), -1, keepdims=True)
-    return (x - mean) * jax.lax.rsqrt(var + eps) * d["scale"] + d["bias"]
-
-
-def _head(d, x):
-    return _dense(d["Dense_1"], jax.nn.relu(_dense(d["Dense_0"], x)))
-
-
-def make_step(heads: int, price_scale: float = 1.0, vol_scale: float = 1.0):
-    """``step(params, state, x[F], reset) -> (state, outputs)`` for one symbol.
-
-    ``reset`` (bool) clears the state before consuming ``x``. Outputs: ``direction_probs[3]``,
-    ``price``, ``volatility`` (real units, as :func:`quantjax.inference.model_fn.hft_fn`).
-    """
-
-    def step(params, st: CausalState, x, reset):
-        p = _p(params)
-        zero = jax.tree.map(jnp.zeros_like, st)
-        st = jax.tree.map(lambda z, s: jnp.where(reset, z, s), zero, st)
-        e = _dense(p["embedding"], x)
-        hs, cs = [], []
-        for i in range(st.h.shape[0]):
-            lp = p[f"lstm_{i}"]
-            g = e @ lp["w_ih"][0] + lp["bias"][0] + st.h[i] @ lp["w_hh"][0]
-            gi, gf, gg, go = jnp.split(g, 4, axis=-1)
-            c = jax.nn.sigmoid(gf) * st.c[i] + jax.nn.sigmoid(gi) * jnp.tanh(gg)
-            h = jax.nn.sigmoid(go) * jnp.tanh(c)
-            hs.append(h)
-            cs.append(c)
-            e = h
-        a = p["attention"]
-        E = st.k.shape[-1]
-        hd = E // heads
-        q = _dense(a["query"], e).reshape(heads, hd)
-        k = st.k.at[st.pos].set(_dense(a["key"], e))
-        v = st.v.at[st.pos].set(_dense(a["value"], e))
-        ok = st.kv_ok.at[st.pos].set(True)
-        L = k.shape[0]
-        scores = jnp.einsum("hd,khd->hk", q, k.reshape(L, heads, hd)) / jnp.sqrt(
-            jnp.asarray(hd, jnp.float32))
-        scores = jnp.where(ok[None], scores, -jnp.inf)
-        probs = jax.nn.softmax(scores, axis=-1)
-        ctx = jnp.einsum("hk,khd->hd", probs, v.reshape(L, heads, hd)).reshape(E)
-        final = _layer_norm(p["layer_norm"], _dense(a["output"], ctx))
-        out = {"direction_probs": jax.nn.softmax(_head(p["direction_head"], final)),
-               "price": _head(p["price_head"], final)[0] * price_scale,
-               "volatility": jax.nn.softplus(_head(p["volatility_head"], final)[0]) * vol_scale}
-        st = CausalState(jnp.stack(hs), jnp.stack(cs), k, v, ok, (st.pos + 1) % L)
-        return st, out
+    def step(params, st, x, reset):
+        st, out = model.apply(_nested(params), st, x, reset, method=model.stream_step)
+        return st, to_real_units(out, price_scale, vol_scale)
 
     return step
+
+
+def init_state(cfg, params, seq_len: int):
+    """Zero streaming state of one symbol (the model's ``stream_init``)."""
+    model = build(cfg)
+    return model.apply(_nested(params), seq_len, method=model.stream_init)
 
 
 class CausalStreamReference:
@@ -121,27 +83,19 @@ class CausalStreamReference:
 
     def __init__(self, params, model_cfg: dict, extra: dict | None = None):
         extra = extra or {}
-        _check_causal(model_cfg)
+        self.cfg = model_config(model_cfg)
         self.params = jax.device_put(params)
-        self.seq_len = int(model_cfg["sequence_length"])
-        one = make_step(int(model_cfg["attention_heads"]), float(extra.get("price_scale", 1.0)),
+        self.seq_len = int(self.cfg.sequence_length)
+        one = make_step(self.cfg, float(extra.get("price_scale", 1.0)),
                         float(extra.get("vol_scale", 1.0)))
         self._step = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0)))
 
-    def init(self, n_symbols: int) -> CausalState:
-        one = init_state(self.params, self.seq_len)
+    def init(self, n_symbols: int):
+        one = init_state(self.cfg, self.params, self.seq_len)
         return jax.tree.map(lambda a: jnp.broadcast_to(a, (n_symbols, *a.shape)), one)
 
-    def step(self, state: CausalState, x, reset):
+    def step(self, state, x, reset):
         return self._step(self.params, state, x, reset)
-
-
-def _check_causal(model_cfg: dict) -> None:
-    if not model_cfg.get("causal", False):
-        from quantjax.errors import UserError
-
-        raise UserError("stream.model=causal needs a model trained with model.causal=true "
-                        "(this one is bidirectional); use stream.model=window")
 
 
 # ------------------------------------------------------------------ packed fast path
@@ -178,8 +132,9 @@ class Packed(NamedTuple):
     vec: jax.Array
 
 
-def pack_params(params) -> tuple[int, Packed]:
-    """``(n_features, Packed)`` from the model's params (flat or nested).
+def pack_params(cfg, params) -> tuple[int, Packed]:
+    """``(n_features, Packed)`` from the model's params (flat or nested), read through the
+    model's :meth:`~quantjax.models.lstm_attention.LSTMAttentionModel.stream_weights`.
 
     Per LSTM layer one ``[w_ih; w_hh]`` matmul (the embedding folded into layer 0's input
     weights, products in float64; gate columns reordered from flax's ``i, f, g, o`` to
@@ -188,17 +143,17 @@ def pack_params(params) -> tuple[int, Packed]:
     layer norm's scale and bias go in one vector ``vec``: layer biases ``[4H] x n_layers``,
     ``qkv [3E]``, attention output ``[E]``, layer-norm scale ``[E]`` and bias ``[E]``,
     ``heads_1 [3 H1]``, ``heads_2 [5]``."""
-    p = jax.device_get(_p(params))
+    model = build(cfg)
+    p = jax.device_get(model.apply(_nested(params), method=model.stream_weights))
     f = np.float32
-    n_layers = sum(1 for k in p if k.startswith("lstm_"))
-    w = [np.concatenate([p[f"lstm_{i}"]["w_ih"][0], p[f"lstm_{i}"]["w_hh"][0]], 0)
-         for i in range(n_layers)]
-    b = [np.asarray(p[f"lstm_{i}"]["bias"][0], np.float64) for i in range(n_layers)]
+    layers = p["lstm"]
+    w = [np.concatenate([lay["w_ih"], lay["w_hh"]], 0) for lay in layers]
+    b = [np.asarray(lay["bias"], np.float64) for lay in layers]
     # the embedding is folded into layer 0: [x, h] @ [[W_emb w_ih]; w_hh] + (b_emb w_ih + b)
     emb_w = np.asarray(p["embedding"]["kernel"], np.float64)
     emb_b = np.asarray(p["embedding"]["bias"], np.float64)
-    w_ih0 = np.asarray(p["lstm_0"]["w_ih"][0], np.float64)
-    w[0] = np.concatenate([emb_w @ w_ih0, p["lstm_0"]["w_hh"][0]], 0)
+    w_ih0 = np.asarray(layers[0]["w_ih"], np.float64)
+    w[0] = np.concatenate([emb_w @ w_ih0, layers[0]["w_hh"]], 0)
     b[0] = emb_b @ w_ih0 + b[0]
     H = w[0].shape[1] // 4
     ifog = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
@@ -206,17 +161,17 @@ def pack_params(params) -> tuple[int, Packed]:
     a = p["attention"]
     qkv_w = np.concatenate([a[n]["kernel"] for n in ("query", "key", "value")], 1).astype(f)
     qkv_b = np.concatenate([a[n]["bias"] for n in ("query", "key", "value")])
-    heads = [p["direction_head"], p["price_head"], p["volatility_head"]]
-    h1_w = np.concatenate([h["Dense_0"]["kernel"] for h in heads], 1).astype(f)
-    h1_b = np.concatenate([h["Dense_0"]["bias"] for h in heads])
-    sizes = [h["Dense_0"]["kernel"].shape[1] for h in heads]
-    outs = [h["Dense_1"]["kernel"].shape[1] for h in heads]
+    heads = [p["heads"][n] for n in ("direction", "price", "volatility")]
+    h1_w = np.concatenate([h[0]["kernel"] for h in heads], 1).astype(f)
+    h1_b = np.concatenate([h[0]["bias"] for h in heads])
+    sizes = [h[0]["kernel"].shape[1] for h in heads]
+    outs = [h[1]["kernel"].shape[1] for h in heads]
     h2_w = np.zeros((sum(sizes), sum(outs)), f)
     r = c = 0
     for h, n, o in zip(heads, sizes, outs, strict=True):
-        h2_w[r:r + n, c:c + o] = h["Dense_1"]["kernel"]
+        h2_w[r:r + n, c:c + o] = h[1]["kernel"]
         r, c = r + n, c + o
-    h2_b = np.concatenate([h["Dense_1"]["bias"] for h in heads])
+    h2_b = np.concatenate([h[1]["bias"] for h in heads])
     vec = np.concatenate([bi.astype(f)[ifog] for bi in b]
                          + [np.asarray(v, f) for v in (qkv_b, a["output"]["bias"],
                                                        p["layer_norm"]["scale"],
@@ -266,7 +221,7 @@ def make_packed_step(heads: int, price_scale: float = 1.0, vol_scale: float = 1.
         probs = jax.nn.softmax(scores, axis=-1).reshape(S * heads, L)
         ctx = jnp.einsum("bl,bld->bd", probs, v).reshape(S, E)
         y = ctx @ P.out + take(E)
-        final = _layer_norm({"scale": take(E), "bias": take(E)}, y)
+        final = nn.LayerNorm().apply({"params": {"scale": take(E), "bias": take(E)}}, y)
         raw = (jax.nn.relu(final @ P.heads_1 + take(P.heads_1.shape[1])) @ P.heads_2
                + take(P.heads_2.shape[1]))
         out = jnp.concatenate([jax.nn.softmax(raw[:, :3], axis=-1),
@@ -298,7 +253,7 @@ class CausalStream:
     symbols (compiled and warmed up on first use, or ahead with :meth:`compile`), so a tick is
     one executable call ``exe(stream.packed, *state, x, reset) -> (state, out)`` with 15 argument
     buffers (no retracing) and the key/value caches are updated in place. ``params`` flat or nested;
-    ``model_cfg`` needs ``attention_heads``, ``sequence_length`` and ``causal``.
+    ``model_cfg`` is the run's ``model:`` mapping (a registered streaming model, causal).
     A state passed to :meth:`step` is consumed (donated): use the returned one.
 
     ``mesh`` (optional, one axis, e.g. :func:`symbol_mesh`): updates of S symbols with S
@@ -310,27 +265,26 @@ class CausalStream:
 
     def __init__(self, params, model_cfg: dict, extra: dict | None = None, mesh=None):
         extra = extra or {}
-        _check_causal(model_cfg)
-        self.seq_len = int(model_cfg["sequence_length"])
-        self.n_features, packed = pack_params(params)
+        cfg = model_config(model_cfg)
+        self.seq_len = int(cfg.sequence_length)
+        self.n_features, packed = pack_params(cfg, params)
         self.mesh = mesh if mesh is not None and mesh.size > 1 else None
         if self.mesh is not None:
             if len(self.mesh.axis_names) != 1:
                 raise ValueError(f"CausalStream: mesh needs one axis, got {self.mesh.axis_names}")
-            from jax.sharding import NamedSharding, PartitionSpec
 
             self._rows = NamedSharding(self.mesh, PartitionSpec(self.mesh.axis_names[0]))
             self._replicated = NamedSharding(self.mesh, PartitionSpec())
             self.packed = jax.device_put(packed, self._replicated)
         else:
             self.packed = jax.device_put(packed)
-        self._fn = make_packed_step(int(model_cfg["attention_heads"]),
+        self._fn = make_packed_step(int(cfg.attention_heads),
                                     float(extra.get("price_scale", 1.0)),
                                     float(extra.get("vol_scale", 1.0)))
         self.n_layers = len(packed.lstm)
         self.hidden = int(packed.lstm[0].shape[1] // 4)
         self.embed = int(packed.qkv.shape[1] // 3)
-        self.heads = int(model_cfg["attention_heads"])
+        self.heads = int(cfg.attention_heads)
         self._compiled: dict[int, object] = {}
         self._no_reset: dict[int, jax.Array] = {}
 
@@ -405,7 +359,6 @@ def symbol_mesh(n_devices: int | None = None, axis: str = "symbols"):
     """A one-axis :class:`jax.sharding.Mesh` over the first ``n_devices`` local devices (all by
     default) for ``CausalStream(..., mesh=...)``. On CPU, expose several devices (e.g. one per
     core) with ``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts."""
-    from jax.sharding import Mesh
 
     devs = jax.local_devices()
     n = len(devs) if n_devices is None else int(n_devices)

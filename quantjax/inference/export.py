@@ -33,7 +33,8 @@ from jax import export as jexport
 
 from quantjax import __version__
 from quantjax.errors import UserError
-from quantjax.inference.model_fn import InputSpec, ModelFn
+from quantjax.inference.model_fn import InputSpec, ModelFn, from_checkpoint
+from quantjax.inference.predictor import CompiledPredictor
 
 FORMAT = "quantjax-artifact"
 FORMAT_VERSION = 1
@@ -88,7 +89,6 @@ def export_model(mf: ModelFn, out: str | Path, platforms: tuple[str, ...] | None
 def export_checkpoint(run_dir: str | Path, out: str | Path,
                       platforms: tuple[str, ...] | None = None) -> Path:
     """``quantjax export``: the best checkpoint of ``run_dir`` -> artifact ``out``."""
-    from quantjax.inference.model_fn import from_checkpoint
 
     return export_model(from_checkpoint(run_dir), out, platforms)
 
@@ -107,8 +107,6 @@ class Artifact(NamedTuple):
     exported: Any  # jax.export.Exported
 
     def predictor(self, buckets=(1, 8, 64, 512), warmup: int = 3):
-        from quantjax.inference.predictor import CompiledPredictor
-
         return CompiledPredictor(self.fn, self.params, self.inputs, buckets, warmup)
 
 

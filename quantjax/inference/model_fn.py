@@ -12,12 +12,22 @@ units (the checkpoint's ``price_scale`` / ``vol_scale`` applied).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
+
+from quantjax.data.credit import CreditEncoder
+from quantjax.errors import UserError
+from quantjax.hft.predict import to_real_units
+from quantjax.models.credit import build_model
+from quantjax.models.registry import build
+from quantjax.platform import is_cpu
+from quantjax.train.checkpoint import load_for_inference
 
 SEP = "/"
 
@@ -54,7 +64,7 @@ class ModelFn(NamedTuple):
 
 
 def hft_fn(model_cfg, extra: dict, unroll_single: bool | None = None):
-    """``fn(params_flat, {"x": [B, L, F]})`` of the HFT LSTM-attention model (eval mode).
+    """``fn(params_flat, {"x": [B, L, F]})`` of a registered HFT model (eval mode), real units.
 
     ``unroll_single``: when traced for a concrete batch of 1 (the latency bucket of a compiled
     predictor), fully unroll the recurrences (``apply(..., unroll=True)``: same outputs, about
@@ -62,19 +72,17 @@ def hft_fn(model_cfg, extra: dict, unroll_single: bool | None = None):
     ``None`` (default): only when JAX's default backend is a CPU, since on an H100 the unrolled
     batch-1 program was 1.5x slower than the rolled one (2.03 vs 1.38 ms, docs/benchmarks.md).
     Other batches, and a symbolic batch (``jax.export``), keep the model's ``unroll``."""
-    from quantjax.models.hft import LSTMAttentionModel
 
-    model = LSTMAttentionModel(model_cfg)
+    model = build(model_cfg)
     ps = float(extra.get("price_scale", 1.0))
     vs = float(extra.get("vol_scale", 1.0))
 
     def fn(params_flat, inputs):
         b = inputs["x"].shape[0]
-        single = jax.default_backend() == "cpu" if unroll_single is None else unroll_single
+        single = is_cpu() if unroll_single is None else unroll_single
         unroll = True if single and isinstance(b, int) and b == 1 else None
         out = model.apply(unflatten_params(params_flat), inputs["x"], unroll=unroll)
-        return {"direction_probs": jax.nn.softmax(out["direction"], -1),
-                "price": out["price"] * ps, "volatility": out["volatility"] * vs}
+        return to_real_units(out, ps, vs)
 
     return fn
 
@@ -93,13 +101,6 @@ def credit_fn(model, temperature: float, logit_shift: float):
 
 
 def _credit(run_dir, model_cfg, params, extra, config) -> ModelFn:
-    import json
-    from pathlib import Path
-
-    from quantjax.data.credit import CreditEncoder
-    from quantjax.errors import UserError
-    from quantjax.models.credit import build_model
-
     cal_path = Path(run_dir) / "calibration.json"
     if not cal_path.is_file():
         raise UserError(f"{run_dir}: no calibration.json; export needs a finished "
@@ -118,26 +119,19 @@ def _credit(run_dir, model_cfg, params, extra, config) -> ModelFn:
 
 
 def from_checkpoint(run_dir) -> ModelFn:
-    """:class:`ModelFn` of a training run folder (HFT; credit when its checkpoint is known)."""
-    from quantjax.errors import UserError
-    from quantjax.train.checkpoint import load_for_inference
-
+    """:class:`ModelFn` of a training run folder (HFT or credit)."""
     model_cfg, params, scaler, extra = load_for_inference(run_dir)
-    cls = type(model_cfg).__name__
     flat = flatten_params(params)
     config = extra.pop("config", {})
     extra = {k: (list(v) if isinstance(v, tuple) else v) for k, v in extra.items()}
     extra["scaler_mean"] = np.asarray(scaler.mean, np.float32).tolist()
     extra["scaler_std"] = np.asarray(scaler.std, np.float32).tolist()
-    if cls == "HFTModelConfig":
+    if extra["task"] == "hft":
         n_feat = int(extra.get("n_features") or len(scaler.mean))
         spec = InputSpec("x", (model_cfg.sequence_length, n_feat), "float32")
         return ModelFn("hft", hft_fn(model_cfg, extra), flat, (spec,),
                        ("direction_probs", "price", "volatility"), config, extra)
-    if cls == "CreditModelConfig":
-        return _credit(run_dir, model_cfg, params, extra, config)
-    raise UserError(f"{run_dir}: checkpoints of model config {cls} cannot be exported "
-                    "(supported: HFTModelConfig, CreditModelConfig)")
+    return _credit(run_dir, model_cfg, params, extra, config)
 
 
 def example_inputs(specs, batch: int, zeros: bool = True) -> dict[str, np.ndarray]:

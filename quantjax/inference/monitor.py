@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantjax.config.inference import MonitorConfig
+from quantjax.inference.config import MonitorConfig
 
 log = logging.getLogger("quantjax.monitor")
 

@@ -6,7 +6,7 @@
 recompile), runs ``warmup`` calls per bucket, and serves ``predict(inputs)`` by padding the
 request to the next bucket (requests above the largest bucket are split into chunks of it).
 No call of :meth:`CompiledPredictor.predict` ever compiles. Buckets of 64 rows or more get
-:func:`quantjax.inference.runtime.batch_compiler_options` (on CPU: YNNPACK fusions off,
+:func:`quantjax.platform.batch_compiler_options` (on CPU: YNNPACK fusions off,
 measured faster for batched forward passes).
 """
 
@@ -20,7 +20,8 @@ import numpy as np
 
 from quantjax.errors import UserError
 from quantjax.inference.model_fn import InputSpec, abstract_inputs, example_inputs
-from quantjax.inference.runtime import batch_compiler_options
+from quantjax.inference.model_fn import from_checkpoint as mf_from_checkpoint
+from quantjax.platform import batch_compiler_options
 
 DEFAULT_BUCKETS = (1, 8, 64, 512)
 
@@ -103,6 +104,5 @@ def from_model_fn(mf, buckets=DEFAULT_BUCKETS, warmup: int = 3) -> CompiledPredi
 
 def from_checkpoint(run_dir, buckets=DEFAULT_BUCKETS, warmup: int = 3) -> CompiledPredictor:
     """Compiled predictor of a training run folder (in-process model code)."""
-    from quantjax.inference.model_fn import from_checkpoint as mf_from_checkpoint
 
     return from_model_fn(mf_from_checkpoint(run_dir), buckets, warmup)

@@ -25,11 +25,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from quantjax.backtest import strategies
-from quantjax.config.inference import InferenceConfig
+from quantjax.config import from_dict
+from quantjax.config.features import FeaturesConfig
 from quantjax.errors import UserError
+from quantjax.inference.causal import CausalStream
+from quantjax.inference.config import InferenceConfig
 from quantjax.inference.monitor import Monitor
 from quantjax.inference.stream import StreamingFeatures
-from quantjax.risk import MarketStep, RiskParams, step
+from quantjax.risk import MarketStep, RiskParams, init, step
 
 log = logging.getLogger("quantjax.replay")
 _NS_PER_DAY = 86_400 * 1_000_000_000
@@ -63,8 +66,6 @@ class ReplayEngine:
     def __init__(self, artifact, risk: RiskParams, symbols, fields, cfg: InferenceConfig,
                  mode: str = "independent", alerts_path=None, periods_per_year: float = 252.0,
                  predictor=None):
-        from quantjax.config import from_dict
-        from quantjax.config.features import FeaturesConfig
 
         if artifact.task != "hft":
             raise UserError(f"replay needs an HFT artifact, got task {artifact.task!r}")
@@ -90,7 +91,6 @@ class ReplayEngine:
         self.fstate = self.features.init(S)
         self.stream_model = cfg.stream.model
         if self.stream_model == "causal":
-            from quantjax.inference.causal import CausalStream
 
             self.causal = CausalStream(artifact.params, conf["model"], extra)
             self.causal.compile(S)  # AOT + warm-up now: no compile inside the latency figures
@@ -273,8 +273,6 @@ class ReplayEngine:
 
 
 def _init(params, n=None):
-    from quantjax.risk import init
-
     return init(params, n)
 
 

@@ -38,6 +38,7 @@ uses the static ``cfg.attention_dropout``. ``deterministic=True`` (eval) disable
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -45,12 +46,57 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from quantjax.config.credit import CreditModelConfig
+from quantjax.config.base import spec
 from quantjax.errors import ConfigError
 from quantjax.models.layers import dropout
 
 N_SERIES_STATS = 8
 _STATS_EPS = 1e-6
+
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditModelConfig:
+    """Architecture of :class:`CreditTransformer` (spec defaults)."""
+
+    name: str = spec("credit_transformer", choices=("credit_transformer",),
+                     doc="model (registry name)")
+
+    d_model: int = spec(256, ge=8, doc="token width")
+    n_heads: int = spec(8, ge=1, doc="attention heads; must divide d_model")
+    n_layers: int = spec(6, ge=1, doc="pre-LN encoder layers")
+    ffn_mult: int = spec(4, ge=1, doc="feed-forward width = ffn_mult * d_model")
+    dropout: float = spec(0.1, ge=0, lt=1, doc="dropout on residual branches, fusion and head")
+    attention_dropout: float = spec(0.1, ge=0, lt=1, doc="dropout on attention probabilities")
+    numerical_tokenizer: str = spec(
+        "linear", choices=("linear", "per_feature", "per_feature_mlp"),
+        doc="linear: all numeric features -> one token (spec); per_feature: one token per "
+        "feature x_j w_j + b_j; per_feature_mlp: one token per feature from a small per-feature "
+        "MLP relu(x_j u_j + c_j) V_j + b_j (learns monotone/log-like shapes of skewed features)",
+    )
+    numeric_hidden: int = spec(16, ge=1, doc="hidden width of the per_feature_mlp tokenizer")
+    categorical_tokenizer: str = spec(
+        "split", choices=("split", "per_feature"),
+        doc="split: one token made of per-feature embeddings whose widths sum to d_model "
+        "(uneven when d_model % C != 0); per_feature: one d_model token per feature",
+    )
+    time_series_tokenizer: str = spec(
+        "linear", choices=("linear", "linear_stats", "per_step"),
+        doc="linear: the whole series -> one token (spec); linear_stats: the series and 8 "
+        "summary statistics (level, trend, volatility of changes and its log) -> one token; "
+        "per_step: one token per step",
+    )
+    use_cls: bool = spec(True, doc="prepend a learned [CLS] token; its output joins the fusion")
+    linear_skip: bool = spec(
+        False, doc="add a linear term of the embedded inputs to the logit (wide & deep; helps "
+        "small files)",
+    )
+
+    def validate(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ConfigError(
+                f"model.n_heads: {self.n_heads} does not divide model.d_model {self.d_model}"
+            )
 
 
 def series_stats(s: jax.Array) -> jax.Array:

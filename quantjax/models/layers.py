@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from quantjax.platform import fusion_barrier
+
 xavier = nn.initializers.xavier_uniform()
 zeros = nn.initializers.zeros
 
@@ -84,23 +86,9 @@ def _read_rows(a: jax.Array, s, nd: int) -> jax.Array:
                             for d, t in enumerate(_step_times(s, L, nd))], axis=0)
 
 
-def _materialized(read, s):
-    """``read(s)``, on CPU computed inside a ``lax.cond`` so that it is its own small copy.
-
-    XLA:CPU fuses a dynamic slice into the elementwise fusion that consumes it, and such a
-    fusion with ``tanh``/``sigmoid`` in it runs several times slower than the same fusion
-    on a plain array (a micro-benchmark, ``[2, 64, 512]`` gates: 167 µs vs 22 µs per step;
-    with the slice in a ``cond``: 38 µs). A conditional is a fusion boundary, so the slice
-    becomes a copy and the gate math reads an ordinary buffer. ``s >= 0`` always holds; the
-    other branch only exists to make it a conditional. Other platforms read directly.
-    """
-    cond = lambda s: jax.lax.cond(s >= 0, read, lambda _: read(jnp.zeros_like(s)), s)  # noqa: E731
-    return jax.lax.platform_dependent(s, cpu=cond, default=read)
-
-
 def _read(a: jax.Array, s, nd: int) -> jax.Array:
     """``[nd, B, X]``: row ``a[t_d, :, d]`` of each direction ``d`` at step ``s`` (``a[L, B, nd, X]``)."""
-    return _materialized(lambda s: _read_rows(a, s, nd), s)
+    return fusion_barrier(lambda s: _read_rows(a, s, nd), s)
 
 
 def _write(buf: jax.Array, v: jax.Array, s, nd: int) -> jax.Array:
@@ -161,7 +149,7 @@ def lstm_recurrence(unroll: int | bool = 1):
 
         def step(carry, s):
             dh_next, dc_next, dproj = carry
-            c, cp, a = _materialized(lambda s: (cs[s], c_prev[s], acts[s]), s)
+            c, cp, a = fusion_barrier(lambda s: (cs[s], c_prev[s], acts[s]), s)
             i, f, g, o = jnp.split(a, 4, axis=-1)
             dh = _read(dout, s, nd) + dh_next
             tc = jnp.tanh(c)
@@ -207,7 +195,8 @@ class LSTMLayer(nn.Module):
     fuse: bool = True
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, unroll: int | bool | None = None) -> jax.Array:
+        unroll = self.unroll if unroll is None else unroll
         H = self.hidden_size
         nd = 2 if self.bidirectional else 1
         L, B, D = x.shape
@@ -220,7 +209,7 @@ class LSTMLayer(nn.Module):
         proj = x @ w_ih.transpose(1, 0, 2).reshape(D, nd * 4 * H) + bias.reshape(-1)
         proj = proj.reshape(L, B, nd, 4 * H)
         if self.fuse or nd == 1:
-            return lstm_recurrence(self.unroll)(proj, w_hh).reshape(L, B, nd * H)
+            return lstm_recurrence(unroll)(proj, w_hh).reshape(L, B, nd * H)
         # one scan per direction (autodiff): [L, B, 4H] each, the backward one time reversed
         outs = []
         for d in range(nd):
@@ -231,9 +220,14 @@ class LSTMLayer(nn.Module):
 
             p_d = proj[:, :, d] if d == 0 else proj[::-1, :, d]
             z = jnp.zeros((B, H), x.dtype)
-            _, h_d = jax.lax.scan(step_d, (z, z), p_d, unroll=self.unroll)
+            _, h_d = jax.lax.scan(step_d, (z, z), p_d, unroll=unroll)
             outs.append(h_d if d == 0 else h_d[::-1])
         return jnp.concatenate(outs, axis=-1)
+
+    def cell(self, x: jax.Array, h: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """One step of the forward direction (streaming): ``x[D]``, ``h, c[H]`` -> ``(h, c)``."""
+        p = self.variables["params"]
+        return _lstm_cell(x @ p["w_ih"][0] + p["bias"][0] + h @ p["w_hh"][0], c)
 
 
 class SelfAttention(nn.Module):
@@ -242,21 +236,24 @@ class SelfAttention(nn.Module):
     ``x[L, B, E]`` (time-major). With ``last_only`` only the last position's query is
     computed (all that the HFT heads read) and the result is ``[B, E]``; otherwise
     ``[L, B, E]``. Returns ``(out, probs)``; ``probs[B, heads, Lq, L]``.
+    :meth:`cached_step` is one query over a ring buffer of cached keys/values (streaming).
     """
 
     width: int
     heads: int
     causal: bool = False
 
-    @nn.compact
+    def setup(self) -> None:
+        dense = lambda: nn.Dense(self.width, kernel_init=xavier, bias_init=zeros)  # noqa: E731
+        self.query, self.key, self.value, self.output = dense(), dense(), dense(), dense()
+
     def __call__(self, x: jax.Array, *, last_only: bool, attn_rate, rng) -> tuple:
         L, B, E = x.shape
         hd = E // self.heads
-        dense = lambda name: nn.Dense(E, kernel_init=xavier, bias_init=zeros, name=name)  # noqa: E731
         q_in = x[-1:] if last_only else x
-        q = dense("query")(q_in).reshape(q_in.shape[0], B, self.heads, hd)
-        k = dense("key")(x).reshape(L, B, self.heads, hd)
-        v = dense("value")(x).reshape(L, B, self.heads, hd)
+        q = self.query(q_in).reshape(q_in.shape[0], B, self.heads, hd)
+        k = self.key(x).reshape(L, B, self.heads, hd)
+        v = self.value(x).reshape(L, B, self.heads, hd)
         scores = jnp.einsum("qbhd,kbhd->bhqk", q, k) / jnp.sqrt(jnp.asarray(hd, x.dtype))
         if self.causal and not last_only:
             mask = jnp.tril(jnp.ones((L, L), bool))
@@ -264,5 +261,49 @@ class SelfAttention(nn.Module):
         probs = jax.nn.softmax(scores, axis=-1)
         probs_d = dropout(probs, attn_rate, rng)
         ctx = jnp.einsum("bhqk,kbhd->qbhd", probs_d, v).reshape(q_in.shape[0], B, E)
-        out = dense("output")(ctx)
+        out = self.output(ctx)
         return (out[0] if last_only else out), probs
+
+    def cached_step(self, x: jax.Array, k: jax.Array, v: jax.Array, ok: jax.Array, pos):
+        """Attention of one new position ``x[E]`` over a ring of cached keys/values
+        ``k, v[L, E]`` (``ok[L]``: slot filled); the new key/value are written at slot ``pos``.
+        Returns ``(out[E], k, v, ok)``."""
+        L, E = k.shape
+        hd = E // self.heads
+        q = self.query(x).reshape(self.heads, hd)
+        k = k.at[pos].set(self.key(x))
+        v = v.at[pos].set(self.value(x))
+        ok = ok.at[pos].set(True)
+        scores = jnp.einsum("hd,khd->hk", q, k.reshape(L, self.heads, hd)) / jnp.sqrt(
+            jnp.asarray(hd, jnp.float32))
+        probs = jax.nn.softmax(jnp.where(ok[None], scores, -jnp.inf), axis=-1)
+        ctx = jnp.einsum("hk,khd->hd", probs, v.reshape(L, self.heads, hd)).reshape(E)
+        return self.output(ctx), k, v, ok
+
+
+class Head(nn.Module):
+    """Dense(H) - ReLU - Dropout - Dense(out)."""
+
+    hidden: int
+    out: int
+
+    @nn.compact
+    def __call__(self, x, rate, rng):
+        x = nn.relu(nn.Dense(self.hidden, kernel_init=xavier, bias_init=zeros)(x))
+        x = dropout(x, rate, rng)
+        return nn.Dense(self.out, kernel_init=xavier, bias_init=zeros)(x)
+
+
+
+
+def hft_outputs(final: jax.Array, heads: tuple, rate, rng) -> dict:
+    """The HFT model contract from the final features ``final[..., E]`` and the three heads
+    ``(price, direction, volatility)``: ``price[...]``, ``direction[..., 3]`` logits,
+    ``volatility[...]`` (softplus, > 0) and ``hidden`` (= ``final``). ``rng()`` gives each
+    head's dropout key (``None``: eval mode)."""
+    price_head, direction_head, volatility_head = heads
+    price = price_head(final, rate, rng())[..., 0]
+    direction = direction_head(final, rate, rng())
+    vol = volatility_head(final, rate, rng())[..., 0]
+    return {"price": price, "direction": direction, "volatility": jax.nn.softplus(vol),
+            "hidden": final}

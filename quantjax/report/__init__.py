@@ -10,12 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantjax.errors import UserError
-from quantjax.report.detect import KINDS, detect_kind
+from quantjax.report import backtest, credit, hft, sweep
+from quantjax.report.detect import KINDS, detect_kind, read_config_text, read_metrics
+from quantjax.report.figures import require_matplotlib
+from quantjax.report.html import Report
 
 __all__ = ["KINDS", "detect_kind", "render"]
 
 TITLES = {"backtest": "Backtest report", "hft": "HFT training report",
           "credit": "Credit model report", "sweep": "Sweep report"}
+BUILDERS = {"backtest": backtest.build, "hft": hft.build, "credit": credit.build,
+            "sweep": sweep.build}
 
 
 def build_html(run_dir: str | Path, kind: str | None = None,
@@ -24,9 +29,6 @@ def build_html(run_dir: str | Path, kind: str | None = None,
 
     ``recompute``: for HFT runs without prediction files (credit runs without scored test
     rows), recompute them from the best checkpoint (imports JAX, rebuilds the dataset)."""
-    from quantjax.report.detect import read_config_text, read_metrics
-    from quantjax.report.figures import require_matplotlib
-    from quantjax.report.html import Report
 
     require_matplotlib()
     run_dir = Path(run_dir)
@@ -37,18 +39,10 @@ def build_html(run_dir: str | Path, kind: str | None = None,
     if kind not in KINDS:
         raise UserError(f"--kind: unknown run kind '{kind}' (expected one of {', '.join(KINDS)})")
     rep = Report(f"{TITLES[kind]}: {run_dir.resolve().name}", kind, str(run_dir), metrics)
-    if kind == "backtest":
-        from quantjax.report import backtest as mod
-    elif kind == "hft":
-        from quantjax.report import hft as mod
-    elif kind == "credit":
-        from quantjax.report import credit as mod
-    else:
-        from quantjax.report import sweep as mod
     if kind in ("hft", "credit"):
-        mod.build(rep, run_dir, metrics, recompute=recompute)
+        BUILDERS[kind](rep, run_dir, metrics, recompute=recompute)
     else:
-        mod.build(rep, run_dir, metrics)
+        BUILDERS[kind](rep, run_dir, metrics)
     cfg = read_config_text(run_dir)
     rep.section("Configuration")
     if cfg is None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from quantjax.backtest.metrics import drawdown_series, rolling_var
 from quantjax.report.detect import read_table
 from quantjax.report.figures import new_figure, style
 from quantjax.report.fmt import has, is_scalar
@@ -44,8 +46,6 @@ VAR_LABELS = {
 
 
 def _returns(run_dir: Path, rep: Report):
-    import pandas as pd
-
     p = run_dir / "returns.csv"
     if not p.is_file():
         rep.note("returns.csv is missing: the equity, drawdown, calendar, rolling and "
@@ -89,8 +89,6 @@ def build(rep: Report, run_dir: Path, m: dict) -> None:
 
 
 def _equity(rep: Report, df, r: np.ndarray, m: dict) -> None:
-    from quantjax.backtest.metrics import drawdown_series
-
     rep.section("Equity and drawdown")
     fig, (a1, a2) = new_figure(9, 5.2, 2, 1, sharex=True, height_ratios=[2, 1])
     growth = np.cumprod(1.0 + np.nan_to_num(r))
@@ -116,8 +114,6 @@ def _equity(rep: Report, df, r: np.ndarray, m: dict) -> None:
 
 
 def _calendar(rep: Report, df) -> None:
-    import pandas as pd
-
     rep.section("Calendar returns")
     idx = df.index.tz_convert("UTC")
     r = df["return"].fillna(0.0)
@@ -165,8 +161,6 @@ def _calendar(rep: Report, df) -> None:
 
 
 def _rolling(rep: Report, df, r: np.ndarray, ppy: float) -> None:
-    import pandas as pd
-
     rep.section("Rolling Sharpe ratio and volatility")
     T = len(r)
     w = int(max(5, min(ppy / 4.0, T // 5)))
@@ -225,7 +219,6 @@ def _var_backtest(rep: Report, m: dict, df) -> None:
         return
     if df is None:
         return
-    from quantjax.backtest.metrics import rolling_var
 
     r = df["return"].to_numpy(np.float64)
     level = float(vb.get("level", 0.95))
@@ -275,8 +268,6 @@ def _trades(rep: Report, run_dir: Path, m: dict) -> None:
 
 
 def _exposure(rep: Report, run_dir: Path, df) -> None:
-    import pandas as pd
-
     rep.section("Exposure")
     p = run_dir / "equity.parquet"
     if not p.is_file() or df is None or "equity" not in df.columns:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from quantjax.credit.metrics import reliability
+from quantjax.report.credit_predict import from_checkpoint
 from quantjax.report.detect import first_file, read_config, read_table
 from quantjax.report.figures import new_figure, style
 from quantjax.report.fmt import has, is_scalar
@@ -87,7 +89,6 @@ def _scores(rep: Report, run_dir: Path, m: dict, recompute: bool):
     if p is None:
         why = "and recomputing was not asked for"
         if recompute:
-            from quantjax.report.credit_predict import from_checkpoint
 
             df, why = from_checkpoint(run_dir, m)
             if df is not None:
@@ -153,8 +154,6 @@ def _roc_ks(rep: Report, s) -> None:
 
 
 def _reliability(rep: Report, s, bins: int) -> None:
-    from quantjax.credit.metrics import reliability
-
     rep.section("Calibration: reliability diagram")
     if s is None or "y" not in s:
         rep.note("No scored test rows: no reliability diagram.")

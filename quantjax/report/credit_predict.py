@@ -10,9 +10,16 @@ else the synthetic generator of ``data.synthetic``), takes the test split of
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+
+from quantjax.config import load
+from quantjax.credit import pipeline as P
+from quantjax.credit.config import CreditConfig
+from quantjax.credit.metrics import auc
+from quantjax.credit.scoring import load_scorer, score_frame
 
 
 def from_checkpoint(run_dir: Path, metrics: dict):
@@ -28,7 +35,6 @@ def from_checkpoint(run_dir: Path, metrics: dict):
         df = _compute(run_dir)
     except Exception as e:  # noqa: BLE001 - the report degrades to a note, never fails here
         return None, f"and recomputing them from the checkpoint failed: {e.__class__.__name__}"
-    from quantjax.credit.metrics import auc
 
     want = (metrics.get("test") or {}).get("auc")
     got = auc(df["target"].to_numpy(), df["risk_score"].to_numpy(np.float64))
@@ -50,13 +56,6 @@ def _data_source(run_dir: Path, metrics: dict, cfg) -> tuple[str | None, str | N
 
 
 def _compute(run_dir: Path):
-    import json
-
-    from quantjax.config import load
-    from quantjax.config.credit import CreditConfig
-    from quantjax.credit import pipeline as P
-    from quantjax.credit.scoring import load_scorer, score_frame
-
     cfg = load(CreditConfig, run_dir / "config.yaml")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     path, schema, synthetic = _data_source(run_dir, metrics, cfg)

@@ -16,6 +16,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+import yaml
+
 from quantjax.errors import UserError
 
 KINDS = ("backtest", "hft", "credit", "sweep")
@@ -78,7 +81,6 @@ def read_config(run_dir: Path) -> dict:
     text = read_config_text(run_dir)
     if text is None:
         return {}
-    import yaml
 
     try:
         data = yaml.safe_load(text)
@@ -89,7 +91,6 @@ def read_config(run_dir: Path) -> dict:
 
 def read_table(path: Path):
     """A CSV or Parquet file as a DataFrame (UserError naming the file if unreadable)."""
-    import pandas as pd
 
     try:
         if path.suffix == ".parquet":

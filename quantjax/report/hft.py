@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quantjax.report import hft_predict
 from quantjax.report.detect import first_file, read_table
 from quantjax.report.figures import new_figure, style
 from quantjax.report.fmt import is_scalar
@@ -170,7 +171,6 @@ def _load_predictions(rep: Report, run_dir: Path, m: dict, recompute: bool) -> d
     if ("pred_vol" not in out or "attention" not in out) and not recompute:
         out["recompute_note"] = "and recomputing them from the checkpoint was turned off"
     elif "pred_vol" not in out or "attention" not in out:
-        from quantjax.report import hft_predict
 
         got, why = hft_predict.from_checkpoint(run_dir, m)
         for k, v in got.items():

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from quantjax.config import load
+from quantjax.hft.config import HFTConfig
+from quantjax.hft.dataset import load_hft_dataset
+from quantjax.hft.evaluate import attention_samples, split_predictions
+from quantjax.hft.task import prepare_arrays
+from quantjax.models.registry import spec_of
+from quantjax.train.checkpoint import load_for_inference
+
 N_ATTENTION_SAMPLES = 4
 
 
@@ -31,16 +39,13 @@ def from_checkpoint(run_dir: Path, metrics: dict) -> tuple[dict, str]:
 
 
 def _compute(run_dir: Path, data_path: str | None) -> dict:
-    from quantjax.config import load
-    from quantjax.config.hft import HFTConfig
-    from quantjax.train.checkpoint import load_for_inference
-    from quantjax.train.hft_data import load_hft_dataset
-    from quantjax.train.hft_task import attention_samples, prepare_arrays, split_predictions
-
     cfg = load(HFTConfig, run_dir / "config.yaml")
     ds, _ = load_hft_dataset(cfg, data_path, log=lambda *a, **k: None)
     _, params, _, extra = load_for_inference(run_dir)
     data, _ = prepare_arrays(ds, cfg)
     p = split_predictions(cfg, params, ds, data, extra, "test")
-    att, _ = attention_samples(cfg, params, data.features, p["index"], N_ATTENTION_SAMPLES)
-    return {"pred_vol": p["pred_vol"], "realized_vol": p["realized_vol"], "attention": att}
+    out = {"pred_vol": p["pred_vol"], "realized_vol": p["realized_vol"]}
+    if spec_of(cfg.model).attention:
+        out["attention"] = attention_samples(cfg, params, data.features, p["index"],
+                                             N_ATTENTION_SAMPLES)[0]
+    return out

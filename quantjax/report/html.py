@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from quantjax import __version__
 from quantjax.report.fmt import Path, fmt_value, has, lookup
 
 _CSS = """
@@ -171,8 +172,6 @@ class Report:
 
     # -- document -----------------------------------------------------------------------
     def to_html(self) -> str:
-        from quantjax import __version__
-
         now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         script = f"<script>{_SORT_JS}</script>" if self.has_sortable else ""
         return (

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quantjax.backtest.metrics import drawdown_series
 from quantjax.report.detect import read_config, read_table, trial_file
 from quantjax.report.figures import new_figure, style
 from quantjax.report.fmt import is_scalar
@@ -112,7 +113,6 @@ def _best_returns(rep: Report, run_dir: Path, m: dict) -> None:
     df = read_table(p)
     if "return" not in df.columns or len(df) < 2:
         return
-    from quantjax.backtest.metrics import drawdown_series
 
     r = df["return"].to_numpy(np.float64)
     rep.section("Best trial")

@@ -28,6 +28,9 @@ from quantjax.backtest.pipeline import infer_periods_per_year
 from quantjax.config import apply_overrides, from_dict, load_dict
 from quantjax.config.backtest import BacktestConfig, StrategyConfig
 from quantjax.config.base import set_path
+from quantjax.data.market_io import load_market as _load
+from quantjax.data.market_io import market_from_frame
+from quantjax.data.synth_market import generate
 from quantjax.errors import ConfigError
 from quantjax.risk import RiskParams, make_params
 from quantjax.sweep import memory, sharding
@@ -71,10 +74,6 @@ def trial_params(cfg: BacktestConfig, extra: dict) -> tuple[RiskParams, Any]:
 
 
 def load_market(cfg: BacktestConfig, data: str | None):
-    from quantjax.data.market_io import load_market as _load
-    from quantjax.data.market_io import market_from_frame
-    from quantjax.data.synth_market import generate
-
     if data:
         return _load(data)[0]
     df, _ = generate(cfg.synthetic)

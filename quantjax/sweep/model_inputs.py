@@ -6,7 +6,7 @@ order down/flat/up, real units, NaN = no prediction = no decision at that bar):
 - ``ofi`` / ``momentum``: pseudo-model outputs built from the market (:func:`pseudo_outputs`).
 - ``checkpoint``: a trained HFT run (``quantjax train hft --workdir RUN`` or a training
   sweep's ``best/``) predicts every bar of the market through
-  ``quantjax.train.checkpoint.predict_market``.
+  :func:`quantjax.hft.predict.predict_market`.
 - ``predictions``: the ``predictions.npz`` that ``quantjax train hft`` writes (test split:
   ``index[N, 2]`` (symbol, t_end), ``direction_probs[N, 3]``, ``pred_return[N]``,
   ``pred_vol[N]``), scattered onto the run's market.
@@ -23,9 +23,16 @@ import math
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from quantjax.backtest import strategies
+from quantjax.config import from_dict
+from quantjax.data.market_io import load_market
 from quantjax.errors import DataError, UserError
+from quantjax.hft.config import HFTConfig
+from quantjax.hft.dataset import load_hft_market
+from quantjax.hft.predict import predict_market
+from quantjax.train.checkpoint import load_for_inference
 
 MODEL_SIGNALS = ("checkpoint", "predictions")
 
@@ -71,9 +78,6 @@ def slice_time(market, a: int, b: int):
 
 
 def _hft_config(d: dict, where: str):
-    from quantjax.config import from_dict
-    from quantjax.config.hft import HFTConfig
-
     try:
         return from_dict(HFTConfig, d)
     except Exception as e:  # noqa: BLE001 - any config problem: one line naming the file
@@ -81,8 +85,6 @@ def _hft_config(d: dict, where: str):
 
 
 def _run_market(hft_cfg, data: str | None):
-    from quantjax.train.hft_data import load_hft_market
-
     return load_hft_market(hft_cfg, data)[0]
 
 
@@ -97,8 +99,6 @@ def load_model_outputs(bsw, data: str | None):
 
 
 def _from_checkpoint(bsw, data: str | None):
-    from quantjax.train.checkpoint import load_for_inference, predict_market
-
     run = Path(bsw.checkpoint)
     if not run.exists():
         raise UserError(f"backtest.checkpoint: run folder not found: {run}")
@@ -115,8 +115,6 @@ def _from_checkpoint(bsw, data: str | None):
 
 
 def _from_predictions(bsw, data: str | None):
-    import yaml
-
     path = Path(bsw.predictions)
     if not path.is_file():
         raise UserError(f"backtest.predictions: file not found: {path}")
@@ -143,7 +141,6 @@ def _from_predictions(bsw, data: str | None):
         hcfg = _hft_config(yaml.safe_load(cfg_path.read_text()) or {}, str(cfg_path))
         market = _run_market(hcfg, data)
     else:
-        from quantjax.data.market_io import load_market
 
         market = load_market(data)[0]
     S, T = market.n_symbols, market.n_steps

@@ -20,10 +20,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
+import pandas as pd
+import yaml
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from quantjax.config import apply_overrides, load_dict, save
+from quantjax.jsonio import jsonable, write_json
+from quantjax.sweep import sharding
+from quantjax.sweep.backtest_sweep import run_backtest_sweep
 from quantjax.sweep.space import make_trials
+from quantjax.sweep.train_sweep import run_train_sweep
+from quantjax.train.checkpoint import CheckpointStore
 
 
 def _cell(v: Any) -> Any:
@@ -32,7 +47,6 @@ def _cell(v: Any) -> Any:
 
 def trials_frame(rows: list[dict]):
     """Tidy table: one row per trial; list-valued params as JSON text."""
-    import pandas as pd
 
     return pd.DataFrame([{k: _cell(v) for k, v in r.items()} for r in rows])
 
@@ -45,12 +59,8 @@ def _finite(v: Any) -> Any:
 
 def run_sweep(cfg, workdir: str | Path, *, max_parallel: int = 0, progress: bool = True,
               log=print) -> dict:
-    """Run the sweep of ``cfg`` (a :class:`quantjax.config.sweep.SweepConfig`) into
+    """Run the sweep of ``cfg`` (a :class:`quantjax.sweep.config.SweepConfig`) into
     ``workdir``; returns the metrics.json mapping."""
-    import jax
-    import yaml
-
-    from quantjax.sweep import sharding
 
     workdir = Path(workdir)
     trials = make_trials(cfg.search)
@@ -63,12 +73,10 @@ def run_sweep(cfg, workdir: str | Path, *, max_parallel: int = 0, progress: bool
     t0 = time.perf_counter()
     with _Bar(len(trials), enabled=progress and main) as bar:
         if kind == "backtest":
-            from quantjax.sweep.backtest_sweep import run_backtest_sweep
 
             out = run_backtest_sweep(cfg, trials, max_parallel=max_parallel, progress=bar.advance,
                                      log=log)
         else:
-            from quantjax.sweep.train_sweep import run_train_sweep
 
             out = run_train_sweep(cfg, trials, max_parallel=max_parallel, progress=bar.advance,
                                   log=log)
@@ -93,15 +101,12 @@ def run_sweep(cfg, workdir: str | Path, *, max_parallel: int = 0, progress: bool
         df.to_csv(workdir / "trials.csv", index=False)
         df.to_parquet(workdir / "trials.parquet", index=False)
         _write_best(kind, best, workdir / "best", trials[best["index"]])
-        from quantjax.jsonio import write_json
 
         write_json(workdir / "metrics.json", metrics)
     return metrics
 
 
 def _write_best(kind: str, best: dict, folder: Path, params: dict) -> None:
-    from quantjax.jsonio import write_json
-
     save(best["config"], folder)
     if kind == "backtest":
         write_json(folder / "params.json", {"trial": best["index"], "params": params,
@@ -109,7 +114,6 @@ def _write_best(kind: str, best: dict, folder: Path, params: dict) -> None:
         r = np.asarray(best["returns"], np.float64)
         np.savetxt(folder / "returns.csv", r, delimiter=",", header="return", comments="")
         return
-    from quantjax.train.checkpoint import CheckpointStore
 
     meta = dict(best["meta"])
     step = int(np.asarray(best["state"].step))
@@ -119,17 +123,9 @@ def _write_best(kind: str, best: dict, folder: Path, params: dict) -> None:
     store = CheckpointStore(folder / "checkpoints", max_to_keep=1, async_save=False)
     try:
         score = float(best["row"]["val_score"])
-        store.save(best["state"], json.loads(json.dumps(meta, default=_json_default)), score)
+        store.save(best["state"], jsonable(meta), score)
     finally:
         store.close()
-
-
-def _json_default(o):
-    if isinstance(o, (np.generic,)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 class _Bar:
@@ -140,13 +136,6 @@ class _Bar:
 
     def __enter__(self):
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
 
             self._p = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
                                TextColumn("trials"), TimeElapsedColumn())

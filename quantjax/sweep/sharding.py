@@ -16,8 +16,11 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from quantjax.errors import ConfigError
 
 AXES = ("trial", "symbol")
 
@@ -48,7 +51,6 @@ def make_mesh(n_trials: int, n_symbols: int = 1, shard: bool = True,
     n = len(devs)
     if mesh_symbols:
         if n % mesh_symbols:
-            from quantjax.errors import ConfigError
 
             raise ConfigError(f"sweep.mesh_symbols: {mesh_symbols} does not divide the "
                               f"{n} devices")
@@ -89,7 +91,6 @@ def put_tree(tree: Any, mesh: Mesh, spec_fn) -> Any:
 def to_host(tree: Any) -> Any:
     """Numpy copy of a (possibly multi-host sharded) pytree."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
 
         return multihost_utils.process_allgather(tree, tiled=True)
     return jax.tree.map(np.asarray, tree)

@@ -97,7 +97,7 @@ def random_trials(space: dict[str, tuple[str, Any]], n: int, seed: int) -> list[
 
 
 def make_trials(search) -> list[dict[str, Any]]:
-    """Trials of a :class:`quantjax.config.sweep.SearchConfig`."""
+    """Trials of a :class:`quantjax.sweep.config.SearchConfig`."""
     space = parse_space(search.params, search.method)
     if search.method == "grid":
         return grid_trials(space)

@@ -12,9 +12,16 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
-import numpy as np
 
 from quantjax.config import to_dict
+from quantjax.credit import pipeline as cp
+from quantjax.credit.config import CreditConfig
+from quantjax.credit.task import make_task, to_arrays
+from quantjax.hft.config import HFTConfig
+from quantjax.hft.dataset import load_hft_dataset
+from quantjax.hft.task import N_CLASSES, make_hft_task, prepare_arrays
+from quantjax.models.credit import build_model
+from quantjax.train.checkpoint import checkpoint_meta
 from quantjax.train.trainer import HParams, Task, hparams_from_config
 
 _TRAIN_TRACED = ("train.learning_rate", "train.weight_decay", "train.loss_weights",
@@ -42,14 +49,6 @@ def _key(*parts) -> str:
 
 
 def prepare_hft(cfg, section, cache: dict) -> Prepared:
-    from quantjax.train.hft_data import load_hft_dataset  # TODO(lead): move to quantjax.train
-    from quantjax.train.hft_task import (
-        MODEL_CONFIG_CLASS,
-        N_CLASSES,
-        make_hft_task,
-        prepare_arrays,
-    )
-
     key = _key("hft", section.data, to_dict(cfg.data), cfg.model.sequence_length)
     if key not in cache:
         cache[key] = load_hft_dataset(cfg, section.data, log=lambda *a, **k: None)[0]
@@ -59,21 +58,14 @@ def prepare_hft(cfg, section, cache: dict) -> Prepared:
     scaler = getattr(ds, "scaler", None)
 
     def meta(c) -> dict:
-        return {"config": to_dict(c), "model_config_class": MODEL_CONFIG_CLASS,
-                "model_class": "quantjax.models.hft:LSTMAttentionModel",
-                "scaler": None if scaler is None else {
-                    "mean": np.asarray(scaler.mean).tolist(), "std": np.asarray(scaler.std).tolist()},
-                "feature_names": list(getattr(ds, "feature_names", ())), "extra": extra}
+        return checkpoint_meta(c, "hft", extra, scaler=scaler,
+                               feature_names=getattr(ds, "feature_names", ()))
 
     return Prepared(task, data, lambda c: hparams_from_config(c.train, c.model.dropout, N_CLASSES),
                     meta)
 
 
 def prepare_credit(cfg, section, cache: dict) -> Prepared:
-    from quantjax.credit import pipeline as cp
-    from quantjax.credit.task import make_task, to_arrays
-    from quantjax.models.credit import build_model
-
     key = _key("credit", section.data, section.schema, to_dict(cfg.data))
     if key not in cache:
         ds = cp.load_dataset(cfg, section.data, section.schema, synthetic=section.data is None)
@@ -91,19 +83,16 @@ def prepare_credit(cfg, section, cache: dict) -> Prepared:
             class_weights=jnp.asarray(w, jnp.float32))
 
     def meta(c) -> dict:
-        return {"config": to_dict(c), "model_config_class": cp.MODEL_CONFIG_CLASS,
-                "feature_names": list(enc.numeric_names) + list(enc.categorical_names),
-                "extra": {"task": "credit", "encoder": enc.to_dict(),
-                          "class_weights": list(cp.class_weights(c, btr.target))}}
+        return checkpoint_meta(c, "credit", {"encoder": enc.to_dict(),
+                                             "class_weights": list(cp.class_weights(c, btr.target))},
+                               feature_names=list(enc.numeric_names) + list(enc.categorical_names))
 
     return Prepared(task, {"train": tr, "val": va}, hparams, meta)
 
 
 def get_kind(name: str) -> TrainKind:
     if name == "hft":
-        from quantjax.config.hft import HFTConfig
 
         return TrainKind("hft", HFTConfig, _TRAIN_TRACED + ("model.dropout",), prepare_hft)
-    from quantjax.config.credit import CreditConfig
 
     return TrainKind("credit", CreditConfig, _TRAIN_TRACED + ("model.dropout",), prepare_credit)

@@ -4,10 +4,11 @@ Layout: ``RUN/checkpoints/<step>/{params, train, meta, metrics}``:
 
 - ``params``: the model parameters (restorable without any template);
 - ``train``: ``{opt_state, step, key}`` of :class:`quantjax.train.trainer.TrainState`;
-- ``meta`` (JSON): ``config`` (resolved config mapping), ``model_config_class``
-  (``module:Class`` of the model config), ``scaler`` (``mean``/``std`` lists),
-  ``feature_names``, ``extra`` (task data such as target scales), and loop state
-  (``epoch``, ``best_score``, ``best_step``, ``bad_epochs``);
+- ``meta`` (JSON, :func:`checkpoint_meta`): ``config`` (resolved config mapping), ``task``
+  ("hft" | "credit"), ``model`` (the registry name of ``config.model``, see
+  :mod:`quantjax.models.registry`), ``scaler`` (``mean``/``std`` lists), ``feature_names``,
+  ``extra`` (task data such as target scales), and loop state (``epoch``, ``best_score``,
+  ``best_step``, ``bad_epochs``);
 - ``metrics`` (JSON, written by orbax): ``{"score": validation score}`` (-1e30 for a non-finite
   score or an epoch before ``train.start_from_epoch``), read back by the retention policy.
 
@@ -18,7 +19,6 @@ killed) is never visible as a step, so resume falls back to the previous one.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as ocm
 
+from quantjax.config import from_dict, to_dict
 from quantjax.errors import UserError
-from quantjax.features.scaler import Scaler  # re-exported: checkpoint.Scaler is public
+from quantjax.features.scaler import Scaler
+from quantjax.models.registry import get as get_model
 
 _NO_SCORE = -1e30
 
-__all__ = ["CheckpointStore", "Scaler", "load_for_inference", "predict_market"]
+__all__ = ["CheckpointStore", "Scaler", "checkpoint_meta", "load_for_inference"]
 
 
 class CheckpointStore:
@@ -110,9 +112,14 @@ def _abstract(tree):
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
-def _import(path: str):
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
+def checkpoint_meta(cfg: Any, task: str, extra: dict, *, scaler: Any = None,
+                    feature_names=()) -> dict:
+    """The checkpoint ``meta`` of a training run of config ``cfg`` (a dataclass with a
+    ``model`` section): resolved ``config``, ``task``, ``model`` (registry name), ``scaler``
+    (``None`` or a :class:`Scaler`-like ``mean``/``std``), ``feature_names`` and ``extra``."""
+    return {"config": to_dict(cfg), "task": task, "model": cfg.model.name,
+            "scaler": None if scaler is None else Scaler(scaler.mean, scaler.std).to_dict(),
+            "feature_names": list(feature_names), "extra": extra}
 
 
 def load_for_inference(run_dir: str | Path) -> tuple[Any, Any, Scaler, dict]:
@@ -120,13 +127,12 @@ def load_for_inference(run_dir: str | Path) -> tuple[Any, Any, Scaler, dict]:
 
     ``run_dir`` is the ``--workdir`` of ``quantjax train`` (or its ``checkpoints`` folder).
     Returns ``(model_cfg, params, scaler, extra)``: the model config dataclass (e.g.
-    :class:`quantjax.config.hft.HFTModelConfig`), the params pytree (pass to
-    ``Model(model_cfg).apply(params, x)``), the feature :class:`Scaler` and a dict with
+    :class:`quantjax.models.lstm_attention.LSTMAttentionConfig`), the params pytree (pass to
+    ``quantjax.models.registry.build(model_cfg).apply(params, x)``), the feature
+    :class:`Scaler` and a dict with ``task``,
     ``feature_names``, ``config`` (the full resolved config mapping), ``step`` and the task's
     ``extra`` entries (for HFT: ``price_scale``, ``vol_scale``, ``horizon``...).
     """
-    from quantjax.config import from_dict
-
     run_dir = Path(run_dir)
     ck = run_dir / "checkpoints" if (run_dir / "checkpoints").is_dir() else run_dir
     if not ck.is_dir():
@@ -143,15 +149,14 @@ def load_for_inference(run_dir: str | Path) -> tuple[Any, Any, Scaler, dict]:
         params = store.restore_params(step)
     finally:
         store.close()
-    model_cfg = from_dict(_import(meta["model_config_class"]), meta["config"]["model"])
+    if "model" not in meta:
+        raise UserError(f"{ck}: a checkpoint of an older quantjax (no model name in its meta); "
+                        "retrain it with this version")
+    model_cfg = from_dict(get_model(meta["model"]).config, meta["config"]["model"],
+                          prefix="model.")
     scaler = Scaler.from_dict(meta.get("scaler") or {"mean": [], "std": []})
     extra = dict(meta.get("extra", {}))
-    extra.update(feature_names=tuple(meta.get("feature_names", ())), config=meta["config"], step=step)
+    extra.update(feature_names=tuple(meta.get("feature_names", ())), config=meta["config"],
+                 step=step, task=meta["task"])
     return model_cfg, params, scaler, extra
 
-
-def predict_market(run_dir: str | Path, market, batch: int = 1024):
-    """See :func:`quantjax.train.predict.predict_market` (the backtest's ``--checkpoint`` hook)."""
-    from quantjax.train.predict import predict_market as _predict_market
-
-    return _predict_market(run_dir, market, batch)

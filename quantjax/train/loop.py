@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from quantjax.errors import UserError
+from quantjax.jsonio import dumps, jsonable
 from quantjax.train.checkpoint import CheckpointStore
 from quantjax.train.config import TrainConfig
 from quantjax.train.prefetch import Prefetcher, chunk_rows, tree_nbytes
@@ -66,22 +67,9 @@ def _truncate_jsonl(path: Path, max_step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types; non-finite floats become None."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.ndarray, np.generic)):
-        return jsonable(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def _append_jsonl(path: Path, record: dict) -> None:
     with path.open("a") as f:
-        f.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+        f.write(dumps(record) + "\n")
 
 
 def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Path, *,

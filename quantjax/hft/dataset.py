@@ -1,18 +1,26 @@
 """The HFT window dataset: standardized features, labels and leakage-safe sample indices.
 
-``build_hft_dataset(market, cfg, seq_len, horizon, threshold, split) -> HFTDataset``. Memory is
-O(S*T*F): samples are ``(symbol, t_end)`` index pairs, windows are cut inside jit by
-:func:`gather_windows`.
+- ``build_hft_dataset(market, cfg, seq_len, horizon, threshold, split) -> HFTDataset``. Memory
+  is O(S*T*F): samples are ``(symbol, t_end)`` index pairs, windows are cut inside jit by
+  :func:`gather_windows`.
+- ``load_hft_dataset(cfg, data_path) -> (HFTDataset, info)``: the dataset of a run's
+  :class:`~quantjax.hft.config.HFTConfig`, from a market file or the synthetic generator (used by
+  ``quantjax train hft``, the sweeps, the HFT report and :mod:`quantjax.hft.predict`).
 """
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 import numpy as np
 
+from quantjax.config import from_dict
+from quantjax.config.data import SynthMarketConfig
 from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
+from quantjax.data.market_io import load_market, market_from_frame
+from quantjax.data.synth_market import generate, meta_path
 from quantjax.errors import DataError
 from quantjax.features.compute import lookbacks, max_lookback
 from quantjax.features.featureset import compute_features
@@ -20,9 +28,7 @@ from quantjax.features.labels import make_labels
 from quantjax.features.prep import label_price
 from quantjax.features.scaler import Scaler, apply_scaler, fit_scaler
 from quantjax.features.splits import chronological, default_embargo
-from quantjax.features.windows import gather_windows, sample_index, sample_valid
-
-__all__ = ["HFTDataset", "Scaler", "build_hft_dataset", "gather_windows"]
+from quantjax.features.windows import sample_index, sample_valid
 
 
 class HFTDataset(NamedTuple):
@@ -106,3 +112,52 @@ def build_hft_dataset(
         past_return=lab.past_return,
         past_vol=lab.past_vol,
     )
+
+
+def bayes_from_meta(meta: dict, horizon: int, threshold: float) -> float | None:
+    """The generator's oracle accuracy, only if its labels are the ones we train on."""
+    if meta.get("label_horizon") == horizon and meta.get("label_threshold") == threshold:
+        return meta.get("oracle_accuracy")
+    return None
+
+
+def features_config(cfg) -> FeaturesConfig:
+    """The :class:`FeaturesConfig` of an HFTConfig's ``data.features``."""
+    return from_dict(FeaturesConfig, cfg.data.features, prefix="data.features.")
+
+
+def load_hft_market(cfg, data_path: str | None):
+    """``(MarketArrays, info)`` from a market file or the synthetic generator (``None``).
+
+    ``info``: ``source`` ("synthetic" or the path) and ``bayes_accuracy`` (the generator's
+    oracle accuracy when the labels match, else None).
+    """
+    h, thr = cfg.data.prediction_horizon, cfg.data.direction_threshold
+    info: dict = {}
+    if data_path is None:
+        sc = cfg.data.synthetic
+        df, meta = generate(SynthMarketConfig(symbols=sc.symbols, steps=sc.steps, seed=sc.seed,
+                                              label_horizon=h, label_threshold=thr))
+        market, _ = market_from_frame(df, name="<synthetic>")
+        info.update(source="synthetic", bayes_accuracy=meta["oracle_accuracy"],
+                    generator_majority_accuracy=meta.get("majority_class_accuracy"))
+    else:
+        market, _ = load_market(data_path)
+        info.update(source=str(data_path), bayes_accuracy=None)
+        mp = meta_path(data_path)
+        if mp.is_file():
+            info["bayes_accuracy"] = bayes_from_meta(json.loads(mp.read_text()), h, thr)
+    return market, info
+
+
+def load_hft_dataset(cfg, data_path: str | None, log=print):
+    """``(HFTDataset, info)`` from ``--data PATH`` or the synthetic generator (``None``)."""
+    market, info = load_hft_market(cfg, data_path)
+    log(f"building features: {market.n_symbols} symbols x {market.n_steps} bars, "
+        f"fields {', '.join(market.fields)}")
+    ds = build_hft_dataset(market, features_config(cfg), cfg.model.sequence_length,
+                           cfg.data.prediction_horizon, cfg.data.direction_threshold,
+                           split=tuple(cfg.data.split))
+    info.update(n_symbols=market.n_symbols, n_steps=market.n_steps,
+                n_features=int(ds.features.shape[-1]))
+    return ds, info

@@ -1,10 +1,10 @@
-"""The HFT task: the LSTM-attention model + multi-task loss on an ``HFTDataset``.
+"""The HFT task: a registered HFT model + multi-task loss on an ``HFTDataset``.
 
 Windows are gathered inside jit from the ``[S, T, F]`` feature array (never materialized as
 ``[N, L, F]``): example ``(s, t_end)`` reads ``features[s, t_end-L+1 : t_end+1]`` and its
 labels at ``(s, t_end)``. Price and volatility targets are scaled by train-split constants
 (``price_scale`` = std of train future returns, ``vol_scale`` = mean train future vol)
-stored in the checkpoint's ``extra``; :func:`predict_fn` returns real units.
+stored in the checkpoint's ``extra``; :func:`quantjax.hft.predict.predict_fn` returns real units.
 
 Placement: :class:`HFTArrays` of jax arrays live on the device (windows gathered inside jit);
 of numpy arrays (``prepare_arrays(..., device=False)``, the prefetching host loop) they stay
@@ -21,22 +21,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.config import to_dict
-from quantjax.config.hft import HFTConfig, HFTModelConfig
 from quantjax.errors import DataError
-from quantjax.features.scaler import Scaler
-from quantjax.features.windows import gather_windows  # re-exported for older imports
-from quantjax.models.hft import LSTMAttentionModel
+from quantjax.features.windows import gather_windows
+from quantjax.hft.config import HFTConfig
+from quantjax.models.registry import build
 from quantjax.train import losses, metrics
 from quantjax.train.prefetch import Prefetcher
-from quantjax.train.trainer import HParams, Task, hparams_from_config
-
-__all__ = ["HFTArrays", "gather_windows", "host_windows", "make_hft_task", "predict_fn",
-           "prepare_arrays", "train_hft"]
+from quantjax.train.trainer import HParams, Task
 
 N_CLASSES = 3
-N_ATTENTION_SAMPLES = 4
-MODEL_CONFIG_CLASS = "quantjax.config.hft:HFTModelConfig"
 
 
 class HFTArrays(NamedTuple):
@@ -156,7 +149,7 @@ def host_windows(features: np.ndarray, idx: np.ndarray, seq_len: int) -> np.ndar
 
 def make_predict(cfg: HFTConfig):
     """``predict(params, data, index_padded[N, 2]) -> dict of [N] / [N, 3]`` (eval mode, scaled)."""
-    model = LSTMAttentionModel(cfg.model)
+    model = build(cfg.model)
     L = cfg.model.sequence_length
 
     def predict(params, data: HFTArrays, index, batch: int):
@@ -173,7 +166,7 @@ def make_host_predict(cfg: HFTConfig):
     """:func:`make_predict` for host data (not jitted itself): each ``[batch, L, F]`` window
     batch is gathered on the host and prefetched to the device; the outputs (``[N]`` /
     ``[N, 3]``) are concatenated on the device."""
-    model = LSTMAttentionModel(cfg.model)
+    model = build(cfg.model)
     L = cfg.model.sequence_length
 
     @jax.jit
@@ -193,7 +186,7 @@ def make_host_predict(cfg: HFTConfig):
 
 def make_hft_task(cfg: HFTConfig, data: HFTArrays) -> Task:
     """The :class:`Task` for the trainer (``data`` only fixes static sizes)."""
-    model = LSTMAttentionModel(cfg.model)
+    model = build(cfg.model)
     L = cfg.model.sequence_length
     n_feat = data.features.shape[-1]
     predict = make_predict(cfg)
@@ -250,148 +243,3 @@ def host_batch(data: HFTArrays, rows: np.ndarray, seq_len: int) -> dict:
             "direction": np.asarray(data.direction)[s, t],
             "price": np.asarray(data.price_target)[s, t],
             "vol": np.asarray(data.vol_target)[s, t]}
-
-
-def split_predictions(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict,
-                      split: str) -> dict:
-    """Predictions of ``split`` ("val" | "test") in real units, host arrays ``[N]``:
-    ``index[N, 2]`` (symbol, t_end), ``pred_direction`` / ``true_direction`` (0 down, 1 flat,
-    2 up), ``direction_probs[N, 3]``, ``pred_return`` / ``true_return`` (future return),
-    ``pred_vol`` / ``realized_vol`` (future volatility). Host ``data``: host-gathered batches."""
-    index = np.asarray(getattr(ds, f"{split}_index"), np.int64).reshape(-1, 2)
-    padded = getattr(data, f"{split}_index")
-    predict = (make_host_predict(cfg) if is_host(data)
-               else jax.jit(make_predict(cfg), static_argnums=3))
-    out = predict(params, data, padded, eval_batch(cfg, len(index)))
-    out = jax.tree.map(lambda a: np.asarray(a)[: len(index)], out)
-    s, t = index[:, 0], index[:, 1]
-    return {
-        "index": index.astype(np.int32),
-        "pred_direction": out["direction"].argmax(-1).astype(np.int32),
-        "true_direction": np.asarray(ds.direction)[s, t].astype(np.int32),
-        "direction_probs": np.asarray(jax.nn.softmax(out["direction"], -1), np.float32),
-        "pred_return": out["price"].astype(np.float64) * extra["price_scale"],
-        "true_return": np.asarray(ds.future_return, np.float64)[s, t],
-        "pred_vol": out["volatility"].astype(np.float64) * extra["vol_scale"],
-        "realized_vol": np.asarray(ds.future_vol, np.float64)[s, t],
-    }
-
-
-def attention_samples(cfg: HFTConfig, params, features, index: np.ndarray,
-                      k: int = N_ATTENTION_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
-    """``(attention[K, heads, L, L], index[K, 2])`` of ``k`` windows spread evenly over
-    ``index[N, 2]`` (eval mode, ``apply(..., return_attention=True)``). Numpy ``features``
-    stay on the host (only the ``k`` windows are copied)."""
-    index = np.asarray(index, np.int64).reshape(-1, 2)
-    pick = index[np.linspace(0, len(index) - 1, min(k, len(index))).astype(int)]
-    L = cfg.model.sequence_length
-    if isinstance(features, np.ndarray):
-        x = jnp.asarray(host_windows(features, pick, L), jnp.float32)
-    else:
-        x = gather_windows(jnp.asarray(features, jnp.float32), jnp.asarray(pick, jnp.int32), L)
-    att = LSTMAttentionModel(cfg.model).apply(params, x, return_attention=True)["attention"]
-    return np.asarray(att, np.float32), pick.astype(np.int32)
-
-
-def write_prediction_files(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict,
-                           workdir) -> None:
-    """``predictions.npz`` (test split, see :func:`split_predictions`) and
-    ``attention_samples.npz`` (``attention[K, heads, L, L]``, ``index[K, 2]``) in ``workdir``."""
-    from pathlib import Path
-
-    workdir = Path(workdir)
-    p = split_predictions(cfg, params, ds, data, extra, "test")
-    np.savez(workdir / "predictions.npz", **p)
-    att, pick = attention_samples(cfg, params, data.features, p["index"])
-    np.savez(workdir / "attention_samples.npz", attention=att, index=pick)
-
-
-def evaluate(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict, split: str,
-             bayes_accuracy: float | None = None) -> dict:
-    """Host metrics of ``split`` ("val" | "test") in real units, with baselines.
-
-    Keys: directional_accuracy, macro_f1, confusion_matrix (rows true, cols predicted; down,
-    flat, up), price_mae (return units), vol_r2, majority_baseline_accuracy,
-    persistence_baseline_accuracy, zero_return_price_mae, persistence_price_mae, n, and
-    bayes_accuracy / accuracy_over_bayes when given.
-    """
-    p = split_predictions(cfg, params, ds, data, extra, split)
-    index = p["index"].astype(np.int64)
-    s, t = index[:, 0], index[:, 1]
-    y_dir, y_ret, y_vol = p["true_direction"], p["true_return"], p["realized_vol"]
-    pred_dir, pred_ret, pred_vol = p["pred_direction"], p["pred_return"], p["pred_vol"]
-    rep = metrics.classification_report(y_dir, pred_dir, N_CLASSES)
-    majority = int(np.argmax(extra["train_class_counts"]))
-    h = int(extra["horizon"])
-    tp = t - h
-    ok = (tp >= 0) & np.asarray(ds.label_valid)[s, np.maximum(tp, 0)]
-    pers_dir = np.where(ok, np.asarray(ds.direction)[s, np.maximum(tp, 0)], majority)
-    pers_ret = np.where(ok, np.asarray(ds.future_return, np.float64)[s, np.maximum(tp, 0)], 0.0)
-    res = {
-        "n": len(index),
-        "directional_accuracy": rep["accuracy"],
-        "macro_f1": rep["macro_f1"],
-        "confusion_matrix": rep["confusion_matrix"],
-        "price_mae": metrics.mae(y_ret, pred_ret),
-        "vol_r2": metrics.r2_score(y_vol, pred_vol),
-        "majority_baseline_accuracy": float(np.mean(y_dir == majority)),
-        "persistence_baseline_accuracy": float(np.mean(y_dir == pers_dir)),
-        "zero_return_price_mae": metrics.mae(y_ret, np.zeros_like(y_ret)),
-        "persistence_price_mae": metrics.mae(y_ret, pers_ret),
-        "class_frequencies": (np.bincount(y_dir, minlength=N_CLASSES) / max(len(y_dir), 1)).tolist(),
-    }
-    if bayes_accuracy is not None:
-        res["bayes_accuracy"] = float(bayes_accuracy)
-        res["accuracy_over_bayes"] = rep["accuracy"] / float(bayes_accuracy)
-    return res
-
-
-def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bool = True,
-              bayes_accuracy: float | None = None, log=print) -> dict:
-    """Train on ``ds`` (an HFTDataset) into ``workdir``; returns the metrics.json mapping.
-
-    Refuses (:func:`quantjax.train.loop.check_workdir`) a workdir with checkpoints without
-    ``resume``, or a ``resume`` with another config. The arrays go to the device unless they
-    exceed ``train.device_data_limit_mb`` (then they stay on the host, see the module doc)."""
-    from quantjax.train.loop import check_workdir, fit, use_host_loop
-
-    check_workdir(workdir, resume=resume, config=to_dict(cfg), log=log)
-    data, extra = prepare_arrays(ds, cfg, device=False)
-    task = make_hft_task(cfg, data)
-    if not use_host_loop(task, cfg.train, data):
-        data = jax.device_put(data)
-    hp = hparams_from_config(cfg.train, cfg.model.dropout, N_CLASSES)
-    scaler = getattr(ds, "scaler", None)
-    meta = {
-        "config": to_dict(cfg), "model_config_class": MODEL_CONFIG_CLASS,
-        "model_class": "quantjax.models.hft:LSTMAttentionModel",
-        "scaler": None if scaler is None else Scaler(scaler.mean, scaler.std).to_dict(),
-        "feature_names": list(getattr(ds, "feature_names", ())), "extra": extra,
-    }
-    res = fit(task, cfg.train, hp, data, workdir, meta=meta, resume=resume, progress=progress,
-              log=log)
-    write_prediction_files(cfg, res.best_params, ds, data, extra, workdir)
-    out = {
-        "val": evaluate(cfg, res.best_params, ds, data, extra, "val"),
-        "test": evaluate(cfg, res.best_params, ds, data, extra, "test", bayes_accuracy),
-        "train_samples_per_sec": res.train_samples_per_sec,
-        "steps": res.steps, "best_step": res.best_step, "epochs": res.epochs_run,
-        "n_train": task.n_train, "n_features": extra["n_features"],
-        "n_params": int(sum(np.size(a) for a in jax.tree.leaves(res.best_params))),
-    }
-    return out
-
-
-def predict_fn(model_cfg: HFTModelConfig, extra: dict):
-    """Jitted ``f(params, x[B, L, F]) -> dict`` in real units (``price`` = predicted return,
-    ``volatility`` = predicted future vol, ``direction_probs[B, 3]``) for inference users."""
-    model = LSTMAttentionModel(model_cfg)
-    ps, vs = extra["price_scale"], extra["vol_scale"]
-
-    @jax.jit
-    def f(params, x):
-        out = model.apply(params, x)
-        return {"price": out["price"] * ps, "volatility": out["volatility"] * vs,
-                "direction_probs": jax.nn.softmax(out["direction"], -1)}
-
-    return f

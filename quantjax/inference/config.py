@@ -69,7 +69,7 @@ class MonitorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
-    """Process-level JAX settings of the serving command (:mod:`quantjax.inference.runtime`)."""
+    """Process-level JAX settings of the serving command (:mod:`quantjax.platform`)."""
 
     cpu_async_dispatch: bool = spec(False, doc="JAX's CPU async dispatch: true queues every call "
                                                "to a worker thread (JAX's default, good for "

@@ -1,32 +1,59 @@
-"""Model predictions over a whole market from a trained HFT run (model-driven backtests).
+"""Predictions of a trained HFT model in real units.
 
-``predict_market(run_dir, market) -> (probs[S, T, 3], pred_return[S, T], pred_vol[S, T])``:
-features of ``market`` with the run's feature config, standardized with the run's saved scaler,
-windows ``[t-L+1, t]`` gathered in jit batches, :func:`quantjax.train.hft_task.predict_fn`
-(real units). Causal by construction: the prediction at ``t`` reads rows ``<= t`` only.
-NaN where the window ending at ``t`` has an invalid row (warm-up, missing bars).
+- :func:`to_real_units`: the one place the task's target scales are undone (``price`` =
+  predicted return, ``volatility`` = predicted future vol, ``direction_probs``);
+- :func:`predict_fn`: a jitted ``f(params, x[B, L, F])`` in real units;
+- ``predict_market(run_dir, market) -> (probs[S, T, 3], pred_return[S, T], pred_vol[S, T])``
+  for model-driven backtests: features of ``market`` with the run's feature config,
+  standardized with the run's saved scaler, windows ``[t-L+1, t]`` gathered in jit batches.
+  Causal by construction: the prediction at ``t`` reads rows ``<= t`` only. NaN where the
+  window ending at ``t`` has an invalid row (warm-up, missing bars).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from quantjax.config import from_dict
 from quantjax.errors import DataError
+from quantjax.features.featureset import compute_features
+from quantjax.features.scaler import apply_scaler
+from quantjax.features.windows import gather_windows, sample_index, sample_valid
+from quantjax.hft.config import HFTConfig
+from quantjax.hft.dataset import features_config
+from quantjax.models.registry import build
+from quantjax.platform import batch_compiler_options
+from quantjax.train.checkpoint import load_for_inference
 
-__all__ = ["predict_market", "predict_windows"]
+
+def to_real_units(out: dict, price_scale: float, vol_scale: float) -> dict:
+    """Model outputs (scaled targets, direction logits) -> ``direction_probs[..., 3]``,
+    ``price[...]`` (future return) and ``volatility[...]`` (future vol), in that key order."""
+    return {"direction_probs": jax.nn.softmax(out["direction"], -1),
+            "price": out["price"] * price_scale, "volatility": out["volatility"] * vol_scale}
+
+
+def predict_fn(model_cfg, extra: dict):
+    """Jitted ``f(params, x[B, L, F]) -> dict`` in real units (:func:`to_real_units`) for
+    inference users; ``extra`` holds the run's ``price_scale`` and ``vol_scale``."""
+    model = build(model_cfg)
+    ps, vs = extra["price_scale"], extra["vol_scale"]
+
+    @jax.jit
+    def f(params, x):
+        return to_real_units(model.apply(params, x), ps, vs)
+
+    return f
 
 
 def predict_windows(predict, params, features, index: np.ndarray, seq_len: int,
                     batch: int = 1024) -> dict:
     """Run ``predict(params, x[B, L, F])`` over the windows ending at ``index[N, 2]``
     (symbol, t_end) of ``features[S, T, F]`` in fixed-size jit batches; host arrays ``[N, ...]``."""
-    import jax
-    import jax.numpy as jnp
-
-    from quantjax.features.windows import gather_windows
-
     n = len(index)
     feats = jnp.asarray(features, jnp.float32)
     batch = max(1, min(batch, n))
@@ -34,10 +61,8 @@ def predict_windows(predict, params, features, index: np.ndarray, seq_len: int,
     idx = np.zeros((n_pad, 2), np.int32)
     idx[:n] = index
     idx[n:] = index[0] if n else 0
-    from quantjax.inference.runtime import batch_compiler_options
-
     step = jax.jit(lambda p, f, i: predict(p, gather_windows(f, i, seq_len)),
-                   compiler_options=batch_compiler_options(batch))  # CPU: see runtime
+                   compiler_options=batch_compiler_options(batch))  # CPU: see platform
     outs = [jax.device_get(step(params, feats, jnp.asarray(idx[a:a + batch])))
             for a in range(0, n_pad, batch)]
     return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]}
@@ -47,15 +72,6 @@ def predict_market(run_dir: str | Path, market, batch: int = 1024):
     """``(probs[S, T, 3], pred_return[S, T], pred_vol[S, T])`` float32 for every bar of
     ``market`` (a :class:`~quantjax.data.market.MarketArrays`) from the best checkpoint of the
     HFT run ``run_dir``; class order down/flat/up; NaN where no valid window ends at ``t``."""
-    from quantjax.config import from_dict
-    from quantjax.config.hft import HFTConfig
-    from quantjax.features.featureset import compute_features
-    from quantjax.features.scaler import apply_scaler
-    from quantjax.features.windows import sample_index, sample_valid
-    from quantjax.train.checkpoint import load_for_inference
-    from quantjax.train.hft_data import features_config
-    from quantjax.train.hft_task import predict_fn
-
     model_cfg, params, scaler, extra = load_for_inference(run_dir)
     cfg = from_dict(HFTConfig, extra["config"])
     fcfg = features_config(cfg)

@@ -1,8 +1,9 @@
-"""Configuration of the HFT LSTM-attention model and its training run (``configs/hft_lstm*.yaml``).
+"""Configuration of an HFT model's training run (``configs/hft_lstm*.yaml``, ``hft_gru*.yaml``).
 
-Sections: ``model`` (the spec's ``ModelConfig`` architecture fields), ``data`` (labels, splits,
-synthetic generator, feature settings), ``loss`` (multi-task loss) and ``train``
-(:class:`quantjax.train.config.TrainConfig`).
+Sections: ``model`` (the model chosen by ``model.name`` and its architecture, a config dataclass
+of :mod:`quantjax.models.registry`; default ``lstm_attention``, the spec's ``ModelConfig``),
+``data`` (labels, splits, synthetic generator, feature settings), ``loss`` (multi-task loss) and
+``train`` (:class:`quantjax.train.config.TrainConfig`).
 """
 
 from __future__ import annotations
@@ -12,34 +13,9 @@ from typing import Any
 
 from quantjax.config import spec
 from quantjax.errors import ConfigError
+from quantjax.models.lstm_attention import LSTMAttentionConfig
+from quantjax.models.registry import model_config_selector
 from quantjax.train.config import TrainConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class HFTModelConfig:
-    """Architecture of :class:`quantjax.models.hft.LSTMAttentionModel` (spec ``ModelConfig``)."""
-
-    sequence_length: int = spec(60, ge=2, doc="window length L (time steps per sample)")
-    hidden_size: int = spec(128, ge=1, doc="H: embedding size and LSTM units per direction")
-    num_layers: int = spec(3, ge=1, doc="stacked LSTM layers")
-    dropout: float = spec(0.2, ge=0, lt=1, doc="dropout between LSTM layers and in the heads")
-    attention_heads: int = spec(8, ge=1, doc="heads of the self-attention over 2H")
-    attention_dropout: float = spec(0.1, ge=0, lt=1, doc="dropout on attention probabilities")
-    causal: bool = spec(False, doc="unidirectional LSTM + causal attention (streamable)")
-    unroll: int = spec(1, ge=1, doc="lax.scan unroll factor of the recurrence")
-    fuse_directions: bool = spec(True, doc="run both LSTM directions in one scan")
-
-    @property
-    def output_size(self) -> int:
-        """Width of the LSTM output / attention input (2H, or H when causal)."""
-        return self.hidden_size if self.causal else 2 * self.hidden_size
-
-    def validate(self) -> None:
-        if self.output_size % self.attention_heads:
-            raise ConfigError(
-                f"model.attention_heads: {self.attention_heads} does not divide the attention "
-                f"width {self.output_size} (2*hidden_size, or hidden_size when causal)"
-            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +65,8 @@ class HFTLossConfig:
 class HFTConfig:
     """Whole HFT training config (``quantjax train hft``)."""
 
-    model: HFTModelConfig = spec(default_factory=HFTModelConfig)
+    model: Any = spec(default_factory=LSTMAttentionConfig, select=model_config_selector("hft"),
+                      doc="the model, chosen by model.name (quantjax.models.registry)")
     data: HFTDataConfig = spec(default_factory=HFTDataConfig)
     loss: HFTLossConfig = spec(default_factory=HFTLossConfig)
     train: TrainConfig = spec(default_factory=TrainConfig)
