@@ -19,7 +19,13 @@ from test_train_toy import tiny_config, toy_dataset  # noqa: E402
 from quantjax.hft.evaluate import attention_samples, split_predictions  # noqa: E402
 from quantjax.hft.task import make_hft_task, prepare_arrays, task_losses  # noqa: E402
 from quantjax.train.config import TrainConfig  # noqa: E402
-from quantjax.train.trainer import hparams_from_config, make_optimizer, total_steps  # noqa: E402
+from quantjax.train.trainer import (  # noqa: E402
+    hparams_from_config,
+    lr_schedule,
+    make_optimizer,
+    set_hyperparams,
+    total_steps,
+)
 
 Y_DIR = jnp.asarray([0, 1, 2, 2], jnp.int32)
 LOGITS = jnp.asarray([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0], [0.0, 1.0, 3.0], [1.0, 0.0, 0.0]])
@@ -70,18 +76,19 @@ def test_schedule_warmup_then_cosine_over_total_steps():
                       grad_clip_norm=1e6)
     n = total_steps(cfg, 40)
     assert n == 20  # not the 100 steps of 10 epochs
-    opt = make_optimizer(cfg, hparams_from_config(cfg, 0.0, 3), n)
+    opt, unit = make_optimizer(cfg), lr_schedule(cfg, n)
     params = {"w": jnp.zeros(())}
     grads = {"w": jnp.ones(())}  # constant gradient: each Adam update is -lr(step)
 
     @jax.jit
-    def lr_of_step(state):
+    def lr_of_step(state, step):  # as the trainer's step: peak lr x schedule, then the update
+        state = set_hyperparams(state, learning_rate=cfg.learning_rate * unit(step))
         u, state = opt.update(grads, state, params)
         return state, -u["w"]
 
-    state, lrs = opt.init(params), []
-    for _ in range(n + 1):
-        state, lr = lr_of_step(state)
+    state, lrs = set_hyperparams(opt.init(params), weight_decay=0.0), []
+    for step in range(n + 1):
+        state, lr = lr_of_step(state, step)
         lrs.append(float(lr))
     w = 5  # int(0.25 * 20)
     want = [0.1 * s / w if s < w else
@@ -92,11 +99,11 @@ def test_schedule_warmup_then_cosine_over_total_steps():
 
 def test_global_norm_clipping():
     cfg = TrainConfig(grad_clip_norm=1.0, weight_decay=0.0)
-    opt = make_optimizer(cfg, hparams_from_config(cfg, 0.0, 3), 10)
+    opt = make_optimizer(cfg)
     params = {"a": jnp.zeros(1), "b": jnp.zeros(1)}
 
     def first_moment(g):  # Adam's mu after one step = (1 - b1) x the clipped gradient
-        _, st = opt.update(g, opt.init(params), params)
+        _, st = opt.update(g, set_hyperparams(opt.init(params), learning_rate=1e-3), params)
         mu = optax.tree_utils.tree_get(st, "mu")
         return np.concatenate([np.asarray(mu["a"]), np.asarray(mu["b"])]) / 0.1
 

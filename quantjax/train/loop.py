@@ -1,5 +1,6 @@
-"""Host training loop: compiled chunks of steps, validation, checkpoints, exact resume,
-NaN guard, progress bar and ``metrics.jsonl``.
+"""Host training loop: compiled chunks of steps and validation, with the side effects as
+hooks (:class:`NanGuard`, :class:`ProgressBar`, :class:`MetricsLog`, :class:`Checkpointer`)
+and exact resume.
 
 Determinism: the run is a pure function of (hp, data, step) (see :mod:`trainer`), and
 checkpoints are written at the end of each epoch, so a run killed at any point and resumed
@@ -21,6 +22,7 @@ import numpy as np
 
 from quantjax.errors import UserError
 from quantjax.jsonio import dumps, jsonable
+from quantjax.train import early_stopping
 from quantjax.train.checkpoint import CheckpointStore
 from quantjax.train.config import TrainConfig
 from quantjax.train.prefetch import Prefetcher, chunk_rows, tree_nbytes
@@ -72,15 +74,94 @@ def _append_jsonl(path: Path, record: dict) -> None:
         f.write(dumps(record) + "\n")
 
 
+class ChunkEnd(NamedTuple):
+    """What hooks see after each compiled chunk of steps (host values)."""
+
+    epoch: int
+    first_step: int  # optimizer steps done before the chunk
+    step: int  # after it
+    loss: float  # mean training loss of the chunk
+    finite: bool  # every training loss of the chunk was finite
+    params_finite: bool  # every parameter after the chunk is finite
+    samples_per_sec: float  # training throughput so far (the first, compiling call excluded)
+
+
+class EpochEnd(NamedTuple):
+    """What hooks see after each epoch's validation."""
+
+    epoch: int
+    step: int
+    state: TrainState
+    record: dict  # the metrics.jsonl record of the epoch
+    loop: dict  # the loop state stored in the checkpoint meta (resume)
+    score: float  # checkpoint score: the validation score, -inf when not eligible or not finite
+
+
+class Hook:
+    """A side effect of the host loop (in the style of CLU's periodic actions): called after
+    every compiled chunk and after every epoch; a hook that raises stops training."""
+
+    def on_chunk(self, info: ChunkEnd) -> None:
+        pass
+
+    def on_epoch(self, info: EpochEnd) -> None:
+        pass
+
+
+class NanGuard(Hook):
+    """Stops the run with :class:`TrainingDiverged` on a non-finite loss or parameter; the
+    chunk's state is discarded, the last good checkpoint stays."""
+
+    def __init__(self, store: CheckpointStore):
+        self.store = store
+
+    def on_chunk(self, info: ChunkEnd) -> None:
+        if not (info.finite and info.params_finite):
+            what = ("training loss" if not info.finite else
+                    "parameters (every training loss was finite)")
+            raise _diverged(self.store, what, info.epoch, info.first_step, info.step)
+
+
+class ProgressBar(Hook):
+    """The rich progress bar (step, loss, samples/s, ETA)."""
+
+    def __init__(self, bar: TrainProgress):
+        self.bar = bar
+
+    def on_chunk(self, info: ChunkEnd) -> None:
+        self.bar.update(info.step, info.loss, info.samples_per_sec, info.epoch)
+
+
+class MetricsLog(Hook):
+    """Appends each epoch's record to ``metrics.jsonl``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_epoch(self, info: EpochEnd) -> None:
+        _append_jsonl(self.path, info.record)
+
+
+class Checkpointer(Hook):
+    """Saves the state at the end of each epoch (meta: ``meta`` plus the loop state)."""
+
+    def __init__(self, store: CheckpointStore, meta: dict):
+        self.store, self.meta = store, meta
+
+    def on_epoch(self, info: EpochEnd) -> None:
+        self.store.save(info.state, {**self.meta, "loop": info.loop}, info.score)
+
+
 def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Path, *,
         meta: dict, resume: bool = False, progress: bool = True, log=print) -> FitResult:
     """Train with checkpoints under ``workdir/checkpoints`` and metrics in ``workdir/metrics.jsonl``.
 
     ``meta`` (JSON-able) is stored in every checkpoint (config, scaler, feature names...).
-    Early stopping: the best epoch is the one with the highest validation ``score`` among
-    epochs ``>= cfg.start_from_epoch``; ``cfg.patience`` counts epochs without improvement
-    from that epoch on (earlier epochs are saved with score -inf, so the best-N checkpoint
-    retention never prefers them).
+    Early stopping and the best epoch follow :mod:`quantjax.train.early_stopping` (the same
+    rule as :func:`~quantjax.train.trainer.make_train`); epochs before
+    ``cfg.start_from_epoch`` are saved with score -inf, so the best-N checkpoint retention never
+    prefers them. Side effects are hooks called per chunk and per epoch: :class:`NanGuard`,
+    :class:`ProgressBar`, :class:`MetricsLog`, :class:`Checkpointer`.
     ``resume=True`` continues from the latest checkpoint; without it an existing checkpoint
     folder is an error (:func:`check_workdir` makes that check, and the config check of a
     resume, before anything is written). Raises :class:`TrainingDiverged` on a non-finite loss
@@ -124,8 +205,7 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     store = CheckpointStore(workdir / "checkpoints", cfg.max_to_keep, cfg.async_checkpoints)
     state = jax.jit(lambda h: init_state(task, cfg, h))(hp)
 
-    loop = {"epoch": -1, "best_score": -math.inf, "best_step": None, "bad_epochs": 0,
-            "stopped": False}
+    es, epoch0, stopped = early_stopping.init(), 0, False
     latest = store.latest_step()
     if latest is not None and not resume:
         store.close()
@@ -133,11 +213,10 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                         "pass --resume to continue or choose a new --workdir")
     if resume and latest is not None:
         state, m = store.restore(latest, state)
-        loop.update(m["loop"])
-        loop["stopped"] = loop["bad_epochs"] >= cfg.patience  # epochs/max_steps may have grown
-        loop["best_score"] = -math.inf if loop["best_score"] is None else loop["best_score"]
+        es, epoch0 = _loop_from_meta(m["loop"])
+        stopped = bool(es.bad_epochs >= cfg.patience)  # epochs/max_steps may have grown
         _truncate_jsonl(metrics_path, latest)
-        log(f"resumed from step {latest} (epoch {loop['epoch']})")
+        log(f"resumed from step {latest} (epoch {epoch0 - 1})")
     elif metrics_path.exists():  # fresh run (or --resume without any checkpoint)
         metrics_path.unlink()
 
@@ -147,8 +226,10 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     pf = None
     try:
         with TrainProgress(n_total, step, enabled=progress) as bar:
-            for epoch in range(loop["epoch"] + 1, cfg.epochs):
-                if loop["stopped"] or step >= n_total:
+            hooks = (NanGuard(store), ProgressBar(bar), MetricsLog(metrics_path),
+                     Checkpointer(store, meta))
+            for epoch in range(epoch0, cfg.epochs):
+                if stopped or step >= n_total:
                     break
                 losses = []
                 pf = host_chunks(state, epoch) if host else None
@@ -162,13 +243,6 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                     stats, params_ok = jax.device_get((stats, all_finite(new_state.params)))
                     dt = time.perf_counter() - t0
                     n = int(stats["n"])
-                    if not (bool(stats["finite"]) and bool(params_ok)):
-                        what = ("training loss" if not bool(stats["finite"]) else
-                                "parameters (every training loss was finite)")
-                        raise _diverged(store, what, epoch, step, step + n)
-                    state, step = new_state, step + n
-                    if n:
-                        losses.append((float(stats["loss"]), n))
                     if not first_call:
                         timed_samples += n * batch
                         timed_secs += dt
@@ -176,36 +250,40 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                         timed_samples, timed_secs = n * batch, dt
                     first_call = False
                     sps = timed_samples / timed_secs if timed_secs else n * batch / max(dt, 1e-9)
-                    bar.update(step, float(stats["loss"]), sps, epoch)
+                    info = ChunkEnd(epoch, step, step + n, float(stats["loss"]),
+                                    bool(stats["finite"]), bool(params_ok), sps)
+                    for hook in hooks:
+                        hook.on_chunk(info)
+                    state, step = new_state, step + n
+                    if n:
+                        losses.append((float(stats["loss"]), n))
                     if n < chunk:
                         break
                 if pf is not None:
                     pf.close()
                 v = {k: float(x) for k, x in jax.device_get(val(state.params, hp, data)).items()}
                 train_loss = (sum(lo * n for lo, n in losses) / max(sum(n for _, n in losses), 1))
-                score = v["score"] if math.isfinite(v["score"]) else -math.inf
-                if epoch < cfg.start_from_epoch:  # trained and logged, never best nor counted
-                    score = -math.inf
-                elif score > loop["best_score"]:
-                    loop.update(best_score=score, best_step=step, bad_epochs=0)
-                else:
-                    loop["bad_epochs"] += 1
-                loop["epoch"] = epoch
-                loop["stopped"] = loop["bad_epochs"] >= cfg.patience or step >= n_total
+                es, improved, stop = early_stopping.update(
+                    es, v["score"], epoch, step, patience=cfg.patience,
+                    start_from_epoch=cfg.start_from_epoch)
+                eligible = epoch >= cfg.start_from_epoch and math.isfinite(v["score"])
+                stopped = bool(stop) or step >= n_total
+                loop = _loop_to_meta(es, epoch)
                 record = {"epoch": epoch, "step": step, "train_loss": train_loss,
                           **{f"val_{k}": x for k, x in v.items()},
                           "best_step": loop["best_step"], "time": time.time()}
-                _append_jsonl(metrics_path, record)
                 history.append(record)
-                store.save(state, {**meta, "loop": {**loop, "best_score": (
-                    loop["best_score"] if math.isfinite(loop["best_score"]) else None)}}, score)
-                if loop["stopped"]:
-                    if loop["bad_epochs"] >= cfg.patience:
+                info = EpochEnd(epoch, step, state, record, loop,
+                                v["score"] if eligible else -math.inf)
+                for hook in hooks:
+                    hook.on_epoch(info)
+                if stopped:
+                    if bool(stop):
                         log(f"early stopping at epoch {epoch}: no improvement of the validation "
                             f"score for {cfg.patience} epochs")
                     break
         store.wait()
-        best_step = loop["best_step"] if loop["best_step"] is not None else step
+        best_step = int(es.best_step) if int(es.best_epoch) >= 0 else step
         if best_step != step and best_step in store.steps():
             best_params = store.restore_params(best_step, state.params)
             best_params = jax.tree.map(jax.numpy.asarray, best_params)
@@ -216,7 +294,32 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
             pf.close()
         store.close()
     sps = timed_samples / timed_secs if timed_secs else float("nan")
-    return FitResult(state, best_params, int(best_step), step, loop["epoch"] + 1, sps, history)
+    return FitResult(state, best_params, int(best_step), step, _epochs_run(es, history, epoch0),
+                     sps, history)
+
+
+def _loop_to_meta(es: early_stopping.EarlyStopping, epoch: int) -> dict:
+    """The loop state of a checkpoint's meta (JSON): last epoch done and the early stopping."""
+    has_best = int(es.best_epoch) >= 0
+    return {"epoch": epoch, "best_score": float(es.best_score) if has_best else None,
+            "best_epoch": int(es.best_epoch), "best_step": int(es.best_step) if has_best else None,
+            "bad_epochs": int(es.bad_epochs)}
+
+
+def _loop_from_meta(loop: dict) -> tuple[early_stopping.EarlyStopping, int]:
+    """``(early stopping state, first epoch to run)`` from :func:`_loop_to_meta`'s mapping."""
+    best = loop.get("best_score")
+    es = early_stopping.EarlyStopping(
+        jnp.asarray(-jnp.inf if best is None else best, jnp.float32),
+        jnp.asarray(loop.get("best_epoch", -1), jnp.int32),
+        jnp.asarray(loop.get("best_step") or 0, jnp.int32),
+        jnp.asarray(loop["bad_epochs"], jnp.int32))
+    return es, int(loop["epoch"]) + 1
+
+
+def _epochs_run(es, history: list[dict], epoch0: int) -> int:
+    """Epochs done by the run so far (the last epoch's index + 1)."""
+    return history[-1]["epoch"] + 1 if history else epoch0
 
 
 @jax.jit

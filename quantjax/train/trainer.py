@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from quantjax.train import early_stopping
 from quantjax.train.config import TrainConfig
 
 PyTree = Any
@@ -93,15 +94,30 @@ def total_steps(cfg: TrainConfig, n_train: int) -> int:
     return min(n, cfg.max_steps) if cfg.max_steps else n
 
 
-def make_optimizer(cfg: TrainConfig, hp: HParams, n_steps: int) -> optax.GradientTransformation:
-    """Global-norm clipping + AdamW with linear warmup and cosine decay to ``min_lr_ratio``."""
+def lr_schedule(cfg: TrainConfig, n_steps: int) -> optax.Schedule:
+    """Unit learning-rate schedule: linear warmup over ``warmup_fraction`` of ``n_steps``, then
+    cosine decay to ``min_lr_ratio`` (multiply by the traced peak ``hp.learning_rate``)."""
     warmup = int(cfg.warmup_fraction * n_steps)
-    unit = optax.warmup_cosine_decay_schedule(
+    return optax.warmup_cosine_decay_schedule(
         0.0 if warmup else 1.0, 1.0, warmup, max(n_steps, warmup + 1), end_value=cfg.min_lr_ratio)
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """Global-norm clipping + AdamW whose learning rate and weight decay live in the optimizer
+    state (``optax.inject_hyperparams``), so one optimizer serves every (vmapped) trial: the
+    state holds the trial's ``weight_decay`` and :func:`make_step_fn` writes each step's
+    learning rate, ``hp.learning_rate * lr_schedule(step)``, before the update."""
     return optax.chain(
         optax.clip_by_global_norm(cfg.grad_clip_norm),
-        optax.adamw(lambda s: hp.learning_rate * unit(s), weight_decay=hp.weight_decay),
+        optax.inject_hyperparams(optax.adamw)(learning_rate=0.0, weight_decay=0.0),
     )
+
+
+def set_hyperparams(opt_state, **values):
+    """``opt_state`` of :func:`make_optimizer` with AdamW's injected hyperparams
+    (``learning_rate``, ``weight_decay``) replaced by ``values``."""
+    clip, adamw = opt_state
+    return clip, adamw._replace(hyperparams={**adamw.hyperparams, **values})
 
 
 def _keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -113,8 +129,10 @@ def init_state(task: Task, cfg: TrainConfig, hp: HParams) -> TrainState:
     """Initial TrainState (pure; jit/vmap it)."""
     key = jax.random.PRNGKey(hp.seed)
     params = task.init_params(_keys(key)[0])
-    opt = make_optimizer(cfg, hp, total_steps(cfg, task.n_train))
-    return TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), key)
+    opt_state = make_optimizer(cfg).init(params)
+    opt_state = set_hyperparams(opt_state, learning_rate=jnp.asarray(hp.learning_rate),
+                                  weight_decay=jnp.asarray(hp.weight_decay))
+    return TrainState(params, opt_state, jnp.zeros((), jnp.int32), key)
 
 
 def make_step_fn(task: Task, cfg: TrainConfig, host: bool = False) -> Callable:
@@ -122,7 +140,8 @@ def make_step_fn(task: Task, cfg: TrainConfig, host: bool = False) -> Callable:
 
     ``host=True``: ``step(state, hp, batch) -> ...`` on a batch gathered by ``task.host_batch``.
     """
-    n_steps = total_steps(cfg, task.n_train)
+    unit = lr_schedule(cfg, total_steps(cfg, task.n_train))
+    opt = make_optimizer(cfg)
 
     def step(state: TrainState, hp: HParams, *inputs):
         k_drop = jax.random.fold_in(_keys(state.key)[1], state.step)
@@ -131,8 +150,9 @@ def make_step_fn(task: Task, cfg: TrainConfig, host: bool = False) -> Callable:
         else:
             loss_fn = lambda p: task.loss_fn(p, inputs[0], inputs[1], hp, k_drop)  # noqa: E731
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        opt = make_optimizer(cfg, hp, n_steps)
-        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        opt_state = set_hyperparams(state.opt_state,
+                                      learning_rate=hp.learning_rate * unit(state.step))
+        updates, opt_state = opt.update(grads, opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         return TrainState(params, opt_state, state.step + 1, state.key), (loss, aux)
 
@@ -243,37 +263,36 @@ def make_train(task: Task, cfg: TrainConfig) -> Callable:
 
     def train(hp: HParams, data) -> tuple[TrainState, TrainHistory, dict]:
         state = init_state(task, cfg, hp)
-        best = {"params": state.params, "score": jnp.asarray(-jnp.inf, jnp.float32),
-                "epoch": jnp.asarray(-1, jnp.int32), "step": jnp.asarray(0, jnp.int32)}
-        carry0 = (state, best, jnp.asarray(0, jnp.int32), jnp.asarray(False))
+        carry0 = (state, state.params, early_stopping.init(), jnp.asarray(False))
 
         def epoch_body(carry, epoch):
-            state, best, bad, stopped = carry
+            state, best_params, es, stopped = carry
             active = ~stopped & (state.step < (cfg.max_steps or 2**31 - 1))
 
             def do(c):
-                state, best, bad = c
+                state, best_params, es = c
                 state, stats = run_epoch(state, hp, data, epoch, 0)
                 val = task.val_score(state.params, hp, data)
                 score = jnp.where(stats["finite"], val["score"], -jnp.inf)
-                eligible = epoch >= cfg.start_from_epoch  # train.start_from_epoch (as fit)
-                better = eligible & (score > best["score"])
-                best = jax.tree.map(lambda n, o: jnp.where(better, n, o),
-                                    {"params": state.params, "score": score,
-                                     "epoch": epoch.astype(jnp.int32), "step": state.step}, best)
-                bad = jnp.where(better, 0, jnp.where(eligible, bad + 1, bad))
-                return (state, best, bad), (stats["loss"], val["score"], val["loss"])
+                es, improved, stop = early_stopping.update(
+                    es, score, epoch, state.step, patience=cfg.patience,
+                    start_from_epoch=cfg.start_from_epoch)
+                best_params = jax.tree.map(lambda n, o: jnp.where(improved, n, o),
+                                           state.params, best_params)
+                return (state, best_params, es), (stats["loss"], val["score"], val["loss"], stop)
 
             def skip(c):
                 nan = jnp.asarray(jnp.nan, jnp.float32)
-                return c, (nan, nan, nan)
+                return c, (nan, nan, nan, jnp.asarray(True))
 
-            (state, best, bad), rec = jax.lax.cond(active, do, skip, (state, best, bad))
-            stopped = stopped | (bad >= cfg.patience) | ~active
-            return (state, best, bad, stopped), (*rec, active)
+            (state, best_params, es), rec = jax.lax.cond(active, do, skip,
+                                                         (state, best_params, es))
+            stopped = stopped | rec[3] | ~active
+            return (state, best_params, es, stopped), (*rec[:3], active)
 
-        (state, best, _, _), hist = jax.lax.scan(epoch_body, carry0, jnp.arange(cfg.epochs))
-        state = state._replace(params=best.pop("params"))
-        return state, TrainHistory(*hist), best
+        (state, best_params, es, _), hist = jax.lax.scan(epoch_body, carry0,
+                                                         jnp.arange(cfg.epochs))
+        best = {"score": es.best_score, "epoch": es.best_epoch, "step": es.best_step}
+        return state._replace(params=best_params), TrainHistory(*hist), best
 
     return train
