@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 
-from quantjax.backtest import events as E
+from quantjax.backtest import events as fills
 from quantjax.backtest import outputs, strategies
 from quantjax.backtest.runner import (
     init_state,
@@ -97,7 +97,7 @@ def test_overflow_reruns_and_chunked_trades_equal_one_shot(mode):
     _, small = simulate(p, st0, series, sig_t, mode=mode, record="trades", capacity=4)
     assert int(small.events.count) > 4  # overflowed: the count still says how many
     with pytest.raises(OverflowError):
-        E.host_events(small.events)
+        fills.host_events(small.events)
     _, tr = simulate_trades(p, st0, series, sig_t, mode=mode, capacity=4)  # re-runs larger
     assert len(tr.events["step"]) == int(small.events.count)
     full = run(p, m, sig, mode=mode, record="full")

@@ -55,7 +55,7 @@ def test_user_error_exit_2_and_debug_traceback(monkeypatch, capsys):
     def boom(args):
         raise UserError("bad thing in field 'x'")
 
-    import quantjax.cli.main as m
+    import quantjax.cli.main as cli_main
 
     class FakeParser:
         def parse_args(self, argv):
@@ -66,10 +66,10 @@ def test_user_error_exit_2_and_debug_traceback(monkeypatch, capsys):
                 ns.debug = True
             return ns
 
-    monkeypatch.setattr(m, "build_parser", lambda: FakeParser())
-    assert m.main(["x"]) == 2
+    monkeypatch.setattr(cli_main, "build_parser", lambda: FakeParser())
+    assert cli_main.main(["x"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "quantjax: error: bad thing in field 'x'"
-    assert m.main(["x", "--debug"]) == 2
+    assert cli_main.main(["x", "--debug"]) == 2
     assert "Traceback" in capsys.readouterr().err
     assert parser.prog == "x"

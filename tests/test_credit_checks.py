@@ -16,8 +16,8 @@ from quantjax.cli.main import main
 from quantjax.config import from_dict, load
 from quantjax.config.credit_data import SynthCreditConfig
 from quantjax.config.credit_schema import CreditSchema
-from quantjax.credit import metrics as M
-from quantjax.credit import pipeline as P
+from quantjax.credit import metrics as credit_metrics
+from quantjax.credit import pipeline as credit_pipeline
 from quantjax.credit.config import CreditConfig, CreditDecisionConfig, CreditModelConfig
 from quantjax.credit.scoring import check_passthrough_columns, output_columns
 from quantjax.credit.task import binary_loss
@@ -37,7 +37,7 @@ TINY = ROOT / "configs" / "credit_transformer_tiny.yaml"
 def _fold(rng, n: int, settings: dict | None) -> dict:
     y = np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)]
     p = np.clip(0.3 * y + rng.uniform(0.0, 0.7, n), 0.0, 1.0)
-    f = {"test": {"auc": M.auc(y, p), "logreg_auc": 0.5},
+    f = {"test": {"auc": credit_metrics.auc(y, p), "logreg_auc": 0.5},
          "calibration": {"temperature": 1.0, "logit_shift": 0.0},
          "_oof": {"y": y, "p": p, "p_logreg": rng.uniform(size=n)}}
     if settings is not None:
@@ -48,13 +48,13 @@ def _fold(rng, n: int, settings: dict | None) -> dict:
 def test_pooled_cv_metrics_use_the_configured_threshold_and_bins():
     rng = np.random.default_rng(0)
     dc = from_dict(CreditDecisionConfig, {"threshold": 0.3, "ece_bins": 4})
-    folds = [_fold(rng, 40, P.metric_settings(dc)) for _ in range(3)]
+    folds = [_fold(rng, 40, credit_pipeline.metric_settings(dc)) for _ in range(3)]
     y = np.concatenate([f["_oof"]["y"] for f in folds])
     p = np.concatenate([f["_oof"]["p"] for f in folds])
-    want = M.all_metrics(y, p, 0.3, 4)
-    assert want["accuracy"] != M.all_metrics(y, p)["accuracy"]  # the settings matter here
-    assert want["ece"] != M.all_metrics(y, p)["ece"]
-    for out in (P.summarize_cv(folds), P.summarize_cv(folds, dc)):  # recorded or passed
+    want = credit_metrics.all_metrics(y, p, 0.3, 4)
+    assert want["accuracy"] != credit_metrics.all_metrics(y, p)["accuracy"]  # the settings matter here
+    assert want["ece"] != credit_metrics.all_metrics(y, p)["ece"]
+    for out in (credit_pipeline.summarize_cv(folds), credit_pipeline.summarize_cv(folds, dc)):  # recorded or passed
         pooled = out["cv"]["pooled"]
         for k in ("accuracy", "precision", "recall", "f1", "fpr", "ece", "auc"):
             assert pooled[k] == pytest.approx(want[k]), k
@@ -65,14 +65,14 @@ def test_pooled_cv_metrics_refuse_mixed_or_unknown_settings():
     rng = np.random.default_rng(1)
     a, b = {"threshold": 0.5, "ece_bins": 10}, {"threshold": 0.4, "ece_bins": 10}
     with pytest.raises(UserError, match=r"cv fold 1: .*decision.threshold=0.4"):
-        P.summarize_cv([_fold(rng, 20, a), _fold(rng, 20, b)])
+        credit_pipeline.summarize_cv([_fold(rng, 20, a), _fold(rng, 20, b)])
     dc = from_dict(CreditDecisionConfig, {"threshold": 0.4})
     with pytest.raises(UserError, match="cv fold 0"):
-        P.summarize_cv([_fold(rng, 20, a), _fold(rng, 20, a)], dc)
+        credit_pipeline.summarize_cv([_fold(rng, 20, a), _fold(rng, 20, a)], dc)
     with pytest.raises(UserError, match="metric_settings"):
-        P.summarize_cv([_fold(rng, 20, None), _fold(rng, 20, None)])
+        credit_pipeline.summarize_cv([_fold(rng, 20, None), _fold(rng, 20, None)])
     # given the config, folds without a record use it
-    out = P.summarize_cv([_fold(rng, 20, None), _fold(rng, 20, None)], dc)
+    out = credit_pipeline.summarize_cv([_fold(rng, 20, None), _fold(rng, 20, None)], dc)
     assert out["cv"]["metric_settings"]["threshold"] == 0.4
 
 

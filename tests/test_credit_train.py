@@ -132,8 +132,8 @@ def test_synthetic_cross_validation(tmp_path):
     assert m["cv"]["metric_settings"] == {"threshold": 0.3, "ece_bins": 5}
     oof = [np.load(run / "cv" / f"fold_{k}" / "oof.npz") for k in range(2)]
     y, p = np.concatenate([o["y"] for o in oof]), np.concatenate([o["p"] for o in oof])
-    from quantjax.credit import metrics as M
-    want = M.all_metrics(y, p, 0.3, 5)
+    from quantjax.credit import metrics as credit_metrics
+    want = credit_metrics.all_metrics(y, p, 0.3, 5)
     for k in ("ece", "accuracy", "recall", "fpr"):
         assert m["cv"]["pooled"][k] == pytest.approx(want[k]), k
     assert m["data"]["synthetic"] is True

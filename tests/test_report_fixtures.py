@@ -26,7 +26,7 @@ def _dump(path: Path, obj) -> None:
 
 def backtest_run(d: Path, benchmark: bool = True, n: int = 320, trades: bool = True,
                  freq: str = "B") -> Path:
-    from quantjax.backtest import metrics as M
+    from quantjax.backtest import metrics as perf
 
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -51,13 +51,13 @@ def backtest_run(d: Path, benchmark: bool = True, n: int = 320, trades: bool = T
                   "exit_price": 101.0, "fees": 0.1, "pnl": rng.normal(5, 40, k),
                   "return": 0.01, "bars_held": 1, "exit_reason": "signal"}
                  ).to_parquet(d / "trades.parquet", index=False)
-    port = M.return_metrics(r, 252.0, b if benchmark else None)
+    port = perf.return_metrics(r, 252.0, b if benchmark else None)
     port.update(n_trades=k, win_rate=0.52, profit_factor=1.31, avg_win=41.5, avg_loss=-38.25,
                 total_fees=2.5, exit_reasons={"signal": k, "stop_loss": 0},
                 turnover=12.3456, exposure=0.87, avg_gross_leverage=0.0123, n_fills=2 * k,
                 final_equity=float(eq[-1]), initial_equity=100_000.0, breaker_tripped=False,
-                var_backtest=M.var_backtest(r, window=100))
-    per = {s: {**M.return_metrics(r * (i + 1) / 2, 252.0), "n_trades": 12 + i,
+                var_backtest=perf.var_backtest(r, window=100))
+    per = {s: {**perf.return_metrics(r * (i + 1) / 2, 252.0), "n_trades": 12 + i,
                "win_rate": 0.5, "final_equity": 50_000.0 + i} for i, s in enumerate(syms)}
     _dump(d / "metrics.json", {"mode": "independent", "periods_per_year": 252.0,
                                "n_steps": n, "portfolio": port, "per_symbol": per})
@@ -96,7 +96,7 @@ def hft_run(d: Path, predictions: bool = True) -> Path:
 
 
 def credit_run(d: Path, scores: bool = True, importance_in_metrics: bool = True) -> Path:
-    from quantjax.credit import metrics as M
+    from quantjax.credit import metrics as credit_metrics
 
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(2)
@@ -104,8 +104,8 @@ def credit_run(d: Path, scores: bool = True, importance_in_metrics: bool = True)
     y = (rng.random(n) < 0.2).astype(int)
     raw = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + 1.5 * y - 1.0)))
     p = np.clip(raw * 0.8, 1e-4, 1 - 1e-4)
-    test = M.all_metrics(y, p, 0.5, 10)
-    test.update(ece_uncalibrated=M.ece(y, raw, 10), logreg_auc=0.7012, logreg_ks=0.31,
+    test = credit_metrics.all_metrics(y, p, 0.5, 10)
+    test.update(ece_uncalibrated=credit_metrics.ece(y, raw, 10), logreg_auc=0.7012, logreg_ks=0.31,
                 logreg_brier=0.14, bayes_auc=0.8123, auc_over_bayes=test["auc"] / 0.8123,
                 decision_share={"APPROVE": 0.25, "REVIEW": 0.5, "DECLINE": 0.25})
     metrics = {

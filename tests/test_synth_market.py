@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantjax.cli.common import write_json
 from quantjax.config import from_dict
 from quantjax.config.data import SynthMarketConfig
 from quantjax.data.market_io import load_market, market_from_frame, write_market
 from quantjax.data.synth_market import COLUMNS, direction_labels, generate, meta_path
 from quantjax.errors import ConfigError
+from quantjax.jsonio import write_json
 
 SMALL = {"oracle_states": 300, "oracle_paths": 200}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantjax.backtest import metrics as M
+from quantjax.backtest import metrics as perf
 from quantjax.backtest.runner import BacktestResult
 from quantjax.jsonio import write_json
 from quantjax.risk import END, REASONS
@@ -185,18 +185,18 @@ def compute_metrics(res: BacktestResult, trades: pd.DataFrame, periods_per_year:
     rec = res.records
     r = total_returns(res)
     eq = res.total_equity()
-    port = M.return_metrics(r, periods_per_year, benchmark)
+    port = perf.return_metrics(r, periods_per_year, benchmark)
     port.update(trade_metrics(trades))
     port.update(_activity(rec, slice(None), eq, periods_per_year))
     port["final_equity"] = float(eq[-1]) if len(eq) else math.nan
     port["initial_equity"] = res.total_initial()
     port["breaker_tripped"] = bool(np.any(rec["breaker"]))
-    port["var_backtest"] = M.var_backtest(r, window=min(var_window, max(len(r) // 2, 2)))
+    port["var_backtest"] = perf.var_backtest(r, window=min(var_window, max(len(r) // 2, 2)))
     per = {}
     br = book_returns(res)
     book_eq = np.asarray(rec["equity"], np.float64)
     for s, sym in enumerate(res.symbols):
-        m = M.return_metrics(br[s], periods_per_year, benchmark)
+        m = perf.return_metrics(br[s], periods_per_year, benchmark)
         m.update(trade_metrics(trades[trades["symbol"] == sym] if len(trades) else trades))
         seq = book_eq[s] if book_eq.ndim == 2 else eq
         m.update(_activity(rec, s, seq, periods_per_year))

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.backtest import events as E
+from quantjax.backtest import events as fills
 from quantjax.data.market import MarketArrays
 from quantjax.errors import UserError
 from quantjax.platform import is_cpu
@@ -98,21 +98,21 @@ def simulate(params: RiskParams, state: RiskState, series: MarketStep, signals, 
 
     if record == "trades":
         T, S = signals.shape
-        cap = capacity if capacity > 0 else E.default_capacity(T, S)
-        log0 = E.empty_log(cap, state.cash.dtype)
-        trip0 = jnp.full(state.cash.shape, E.NEVER, jnp.int32)
+        cap = capacity if capacity > 0 else fills.default_capacity(T, S)
+        log0 = fills.empty_log(cap, state.cash.dtype)
+        trip0 = jnp.full(state.cash.shape, fills.NEVER, jnp.int32)
 
         def body_trades(carry, xs):
             st, t, log, trip = carry
             m, sig = xs
             st, rec = fn(params, st, m, sig)
-            log = E.append_events(log, rec, t)
-            trip = jnp.where(rec.breaker & (trip == E.NEVER), t, trip)
+            log = fills.append_events(log, rec, t)
+            trip = jnp.where(rec.breaker & (trip == fills.NEVER), t, trip)
             return (st, t + 1, log, trip), rec.equity
 
         (final, _, log, trip), eq = jax.lax.scan(
             body_trades, (state, jnp.int32(0), log0, trip0), (series, signals), unroll=unroll)
-        return final, E.TradesRecord(eq, log, trip)
+        return final, fills.TradesRecord(eq, log, trip)
 
     def body(st, xs):
         m, sig = xs
@@ -238,26 +238,26 @@ def simulate_trades(params: RiskParams, state: RiskState, series: MarketStep, si
     if mode == "portfolio" or not is_cpu():
         final, rec = simulate(params, state, series, signals, mode=mode, record="full",
                               unroll=unroll)
-        events, trip = E.events_from_full(rec, step_offset)
+        events, trip = fills.events_from_full(rec, step_offset)
         return final, HostTrades(np.asarray(rec.equity), events, trip)
     final, rec = simulate(params, state, series, signals, mode=mode, record="trades",
                           unroll=unroll, capacity=capacity)
     n, cap = int(rec.events.count), int(rec.events.step.shape[0])
     if n > cap:
         final, rec = simulate(params, state, series, signals, mode=mode, record="trades",
-                              unroll=unroll, capacity=E.grow_capacity(n))
+                              unroll=unroll, capacity=fills.grow_capacity(n))
     trip = np.asarray(rec.breaker_step).astype(np.int64)
-    trip = np.where(trip == E.NEVER, E.NEVER, trip + step_offset)
-    return final, HostTrades(np.asarray(rec.equity), E.host_events(rec.events, step_offset),
+    trip = np.where(trip == fills.NEVER, fills.NEVER, trip + step_offset)
+    return final, HostTrades(np.asarray(rec.equity), fills.host_events(rec.events, step_offset),
                              trip)
 
 
 def trades_records(trades: HostTrades, series: MarketStep, state0: RiskState,
-                   mode: str) -> E.LazyRecords:
+                   mode: str) -> fills.LazyRecords:
     """Full-level records (``[S, T]``) from trades-level results; ``series`` is the whole
     time-major market the run covered and ``state0`` its initial state."""
     eq = trades.equity
-    return E.LazyRecords(
+    return fills.LazyRecords(
         equity=eq.T if eq.ndim == 2 else eq, events=trades.events,
         breaker_step=trades.breaker_step, close_t=np.asarray(series.close),
         valid_t=np.asarray(series.valid), cash0=np.asarray(state0.cash),
@@ -293,11 +293,11 @@ def run_chunked(params: RiskParams, chunks: Iterable[tuple[MarketStep, np.ndarra
         return st, None
     if record == "trades":
         dtype = np.dtype(st.cash.dtype)
-        trip = np.full(np.shape(parts[0].breaker_step), E.NEVER, np.int64)
+        trip = np.full(np.shape(parts[0].breaker_step), fills.NEVER, np.int64)
         for p in parts:
-            trip = np.where(trip == E.NEVER, p.breaker_step, trip)
+            trip = np.where(trip == fills.NEVER, p.breaker_step, trip)
         return st, HostTrades(np.concatenate([p.equity for p in parts], axis=0),
-                              E.concat_events([p.events for p in parts], dtype), trip)
+                              fills.concat_events([p.events for p in parts], dtype), trip)
     recs = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *parts)
     return st, recs
 

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from quantjax.jsonio import write_json  # noqa: F401  (re-exported for the CLI modules)
+from quantjax import __version__
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -33,3 +33,24 @@ def add_config_args(p: argparse.ArgumentParser, default: str | None = None) -> N
         metavar="KEY=VALUE",
         help="override a config field, e.g. --set model.hidden_size=64 (repeatable)",
     )
+
+
+def command_parser(groups) -> argparse.ArgumentParser:
+    """The ``quantjax`` parser with the subcommands of ``groups`` (modules with a
+    ``register(subparsers, parents)``) and the global ``--debug`` / ``--version`` flags."""
+    debug = Parser(add_help=False)
+    debug.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="show full tracebacks for errors",
+    )
+    parser = Parser(
+        prog="quantjax",
+        description="JAX framework for HFT prediction, backtesting and credit risk.",
+        parents=[debug],
+    )
+    parser.add_argument("--version", action="version", version=f"quantjax {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for group in groups:
+        group.register(sub, [debug])
+    return parser

@@ -70,10 +70,11 @@ def run_synth(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from quantjax.cli.common import console, write_json
+    from quantjax.cli.common import console
     from quantjax.data.market_io import write_market
     from quantjax.data.synth_market import generate, meta_path
     from quantjax.errors import UserError
+    from quantjax.jsonio import write_json
 
     out = Path(args.out)
     if not out.name.lower().endswith((".csv", ".parquet")):

@@ -42,11 +42,11 @@ def register(sub, parents) -> None:
 
 
 def stage_market(args: argparse.Namespace, work: Path, out: dict) -> dict:
-    from quantjax.cli.common import write_json
     from quantjax.config import load
     from quantjax.config.data import SynthMarketConfig
     from quantjax.data.market_io import load_market, write_market
     from quantjax.data.synth_market import generate, meta_path
+    from quantjax.jsonio import write_json
 
     cfg = load(
         SynthMarketConfig,
@@ -89,10 +89,14 @@ def _config(name: str) -> Path:
 
 
 def _cli(argv: list[str]) -> None:
-    from quantjax.cli.main import main
+    """Run one stage as the ``quantjax`` subcommand ``argv`` (same parser and code path; a
+    user error propagates as a :class:`UserError`)."""
+    from quantjax.cli import backtest, train
+    from quantjax.cli.common import command_parser
     from quantjax.errors import UserError
 
-    rc = main(argv)
+    args = command_parser((train, backtest)).parse_args(argv)
+    rc = args.func(args)
     if rc:
         raise UserError(f"demo stage 'quantjax {' '.join(argv[:2])}' failed (exit code {rc})")
 
@@ -157,7 +161,8 @@ STAGES: tuple[tuple[str, Callable[[argparse.Namespace, Path, dict], dict]], ...]
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from quantjax.cli.common import console, write_json
+    from quantjax.cli.common import console
+    from quantjax.jsonio import write_json
 
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)

@@ -11,31 +11,15 @@ import argparse
 import sys
 import traceback
 
-from quantjax import __version__
 from quantjax.cli import backtest, data, demo, export, replay, report, score, sweep, train
-from quantjax.cli.common import Parser
+from quantjax.cli.common import command_parser
 from quantjax.errors import UserError
 
 GROUPS = (data, train, sweep, backtest, score, export, replay, report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    debug = Parser(add_help=False)
-    debug.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS,
-        help="show full tracebacks for errors",
-    )
-    parser = Parser(
-        prog="quantjax",
-        description="JAX framework for HFT prediction, backtesting and credit risk.",
-        parents=[debug],
-    )
-    parser.add_argument("--version", action="version", version=f"quantjax {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    sub.required = True
-    for group in GROUPS:
-        group.register(sub, [debug])
-    return parser
+    return command_parser(GROUPS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ def run_replay(args) -> int:
     import numpy as np
 
     from quantjax.backtest.pipeline import infer_periods_per_year, risk_params
-    from quantjax.cli.common import console, write_json
+    from quantjax.cli.common import console
     from quantjax.config import load, save
     from quantjax.config.backtest import BacktestConfig
     from quantjax.data.market_io import load_market
@@ -42,6 +42,7 @@ def run_replay(args) -> int:
     from quantjax.inference.config import InferenceConfig
     from quantjax.inference.export import load_artifact
     from quantjax.inference.replay import ReplayEngine, replay_market
+    from quantjax.jsonio import write_json
 
     cfg = load(InferenceConfig, args.config, args.overrides)
     from quantjax.platform import set_cpu_async_dispatch

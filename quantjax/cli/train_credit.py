@@ -40,11 +40,12 @@ def run_train_credit(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from quantjax.cli.common import console, write_json
+    from quantjax.cli.common import console
     from quantjax.config import load, save, to_dict
-    from quantjax.credit import pipeline as P
+    from quantjax.credit import pipeline as credit_pipeline
     from quantjax.credit.config import CreditConfig
     from quantjax.errors import UserError
+    from quantjax.jsonio import write_json
     from quantjax.train.loop import check_workdir
 
     if args.cv == 1 or args.cv < 0:
@@ -52,7 +53,7 @@ def run_train_credit(args: argparse.Namespace) -> int:
     if args.schema and args.synthetic:
         raise UserError("--schema: not used with --synthetic (the generator defines the schema)")
     cfg = load(CreditConfig, args.config, args.overrides)
-    ds = P.load_dataset(cfg, args.data, args.schema, args.synthetic)
+    ds = credit_pipeline.load_dataset(cfg, args.data, args.schema, args.synthetic)
     work = Path(args.workdir)
     if not args.resume and (work / "metrics.json").exists():
         raise UserError(f"{work}: already holds a finished run (metrics.json); pass --resume "
@@ -60,16 +61,16 @@ def run_train_credit(args: argparse.Namespace) -> int:
     if not args.cv:  # an unfinished single run: refuse before config.yaml is overwritten
         check_workdir(work, resume=args.resume, config=to_dict(cfg), log=console.print)
     save(cfg, work)
-    y = P.target_of(ds)
+    y = credit_pipeline.target_of(ds)
     log = console.print
     progress = not args.no_progress
     if args.cv:
         if not args.resume:  # a stale refit model of an unfinished earlier CV run
             shutil.rmtree(work / "checkpoints", ignore_errors=True)
-            for name in (P.ARTIFACT, "metrics.jsonl"):
+            for name in (credit_pipeline.ARTIFACT, "metrics.jsonl"):
                 (work / name).unlink(missing_ok=True)
         folds = []
-        for k, idx in enumerate(P.cv_indices(cfg, y, args.cv)):
+        for k, idx in enumerate(credit_pipeline.cv_indices(cfg, y, args.cv)):
             fdir = work / "cv" / f"fold_{k}"
             done = fdir / "fold_metrics.json"
             if args.resume and done.is_file():
@@ -81,17 +82,17 @@ def run_train_credit(args: argparse.Namespace) -> int:
                 shutil.rmtree(fdir)
             log(f"fold {k + 1}/{args.cv}: train {len(idx[0])}, val {len(idx[1])}, "
                 f"test {len(idx[2])}")
-            m = P.train_run(cfg, ds, idx, fdir, resume=args.resume, progress=progress, log=log)
+            m = credit_pipeline.train_run(cfg, ds, idx, fdir, resume=args.resume, progress=progress, log=log)
             write_json(done, {a: v for a, v in m.items() if a != "_oof"})
             np.savez(fdir / "oof.npz", **m["_oof"])
             folds.append(m)
-        out = P.summarize_cv(folds, cfg.decision)
+        out = credit_pipeline.summarize_cv(folds, cfg.decision)
         if not args.no_refit:
-            out["refit"] = P.refit_run(cfg, ds, folds, work, resume=args.resume,
+            out["refit"] = credit_pipeline.refit_run(cfg, ds, folds, work, resume=args.resume,
                                        progress=progress, log=log)
     else:
-        idx = P.split_indices(cfg, y)
-        out = P.train_run(cfg, ds, idx, work, resume=args.resume, progress=progress, log=log)
+        idx = credit_pipeline.split_indices(cfg, y)
+        out = credit_pipeline.train_run(cfg, ds, idx, work, resume=args.resume, progress=progress, log=log)
         out.pop("_oof", None)
     out["data"] = {**ds.info, "rows": len(ds.df), "positive_rate": float((y == 1).mean())}
     write_json(work / "metrics.json", out)

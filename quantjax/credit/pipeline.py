@@ -34,7 +34,7 @@ import pandas as pd
 from quantjax.config import from_dict, load, to_dict
 from quantjax.config.credit_data import SynthCreditConfig
 from quantjax.config.credit_schema import CreditSchema
-from quantjax.credit import metrics as M
+from quantjax.credit import metrics as credit_metrics
 from quantjax.credit.calibration import apply_temperature, fit_temperature, fit_temperature_shift
 from quantjax.credit.config import CreditConfig, CreditDecisionConfig
 from quantjax.credit.logreg import fit_logreg, predict_logreg
@@ -216,17 +216,17 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
     p_va = apply_temperature(f.z_val - shift, temp)
     p_te = apply_temperature(z_te - shift, temp)
     dc = cfg.decision
-    test = M.all_metrics(bte.target, p_te, dc.threshold, dc.ece_bins)
-    test["ece_uncalibrated"] = M.ece(bte.target, apply_temperature(z_te, 1.0), dc.ece_bins)
+    test = credit_metrics.all_metrics(bte.target, p_te, dc.threshold, dc.ece_bins)
+    test["ece_uncalibrated"] = credit_metrics.ece(bte.target, apply_temperature(z_te, 1.0), dc.ece_bins)
     lr_params, lr_info = fit_logreg(btr, bva, enc.cardinalities, enc.vocab_size,
                                     cfg.logreg.l2_grid, cfg.logreg.steps,
                                     cfg.logreg.learning_rate)
     p_lr = predict_logreg(lr_params, bte)
-    test["logreg_auc"] = M.auc(bte.target, p_lr)
-    test["logreg_ks"] = M.ks(bte.target, p_lr)
-    test["logreg_brier"] = M.brier(bte.target, p_lr)
+    test["logreg_auc"] = credit_metrics.auc(bte.target, p_lr)
+    test["logreg_ks"] = credit_metrics.ks(bte.target, p_lr)
+    test["logreg_brier"] = credit_metrics.brier(bte.target, p_lr)
     if ds.true_pd is not None:
-        test["bayes_auc"] = M.auc(bte.target, ds.true_pd[idx[2]])
+        test["bayes_auc"] = credit_metrics.auc(bte.target, ds.true_pd[idx[2]])
         test["auc_over_bayes"] = test["auc"] / test["bayes_auc"]
     bands = np.bincount(
         (p_te >= dc.low).astype(int) + (p_te >= dc.high).astype(int), minlength=3) / len(p_te)
@@ -234,7 +234,7 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
     spe = steps_per_epoch(cfg.train, len(btr.target))
     out = {
         "test": test,
-        "val": {"auc": M.auc(bva.target, p_va), "ece": M.ece(bva.target, p_va, dc.ece_bins),
+        "val": {"auc": credit_metrics.auc(bva.target, p_va), "ece": credit_metrics.ece(bva.target, p_va, dc.ece_bins),
                 "logreg_auc": lr_info["val_auc"]},
         "train": {"steps": res.steps, "epochs": res.epochs_run, "best_step": res.best_step,
                   "best_epochs": -(-res.best_step // spe),
@@ -309,7 +309,7 @@ def refit_run(cfg: CreditConfig, ds: Dataset, folds: list[dict], workdir: str | 
             "steps": f.step, "n_train": len(idx[0]), "n_calibration": len(idx[1]),
             "calibration": {"temperature": f.temperature, "logit_shift": f.shift,
                             "class_weight_shift": logit_shift(cfg, f.weights)},
-            "val": {"auc": M.auc(bva.target, p_va), "ece": M.ece(bva.target, p_va, dc.ece_bins)},
+            "val": {"auc": credit_metrics.auc(bva.target, p_va), "ece": credit_metrics.ece(bva.target, p_va, dc.ece_bins)},
             "note": "scoring model of this folder (checkpoints/, calibration.json); the CV "
                     "'test' metrics estimate its performance"}
 
@@ -386,8 +386,8 @@ def summarize_cv(folds: list[dict],
         y = np.concatenate([f["_oof"]["y"] for f in folds])
         p = np.concatenate([f["_oof"]["p"] for f in folds])
         ms = pooled_settings(folds, decision)
-        pooled = M.all_metrics(y, p, ms["threshold"], ms["ece_bins"])
-        pooled["logreg_auc"] = M.auc(y, np.concatenate([f["_oof"]["p_logreg"] for f in folds]))
+        pooled = credit_metrics.all_metrics(y, p, ms["threshold"], ms["ece_bins"])
+        pooled["logreg_auc"] = credit_metrics.auc(y, np.concatenate([f["_oof"]["p_logreg"] for f in folds]))
     cv = {"k": len(folds), "pooled": pooled,
           "folds": [{k: v for k, v in f["test"].items()} for f in folds],
           "temperature": [f["calibration"]["temperature"] for f in folds],

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from quantjax.config import load
-from quantjax.credit import pipeline as P
+from quantjax.credit import pipeline as credit_pipeline
 from quantjax.credit.config import CreditConfig
 from quantjax.credit.metrics import auc
 from quantjax.credit.scoring import load_scorer, score_frame
@@ -59,9 +59,9 @@ def _compute(run_dir: Path):
     cfg = load(CreditConfig, run_dir / "config.yaml")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     path, schema, synthetic = _data_source(run_dir, metrics, cfg)
-    ds = P.load_dataset(cfg, path, schema, synthetic)
-    y = P.target_of(ds)
-    _, _, te = P.split_indices(cfg, y)
+    ds = credit_pipeline.load_dataset(cfg, path, schema, synthetic)
+    y = credit_pipeline.target_of(ds)
+    _, _, te = credit_pipeline.split_indices(cfg, y)
     scorer = load_scorer(run_dir)
     out = score_frame(scorer, ds.df.iloc[te].reset_index(drop=True), explain=True)
     out["target"] = y[te]

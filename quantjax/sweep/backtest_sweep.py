@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from quantjax.backtest import metrics as M
+from quantjax.backtest import metrics as perf
 from quantjax.backtest import runner, strategies
 from quantjax.backtest.pipeline import infer_periods_per_year
 from quantjax.config import apply_overrides, from_dict, load_dict
@@ -129,11 +129,11 @@ def trial_metrics(eq: np.ndarray, initial: float, ppy: float) -> tuple[dict, np.
     init = initial * eq.shape[1]
     r = total / np.concatenate([[init], total[:-1]]) - 1.0
     sd = float(np.nanstd(r, ddof=1)) if len(r) > 1 else math.nan
-    m = {"sharpe": M.sharpe_ratio(r, ppy),
+    m = {"sharpe": perf.sharpe_ratio(r, ppy),
          "sharpe_per_period": float(np.nanmean(r) / sd) if sd > 0 else math.nan,
-         "sortino": M.sortino_ratio(r, ppy), "total_return": M.cum_returns_final(r),
-         "annual_volatility": M.annual_volatility(r, ppy), "max_drawdown": M.max_drawdown(r),
-         "psr": M.probabilistic_sharpe_ratio(r), "final_equity": float(total[-1])}
+         "sortino": perf.sortino_ratio(r, ppy), "total_return": perf.cum_returns_final(r),
+         "annual_volatility": perf.annual_volatility(r, ppy), "max_drawdown": perf.max_drawdown(r),
+         "psr": perf.probabilistic_sharpe_ratio(r), "final_equity": float(total[-1])}
     return m, r
 
 

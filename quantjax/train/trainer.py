@@ -102,6 +102,9 @@ def lr_schedule(cfg: TrainConfig, n_steps: int) -> optax.Schedule:
         0.0 if warmup else 1.0, 1.0, warmup, max(n_steps, warmup + 1), end_value=cfg.min_lr_ratio)
 
 
+ADAM_CONSTANTS = ("b1", "b2", "eps", "eps_root")
+
+
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     """Global-norm clipping + AdamW whose learning rate and weight decay live in the optimizer
     state (``optax.inject_hyperparams``), so one optimizer serves every (vmapped) trial: the
@@ -109,7 +112,10 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     learning rate, ``hp.learning_rate * lr_schedule(step)``, before the update."""
     return optax.chain(
         optax.clip_by_global_norm(cfg.grad_clip_norm),
-        optax.inject_hyperparams(optax.adamw)(learning_rate=0.0, weight_decay=0.0),
+        # only the learning rate and weight decay are state; Adam's constants stay Python floats
+        # (as arrays, b1 and b2 would round differently in float32)
+        optax.inject_hyperparams(optax.adamw, static_args=ADAM_CONSTANTS)(
+            learning_rate=0.0, weight_decay=0.0),
     )
 
 
