@@ -11,8 +11,9 @@ def register(sub, parents) -> None:
     tsub = p.add_subparsers(dest="train_command", metavar="MODEL", parser_class=type(p))
     tsub.required = True
     h: Parser = tsub.add_parser(
-        "hft", help="train the HFT LSTM-attention model",
-        description="Train the LSTM-attention direction/return/volatility model on market bars "
+        "hft", help="train an HFT model (model.name: lstm_attention, gru)",
+        description="Train an HFT direction/return/volatility model (model.name: lstm_attention, "
+        "the spec's LSTM-attention model, or gru, a small causal baseline) on market bars "
         "(--data) or on the synthetic market (--synthetic). Writes config.yaml, checkpoints/, "
         "metrics.jsonl and metrics.json into --workdir.", parents=parents)
     add_config_args(h, default="configs/hft_lstm.yaml")

@@ -224,9 +224,10 @@ def make_packed_step(heads: int, price_scale: float = 1.0, vol_scale: float = 1.
         final = nn.LayerNorm().apply({"params": {"scale": take(E), "bias": take(E)}}, y)
         raw = (jax.nn.relu(final @ P.heads_1 + take(P.heads_1.shape[1])) @ P.heads_2
                + take(P.heads_2.shape[1]))
-        out = jnp.concatenate([jax.nn.softmax(raw[:, :3], axis=-1),
-                               raw[:, 3:4] * price_scale,
-                               jax.nn.softplus(raw[:, 4:5]) * vol_scale], axis=-1)
+        real = to_real_units({"direction": raw[:, :3], "price": raw[:, 3],
+                              "volatility": jax.nn.softplus(raw[:, 4])}, price_scale, vol_scale)
+        out = jnp.concatenate([real["direction_probs"], real["price"][:, None],
+                               real["volatility"][:, None]], axis=-1)
         return PackedState(jnp.stack(layers, 1), k, v, ok, (st.pos + 1) % L), out
 
     return step

@@ -1,5 +1,7 @@
-"""Generic training: losses, metrics, the ``make_train`` trainer, checkpoints, evaluation.
+"""Generic training, for any model and task: losses, metrics, the ``make_train`` trainer and
+the host loop (with its hooks), early stopping, prefetching and orbax checkpoints. It names no
+model: a task plugs in through :class:`quantjax.train.trainer.Task` (see ``quantjax.hft.task``
+and ``quantjax.credit.task``).
 
-Import the submodules directly (``quantjax.train.trainer``, ``quantjax.train.checkpoint``...);
-this package imports nothing heavy so configs can import :mod:`quantjax.train.config`.
+Import the submodules directly (``quantjax.train.trainer``, ``quantjax.train.loop``...).
 """
