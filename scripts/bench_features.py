@@ -2,7 +2,7 @@
 
 Prints one JSON object. quantjax is timed after compilation (compile time reported on its
 own) over every symbol, in chunks of ``--chunk`` symbols; pandas (the test oracle
-``quantjax.features.reference_pandas``) is timed on ``--pandas-symbols`` symbols and scaled
+``tests/support/reference_pandas.py``) is timed on ``--pandas-symbols`` symbols and scaled
 linearly to all symbols (``pandas_symbols_timed`` says how many were timed).
 
     python scripts/bench_features.py            # 100 symbols x 100,000 bars
@@ -17,9 +17,13 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"  # the pandas oracle: tests/support/
 
 
 def random_market(S: int, T: int, seed: int = 0):
@@ -114,10 +118,12 @@ def main() -> None:
 
     import jax
 
-    from quantjax.config.features import FeaturesConfig
-    from quantjax.features.compute import compute_batch, feature_names
+    from quantjax.features.batch import compute_batch, feature_names
+    from quantjax.features.config import FeaturesConfig
     from quantjax.features.prep import SymbolInputs, prepare
-    from quantjax.features.reference_pandas import reference_features, symbol_frame
+
+    sys.path.insert(0, str(TESTS))
+    from support.reference_pandas import reference_features, symbol_frame
 
     cfg = FeaturesConfig()
     market = random_market(S, T)

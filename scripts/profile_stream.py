@@ -45,9 +45,9 @@ def main() -> None:
     import jax.numpy as jnp
 
     from quantjax.config import load
-    from quantjax.config.features import FeaturesConfig
     from quantjax.config.hft import HFTConfig
-    from quantjax.features.compute import feature_names
+    from quantjax.features.batch import feature_names
+    from quantjax.features.config import FeaturesConfig
     from quantjax.inference.causal import CausalStream
     from quantjax.models.hft import init_params
 

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.reference_pandas import reference_features, symbol_frame
 
 from quantjax.config.data import SynthMarketConfig
-from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
 from quantjax.data.market_io import market_from_frame
 from quantjax.data.synth_market import generate
 from quantjax.features import rolling as R
-from quantjax.features.compute import QUOTE_FEATURES, feature_names
-from quantjax.features.featureset import compute_features
-from quantjax.features.reference_pandas import reference_features, symbol_frame
+from quantjax.features.batch import QUOTE_FEATURES, feature_names
+from quantjax.features.config import FeaturesConfig
+from quantjax.features.market_features import compute_features
 
 CFG = FeaturesConfig(timeframes=(3, 20), regime_window=50)
 RTOL = 1e-5

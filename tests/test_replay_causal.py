@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from quantjax.config import from_dict, load, to_dict
-from quantjax.config.features import FeaturesConfig
 from quantjax.config.hft import HFTModelConfig
 from quantjax.config.inference import InferenceConfig
 from quantjax.errors import UserError
-from quantjax.features.compute import feature_names
+from quantjax.features.batch import feature_names
+from quantjax.features.config import FeaturesConfig
 from quantjax.inference.export import export_model, load_artifact
 from quantjax.inference.model_fn import InputSpec, ModelFn, flatten_params, hft_fn
 from quantjax.inference.replay import ReplayEngine, replay_market

@@ -8,12 +8,12 @@ import jax
 import numpy as np
 import pytest
 
-from quantjax.config.features import FeaturesConfig
 from quantjax.config.hft import HFTModelConfig
-from quantjax.features.featureset import compute_features
+from quantjax.features.config import FeaturesConfig
+from quantjax.features.market_features import compute_features
 from quantjax.features.scaler import Scaler, apply_scaler
+from quantjax.features.streaming import StreamingFeatures
 from quantjax.inference.causal import CausalStream
-from quantjax.inference.stream import StreamingFeatures
 from quantjax.models.hft import LSTMAttentionModel, init_params
 
 FCFG = FeaturesConfig(timeframes=(2, 5), regime_window=20, stat_windows=(10,), volume_window=20,

@@ -11,12 +11,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
 from quantjax.errors import DataError
-from quantjax.features.compute import lookbacks, max_lookback
-from quantjax.features.featureset import compute_features
+from quantjax.features.batch import lookbacks, max_lookback
+from quantjax.features.config import FeaturesConfig
 from quantjax.features.labels import make_labels
+from quantjax.features.market_features import compute_features
 from quantjax.features.prep import label_price
 from quantjax.features.scaler import Scaler, apply_scaler, fit_scaler
 from quantjax.features.splits import chronological, default_embargo

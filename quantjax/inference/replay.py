@@ -27,8 +27,8 @@ import numpy as np
 from quantjax.backtest import strategies
 from quantjax.config.inference import InferenceConfig
 from quantjax.errors import UserError
+from quantjax.features.streaming import StreamingFeatures
 from quantjax.inference.monitor import Monitor
-from quantjax.inference.stream import StreamingFeatures
 from quantjax.risk import MarketStep, RiskParams, step
 
 log = logging.getLogger("quantjax.replay")
@@ -64,7 +64,7 @@ class ReplayEngine:
                  mode: str = "independent", alerts_path=None, periods_per_year: float = 252.0,
                  predictor=None):
         from quantjax.config import from_dict
-        from quantjax.config.features import FeaturesConfig
+        from quantjax.features.config import FeaturesConfig
 
         if artifact.task != "hft":
             raise UserError(f"replay needs an HFT artifact, got task {artifact.task!r}")

@@ -17,9 +17,9 @@ def bayes_from_meta(meta: dict, horizon: int, threshold: float) -> float | None:
 
 
 def features_config(cfg):
-    """The :class:`~quantjax.config.features.FeaturesConfig` of an HFTConfig's ``data.features``."""
+    """The :class:`~quantjax.features.config.FeaturesConfig` of an HFTConfig's ``data.features``."""
     from quantjax.config import from_dict
-    from quantjax.config.features import FeaturesConfig
+    from quantjax.features.config import FeaturesConfig
 
     return from_dict(FeaturesConfig, cfg.data.features, prefix="data.features.")
 

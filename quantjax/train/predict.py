@@ -49,7 +49,7 @@ def predict_market(run_dir: str | Path, market, batch: int = 1024):
     HFT run ``run_dir``; class order down/flat/up; NaN where no valid window ends at ``t``."""
     from quantjax.config import from_dict
     from quantjax.config.hft import HFTConfig
-    from quantjax.features.featureset import compute_features
+    from quantjax.features.market_features import compute_features
     from quantjax.features.scaler import apply_scaler
     from quantjax.features.windows import sample_index, sample_valid
     from quantjax.train.checkpoint import load_for_inference

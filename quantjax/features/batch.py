@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.config.features import FeaturesConfig
 from quantjax.features import rolling as R
+from quantjax.features.config import FeaturesConfig
 from quantjax.features.prep import SymbolInputs
 
 EWM = -1  # lookback marker of the EWM rule

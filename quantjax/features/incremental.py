@@ -1,7 +1,7 @@
 """Incremental streaming features: ``inc, (values[F], valid[F]) = step(inc, bar, t)`` for one
 symbol, O(1) work per feature and bar (independent of the stream and of the lookbacks).
 
-Written for one symbol and vmapped over symbols by :mod:`quantjax.inference.stream`; ``t``
+Written for one symbol and vmapped over symbols by :mod:`quantjax.features.streaming`; ``t``
 (the global bar index, the same for every symbol) is NOT vmapped, so every ring-buffer
 read/write is a ``dynamic_slice`` / ``dynamic_update_slice`` at one shared slot (in place when
 the state is donated).
@@ -28,7 +28,7 @@ low-noise returns), the price-level statistics of VWAP, Bollinger and trend stre
 relative to the current close), the stochastic max/min (14) and %D (3), and the
 volatility-regime rank count (100 bars, a comparison count that no running sum gives).
 
-Every formula, fallback and validity rule is the one of :mod:`quantjax.features.compute`
+Every formula, fallback and validity rule is the one of :mod:`quantjax.features.batch`
 (``lookbacks``): feature f is valid at t iff the last ``lookback_f + 1`` bars are all present
 (EWM features: present and seen), quote features also need ``quote_ok``, and finite.
 """
@@ -40,8 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from quantjax.config.features import FeaturesConfig
-from quantjax.features.compute import (
+from quantjax.features.batch import (
     EWM,
     QUOTE_FEATURES,
     lookbacks,
@@ -50,6 +49,7 @@ from quantjax.features.compute import (
     time_features,
     trend_correlation,
 )
+from quantjax.features.config import FeaturesConfig
 
 F32 = jnp.float32
 

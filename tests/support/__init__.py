@@ -1,0 +1,1 @@
+"""Test-only helpers (oracles, references), imported as ``support.<module>`` (pytest ``pythonpath``)."""
