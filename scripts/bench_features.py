@@ -56,14 +56,15 @@ def bench_count_below(windows: list[int], S: int, T: int, seed: int = 0) -> dict
     import jax
     import jax.numpy as jnp
 
-    from quantjax.features import rolling as R
+    from quantjax.features import rolling
 
     x = jnp.asarray(np.random.default_rng(seed).random((S, T), dtype=np.float32))
     rows = []
     for W in windows:
         row: dict = {"W": W}
         res = []
-        for name, fn in (("direct", R.count_below_direct), ("sorted", R.count_below_sorted)):
+        for name, fn in (("direct", rolling.count_below_direct),
+                         ("sorted", rolling.count_below_sorted)):
             f = jax.jit(jax.vmap(lambda v, fn=fn, W=W: fn(v, W)))
             t0 = time.perf_counter()
             res.append(np.asarray(jax.block_until_ready(f(x))))
@@ -82,7 +83,7 @@ def bench_count_below(windows: list[int], S: int, T: int, seed: int = 0) -> dict
         rows.append(row)
     return {
         "benchmark": "count_below", "symbols": S, "bars": T, "windows": rows,
-        "crossover_in_code": R.COUNT_BELOW_CROSSOVER,
+        "crossover_in_code": rolling.COUNT_BELOW_CROSSOVER,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(), "jax": jax.__version__,
     }

@@ -3,7 +3,7 @@ batch features of :mod:`quantjax.features` at every step.
 
 ``state, (rows[S, F], row_ok[S]) = StreamingFeatures.step(state, tick)`` updates every symbol
 in one compiled call: the per-symbol update of :mod:`quantjax.features.incremental`
-(running Kahan-compensated window sums, EWM recurrences, ring buffers read at fixed lags;
+(block-restarted running window sums, EWM recurrences, ring buffers read at fixed lags;
 see there for the few O(W) passes over small fixed windows) is vmapped over symbols, with the
 global bar index ``t`` shared by all symbols (every symbol is stepped at every bar; a symbol
 without a tick is a missing bar).
