@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from test_inference import TINY_FEATURES, _slice, tiny_market
 
 from quantjax.config import from_dict, load, to_dict
 from quantjax.config.hft import HFTModelConfig
@@ -20,9 +19,6 @@ from quantjax.inference.export import export_model, load_artifact
 from quantjax.inference.model_fn import InputSpec, ModelFn, flatten_params, hft_fn
 from quantjax.inference.replay import ReplayEngine, replay_market
 from quantjax.models.hft import init_params
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_inference import TINY_FEATURES, _slice, tiny_market  # noqa: E402
 
 
 def _artifact(tmp_path, causal: bool):

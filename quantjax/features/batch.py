@@ -77,8 +77,9 @@ def feature_groups(cfg: FeaturesConfig, has_quotes: bool) -> FeatureGroups:
     if "returns" in g:
         out["returns"] = (("returns", 1), ("log_returns", 1), ("price_acceleration", 2))
     if "volatility" in g:
-        out["volatility"] = (*((f"volatility_{w}", w) for w in cfg.vol_windows),
-                             *((f"volatility_ratio_{w}", max(w, ref + 1)) for w in cfg.vol_windows))
+        ws = cfg.vol_windows
+        out["volatility"] = (*((f"volatility_{w}", w) for w in ws),
+                             *((f"volatility_ratio_{w}", max(w, ref + 1)) for w in ws))
     if "microstructure" in g and has_quotes:
         out["microstructure"] = tuple((n, 0) for n in QUOTE_FEATURES)
     if "volume" in g:
@@ -106,8 +107,8 @@ def feature_groups(cfg: FeaturesConfig, has_quotes: bool) -> FeatureGroups:
     if "macd" in g:
         out["macd"] = (("macd", EWM), ("macd_signal", EWM), ("macd_histogram", EWM))
     if "bollinger" in g:
-        out["bollinger"] = tuple((n, cfg.bb_window - 1) for n in ("bb_upper", "bb_lower",
-                                                                  "bb_position"))
+        out["bollinger"] = tuple((n, cfg.bb_window - 1)
+                                 for n in ("bb_upper", "bb_lower", "bb_position"))
     if "stochastic" in g:
         out["stochastic"] = (("stoch_k", cfg.stoch_window - 1),
                              ("stoch_d", cfg.stoch_window + cfg.stoch_smooth - 2))

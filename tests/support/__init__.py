@@ -1,1 +1,1 @@
-"""Test-only helpers (oracles, references), imported as ``support.<module>`` (pytest ``pythonpath``)."""
+"""Test-only helpers (oracles, references): ``from support.<module> import ...``."""
