@@ -2,7 +2,7 @@
 
 Prints one JSON object. quantjax is timed after compilation (compile time reported on its
 own) over every symbol, in chunks of ``--chunk`` symbols; pandas (the test oracle
-``quantjax.features.reference_pandas``) is timed on ``--pandas-symbols`` symbols and scaled
+``tests/support/reference_pandas.py``) is timed on ``--pandas-symbols`` symbols and scaled
 linearly to all symbols (``pandas_symbols_timed`` says how many were timed).
 
     python scripts/bench_features.py            # 100 symbols x 100,000 bars
@@ -17,9 +17,13 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"  # the pandas oracle: tests/support/
 
 
 def random_market(S: int, T: int, seed: int = 0):
@@ -52,14 +56,15 @@ def bench_count_below(windows: list[int], S: int, T: int, seed: int = 0) -> dict
     import jax
     import jax.numpy as jnp
 
-    from quantjax.features import rolling as R
+    from quantjax.features import rolling
 
     x = jnp.asarray(np.random.default_rng(seed).random((S, T), dtype=np.float32))
     rows = []
     for W in windows:
         row: dict = {"W": W}
         res = []
-        for name, fn in (("direct", R.count_below_direct), ("sorted", R.count_below_sorted)):
+        for name, fn in (("direct", rolling.count_below_direct),
+                         ("sorted", rolling.count_below_sorted)):
             f = jax.jit(jax.vmap(lambda v, fn=fn, W=W: fn(v, W)))
             t0 = time.perf_counter()
             res.append(np.asarray(jax.block_until_ready(f(x))))
@@ -78,7 +83,7 @@ def bench_count_below(windows: list[int], S: int, T: int, seed: int = 0) -> dict
         rows.append(row)
     return {
         "benchmark": "count_below", "symbols": S, "bars": T, "windows": rows,
-        "crossover_in_code": R.COUNT_BELOW_CROSSOVER,
+        "crossover_in_code": rolling.COUNT_BELOW_CROSSOVER,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(), "jax": jax.__version__,
     }
@@ -114,10 +119,12 @@ def main() -> None:
 
     import jax
 
-    from quantjax.config.features import FeaturesConfig
-    from quantjax.features.compute import compute_batch, feature_names
+    from quantjax.features.batch import compute_batch, feature_names
+    from quantjax.features.config import FeaturesConfig
     from quantjax.features.prep import SymbolInputs, prepare
-    from quantjax.features.reference_pandas import reference_features, symbol_frame
+
+    sys.path.insert(0, str(TESTS))
+    from support.reference_pandas import reference_features, symbol_frame
 
     cfg = FeaturesConfig()
     market = random_market(S, T)

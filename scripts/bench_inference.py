@@ -43,9 +43,13 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"  # the recompute baseline: tests/support/
 
 
 def stats(samples_s):
@@ -87,8 +91,8 @@ def main() -> None:
     import jax.numpy as jnp
 
     from quantjax.config import load
-    from quantjax.config.features import FeaturesConfig
-    from quantjax.features.compute import feature_names
+    from quantjax.features.batch import feature_names
+    from quantjax.features.config import FeaturesConfig
     from quantjax.hft.config import HFTConfig
     from quantjax.inference.causal import CausalStream
     from quantjax.inference.model_fn import InputSpec, flatten_params, hft_fn
@@ -211,9 +215,11 @@ def main() -> None:
             res["stream_100_symbols_devices"] = len(jax.devices())
 
     # streaming features per bar: O(F) incremental (default config and the small test config)
-    # vs the O(W F) recomputation over a raw-bar buffer (quantjax.inference.stream_window)
-    from quantjax.inference.stream import StreamingFeatures
-    from quantjax.inference.stream_window import WindowStreamingFeatures
+    # vs the O(W F) recomputation over a raw-bar buffer (tests/support/stream_window.py)
+    from quantjax.features.streaming import StreamingFeatures
+
+    sys.path.insert(0, str(TESTS))
+    from support.stream_window import WindowStreamingFeatures
 
     fields = ("open", "high", "low", "close", "volume", "bid", "ask", "bid_volume",
               "ask_volume")

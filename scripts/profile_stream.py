@@ -45,8 +45,8 @@ def main() -> None:
     import jax.numpy as jnp
 
     from quantjax.config import load
-    from quantjax.config.features import FeaturesConfig
-    from quantjax.features.compute import feature_names
+    from quantjax.features.batch import feature_names
+    from quantjax.features.config import FeaturesConfig
     from quantjax.hft.config import HFTConfig
     from quantjax.inference.causal import CausalStream
     from quantjax.models.registry import init_hft_params

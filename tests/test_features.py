@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.reference_pandas import reference_features, symbol_frame
 
 from quantjax.config.data import SynthMarketConfig
-from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
 from quantjax.data.market_io import market_from_frame
 from quantjax.data.synth_market import generate
-from quantjax.features import rolling as R
-from quantjax.features.compute import QUOTE_FEATURES, feature_names
-from quantjax.features.featureset import compute_features
-from quantjax.features.reference_pandas import reference_features, symbol_frame
+from quantjax.features import rolling
+from quantjax.features.batch import QUOTE_FEATURES, feature_names
+from quantjax.features.config import FeaturesConfig
+from quantjax.features.market_features import compute_features
 
 CFG = FeaturesConfig(timeframes=(3, 20), regime_window=50)
 RTOL = 1e-5
@@ -80,7 +80,7 @@ def test_matches_pandas_with_missing_bars():
 
 def test_regime_matches_pandas_above_crossover():
     """A regime window above the crossover takes the O(T log W) sorted rank count."""
-    W = R.COUNT_BELOW_CROSSOVER + 1
+    W = rolling.COUNT_BELOW_CROSSOVER + 1
     cfg = dataclasses.replace(CFG, groups=("regime",), regime_window=W)
     m = _market(0.0, seed=5, steps=W + 600)
     fs = compute_features(m, cfg)

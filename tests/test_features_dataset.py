@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from quantjax.config.data import SynthMarketConfig
-from quantjax.config.features import FeaturesConfig
 from quantjax.data.market_io import market_from_frame
 from quantjax.data.synth_market import generate
 from quantjax.errors import DataError
+from quantjax.features.config import FeaturesConfig
 from quantjax.features.scaler import Scaler, apply_scaler, fit_scaler
 from quantjax.features.windows import gather_windows
 from quantjax.hft.dataset import HFTDataset, build_hft_dataset

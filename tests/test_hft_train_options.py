@@ -154,11 +154,12 @@ def test_host_predictions_equal_device_predictions(placed):
 
 def test_too_short_data_names_the_config_key():
     """The hint names the key where the features config sits (data.features of train hft)."""
+
     from quantjax.config.data import SynthMarketConfig
-    from quantjax.config.features import FeaturesConfig
     from quantjax.data.market_io import market_from_frame
     from quantjax.data.synth_market import generate
     from quantjax.errors import DataError
+    from quantjax.features.config import FeaturesConfig
     from quantjax.hft.dataset import build_hft_dataset
 
     df, _ = generate(SynthMarketConfig(symbols=2, steps=120, seed=3, oracle_states=10,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from quantjax.config import from_dict, load
-from quantjax.config.features import FeaturesConfig
 from quantjax.errors import UserError
+from quantjax.features.config import FeaturesConfig
 from quantjax.hft.config import HFTConfig
 from quantjax.inference.config import InferenceConfig
 from quantjax.inference.export import export_checkpoint, load_artifact
@@ -219,7 +219,7 @@ def test_replay_equals_vectorized_backtest(replay_setup, clean_replay):
 
 
 def test_replay_predictions_equal_batch(hft_run, replay_setup, clean_replay):
-    from quantjax.features.featureset import compute_features
+    from quantjax.features.market_features import compute_features
     from quantjax.features.scaler import apply_scaler
     from quantjax.features.windows import gather_windows, sample_valid
 

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from test_inference import TINY_FEATURES, _slice, tiny_market
 
 from quantjax.config import from_dict, load, to_dict
-from quantjax.config.features import FeaturesConfig
 from quantjax.errors import UserError
-from quantjax.features.compute import feature_names
+from quantjax.features.batch import feature_names
+from quantjax.features.config import FeaturesConfig
 from quantjax.inference.config import InferenceConfig
 from quantjax.inference.export import export_model, load_artifact
 from quantjax.inference.model_fn import InputSpec, ModelFn, flatten_params, hft_fn
 from quantjax.inference.replay import ReplayEngine, replay_market
 from quantjax.models.lstm_attention import LSTMAttentionConfig
 from quantjax.models.registry import init_hft_params
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_inference import TINY_FEATURES, _slice, tiny_market  # noqa: E402
 
 
 def _artifact(tmp_path, causal: bool):

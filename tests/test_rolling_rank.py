@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantjax.features import rolling as R
+from quantjax.features import rolling
 
 ALGOS = {
-    "direct": jax.jit(R.count_below_direct, static_argnums=1),
-    "sorted": jax.jit(R.count_below_sorted, static_argnums=1),
-    "auto": jax.jit(R.count_below, static_argnums=1),
+    "direct": jax.jit(rolling.count_below_direct, static_argnums=1),
+    "sorted": jax.jit(rolling.count_below_sorted, static_argnums=1),
+    "auto": jax.jit(rolling.count_below, static_argnums=1),
 }
 SPECIAL = [np.nan, -np.nan, 0.0, -0.0, np.inf, -np.inf]
 
@@ -70,11 +70,11 @@ def test_causal(t, seed):
 
 def test_dispatch_by_crossover():
     """``count_below`` takes the sorted path above the crossover (same result either way)."""
-    W = R.COUNT_BELOW_CROSSOVER + 1
+    W = rolling.COUNT_BELOW_CROSSOVER + 1
     x = np.random.default_rng(2).integers(0, 50, 2 * W + 5).astype(np.float32)
-    jaxpr = str(jax.make_jaxpr(lambda v: R.count_below(v, W))(x))
+    jaxpr = str(jax.make_jaxpr(lambda v: rolling.count_below(v, W))(x))
     assert "sort" in jaxpr
-    assert "sort" not in str(jax.make_jaxpr(lambda v: R.count_below(v, W - 1))(x))
+    assert "sort" not in str(jax.make_jaxpr(lambda v: rolling.count_below(v, W - 1))(x))
     np.testing.assert_array_equal(np.asarray(ALGOS["auto"](x, W)), brute(x, W))
 
 
@@ -84,7 +84,7 @@ def test_fenwick_scan(size):
     rng = np.random.default_rng(3)
     ins = rng.integers(0, size + 3, (3, 40)).astype(np.int32)
     qry = rng.integers(0, size + 1, (3, 40)).astype(np.int32)
-    got = np.asarray(R._fenwick_scan(ins, qry, size))
+    got = np.asarray(rolling._fenwick_scan(ins, qry, size))
     for r in range(3):
         for c in range(40):
             seen = ins[r, : c + 1]

@@ -8,11 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from quantjax.config.features import FeaturesConfig
-from quantjax.features.featureset import compute_features
+from quantjax.features.config import FeaturesConfig
+from quantjax.features.market_features import compute_features
 from quantjax.features.scaler import Scaler, apply_scaler
+from quantjax.features.streaming import StreamingFeatures
 from quantjax.inference.causal import CausalStream
-from quantjax.inference.stream import StreamingFeatures
 from quantjax.models.lstm_attention import LSTMAttentionConfig, LSTMAttentionModel
 from quantjax.models.registry import init_hft_params
 

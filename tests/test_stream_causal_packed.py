@@ -39,11 +39,11 @@ def test_packed_stream_equals_reference_with_resets():
 
 def test_fused_predictor_equals_separate_feature_and_model_steps():
     from quantjax.config.data import SynthMarketConfig
-    from quantjax.config.features import FeaturesConfig
     from quantjax.data.market_io import market_from_frame
     from quantjax.data.synth_market import generate
-    from quantjax.features.compute import feature_names
-    from quantjax.inference.stream import StreamingFeatures
+    from quantjax.features.batch import feature_names
+    from quantjax.features.config import FeaturesConfig
+    from quantjax.features.streaming import StreamingFeatures
     from quantjax.inference.stream_predictor import StreamingPredictor
 
     fcfg = FeaturesConfig(groups=("returns", "volatility", "rsi", "macd"), vol_windows=(5,),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantjax.config.features import FeaturesConfig
-from quantjax.features.compute import feature_names
-from quantjax.features.featureset import compute_features
+from quantjax.features.batch import feature_names
+from quantjax.features.config import FeaturesConfig
+from quantjax.features.market_features import compute_features
 from quantjax.features.scaler import Scaler, apply_scaler
-from quantjax.inference.stream import StreamingFeatures
+from quantjax.features.streaming import StreamingFeatures
 
 
 def _market(steps, symbols=2, seed=3, missing=0.0, flat=None, drop_quotes=False):

@@ -51,9 +51,9 @@ def run_features(args: argparse.Namespace) -> int:
 
     from quantjax.cli.common import console
     from quantjax.config import load, save
-    from quantjax.config.features import FeaturesConfig
     from quantjax.errors import UserError
-    from quantjax.features.featureset import compute_features
+    from quantjax.features.config import FeaturesConfig
+    from quantjax.features.market_features import compute_features
 
     out = Path(args.out)
     if not out.name.lower().endswith((".csv", ".parquet")):

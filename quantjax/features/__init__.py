@@ -1,8 +1,8 @@
 """JAX-native HFT features, labels, windows and leakage-safe splits (see docs/features.md)."""
 
-from quantjax.features.compute import compute_batch, compute_symbol, feature_names
-from quantjax.features.featureset import FeatureSet, compute_features
+from quantjax.features.batch import compute_batch, compute_symbol, feature_names
 from quantjax.features.labels import Labels, make_labels
+from quantjax.features.market_features import FeatureSet, compute_features
 from quantjax.features.scaler import Scaler, apply_scaler, fit_scaler
 from quantjax.features.windows import gather_windows
 

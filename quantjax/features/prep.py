@@ -21,7 +21,7 @@ _NS_PER_DAY = 86_400 * _NS_PER_S
 
 
 class SymbolInputs(NamedTuple):
-    """Inputs of :func:`quantjax.features.compute.compute_symbol`; every leaf is ``[T]``
+    """Inputs of :func:`quantjax.features.batch.compute_symbol`; every leaf is ``[T]``
     for one symbol (``[S, T]`` batched). Price pairs: ``x = x_hi + x_lo``."""
 
     present: np.ndarray  # bool, the bar exists (MarketArrays.mask)

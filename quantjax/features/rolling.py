@@ -40,12 +40,7 @@ def shift(x: jax.Array, n: int, fill: float = 0.0) -> jax.Array:
     return jnp.concatenate([pad, x[:-n]], axis=0)
 
 
-def diff_hl(a_hi: jax.Array, a_lo: jax.Array, b_hi: jax.Array, b_lo: jax.Array) -> jax.Array:
-    """``a - b`` for prices stored as ``(hi, lo)`` float32 pairs, without cancellation."""
-    return (a_hi - b_hi) + (a_lo - b_lo)
-
-
-def _blocks(x: jax.Array, W: int, fill) -> jax.Array:
+def to_blocks(x: jax.Array, W: int, fill) -> jax.Array:
     """Pad ``x[T]`` with ``W-1`` leading and some trailing ``fill`` values; shape [nb, W].
     Padded index ``u = t + W - 1``; block ``k`` holds padded indices ``[kW, kW + W)``."""
     T = x.shape[0]
@@ -59,7 +54,7 @@ def _blocks(x: jax.Array, W: int, fill) -> jax.Array:
 
 
 def unblock(b: jax.Array, T: int, W: int) -> jax.Array:
-    """Inverse of :func:`_blocks`: the ``[T]`` series back from ``[nb, W]``."""
+    """Inverse of :func:`to_blocks`: the ``[T]`` series back from ``[nb, W]``."""
     return b.reshape(-1)[W - 1 : W - 1 + T]
 
 
@@ -92,7 +87,7 @@ def _scan(b: jax.Array, op: str, reverse: bool) -> jax.Array:
 
 def reduce_blocks(pre: jax.Array, suf: jax.Array, T: int, W: int, op: str = "sum") -> jax.Array:
     """Rolling ``op`` over ``[t-W+1, t]`` from block-layout inputs ``[nb, W]`` (see
-    :func:`_blocks`): the prefix part comes from ``pre``, the part in the previous block from
+    :func:`to_blocks`): the prefix part comes from ``pre``, the part in the previous block from
     ``suf``. Returns ``[T]``; positions ``t < W-1`` include padding (callers mask them)."""
     p = unblock(_scan(pre, op, reverse=False), T, W)  # prefix of the block of u = t + W - 1
     s = _scan(suf, op, reverse=True).reshape(-1)[:T]  # suffix from padded index t (= u-W+1)
@@ -110,7 +105,7 @@ def window_reduce2(x_pre: jax.Array, x_suf: jax.Array, W: int, op: str = "sum") 
     if W == 1:
         return x_pre
     fill = _IDENT[op]
-    return reduce_blocks(_blocks(x_pre, W, fill), _blocks(x_suf, W, fill), T, W, op)
+    return reduce_blocks(to_blocks(x_pre, W, fill), to_blocks(x_suf, W, fill), T, W, op)
 
 
 def window_reduce(x: jax.Array, W: int, op: str = "sum") -> jax.Array:
@@ -179,8 +174,8 @@ def anchored_blocks(
 ) -> AnchoredBlocks:
     """Anchored differences ``x - anchor`` without gathers (prices as ``(hi, lo)`` pairs)."""
     T = x_hi.shape[0]
-    xb_hi, xb_lo = _blocks(x_hi, W, x_hi[0]), _blocks(x_lo, W, x_lo[0])
-    an_hi, an_lo = _blocks(a_hi, W, a_hi[0])[:, 0], _blocks(a_lo, W, a_lo[0])[:, 0]
+    xb_hi, xb_lo = to_blocks(x_hi, W, x_hi[0]), to_blocks(x_lo, W, x_lo[0])
+    an_hi, an_lo = to_blocks(a_hi, W, a_hi[0])[:, 0], to_blocks(a_lo, W, a_lo[0])[:, 0]
     nx_hi = jnp.concatenate([an_hi[1:], an_hi[-1:]])
     nx_lo = jnp.concatenate([an_lo[1:], an_lo[-1:]])
     pre = (xb_hi - an_hi[:, None]) + (xb_lo - an_lo[:, None])
@@ -259,7 +254,7 @@ def rolling_moments(x: jax.Array, W: int, order: int = 4) -> Moments:
     Block padding only reaches windows that start before the first bar (callers mask them).
     """
     T = x.shape[0]
-    blocks = _blocks(x, W, 0.0)
+    blocks = to_blocks(x, W, 0.0)
     zero = jnp.zeros(blocks.shape[:1], x.dtype)
     k = 4 if order > 2 else 2  # state: mean, m2[, m3, m4]
 
@@ -371,7 +366,7 @@ def _fenwick_scan(ins: jax.Array, qry: jax.Array, size: int) -> jax.Array:
 def count_below_sorted(x: jax.Array, W: int) -> jax.Array:
     """:func:`count_below` in O(T log W) work and O(T) memory.
 
-    In the block layout of :func:`_blocks` (blocks of W bars), the window ending at column
+    In the block layout of :func:`to_blocks` (blocks of W bars), the window ending at column
     c of block k is columns ``> c`` of block k-1 plus columns ``<= c`` of block k. Values
     are replaced by their rank among the 2W values of blocks (k-1, k) (one sort per block,
     binary searches in the sorted neighbours; ``x_j < x_t`` iff rank_j < rank_t, ties share
@@ -384,7 +379,7 @@ def count_below_sorted(x: jax.Array, W: int) -> jax.Array:
     # a NaN never counts: rank it as +inf (nothing is below it for a non-NaN query) and
     # zero its own count below; -0.0 -> +0.0 so that the sort agrees with IEEE equality
     xc = jnp.where(nan, jnp.inf, jnp.where(x == 0, jnp.zeros_like(x), x))
-    xb = _blocks(xc, W, jnp.inf)  # [nb, W]; padding (+inf) never counts
+    xb = to_blocks(xc, W, jnp.inf)  # [nb, W]; padding (+inf) never counts
     sv = jnp.sort(xb, axis=1)
     inf_row = jnp.full((1, W), jnp.inf, x.dtype)
     own = _count_less(sv, xb)

@@ -17,14 +17,14 @@ import numpy as np
 
 from quantjax.config import from_dict
 from quantjax.config.data import SynthMarketConfig
-from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
 from quantjax.data.market_io import load_market, market_from_frame
 from quantjax.data.synth_market import generate, meta_path
 from quantjax.errors import DataError
-from quantjax.features.compute import lookbacks, max_lookback
-from quantjax.features.featureset import compute_features
+from quantjax.features.batch import lookbacks, max_lookback
+from quantjax.features.config import FeaturesConfig
 from quantjax.features.labels import make_labels
+from quantjax.features.market_features import compute_features
 from quantjax.features.prep import label_price
 from quantjax.features.scaler import Scaler, apply_scaler, fit_scaler
 from quantjax.features.splits import chronological, default_embargo

@@ -20,7 +20,7 @@ import numpy as np
 
 from quantjax.config import from_dict
 from quantjax.errors import DataError
-from quantjax.features.featureset import compute_features
+from quantjax.features.market_features import compute_features
 from quantjax.features.scaler import apply_scaler
 from quantjax.features.windows import gather_windows, sample_index, sample_valid
 from quantjax.hft.config import HFTConfig

@@ -26,12 +26,12 @@ import numpy as np
 
 from quantjax.backtest import strategies
 from quantjax.config import from_dict
-from quantjax.config.features import FeaturesConfig
 from quantjax.errors import UserError
+from quantjax.features.config import FeaturesConfig
+from quantjax.features.streaming import StreamingFeatures
 from quantjax.inference.causal import CausalStream
 from quantjax.inference.config import InferenceConfig
 from quantjax.inference.monitor import Monitor
-from quantjax.inference.stream import StreamingFeatures
 from quantjax.risk import MarketStep, RiskParams, init, step
 
 log = logging.getLogger("quantjax.replay")

@@ -1,7 +1,7 @@
 """One compiled call per tick: O(F) streaming features -> causal model update.
 
 ``state, (out[S, 5], ready[S]) = StreamingPredictor.step(state, tick)`` runs
-:mod:`quantjax.inference.stream` (features, scaler, clip, validity) and the packed causal
+:mod:`quantjax.features.streaming` (features, scaler, clip, validity) and the packed causal
 update of :class:`quantjax.inference.causal.CausalStream` in ONE AOT-compiled executable with
 both states donated: one dispatch and no host round trip between the two (the replay loop
 calls them separately because it also serves the window model).
@@ -19,8 +19,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from quantjax.features.streaming import FeatureState, StreamingFeatures, Tick, make_step
 from quantjax.inference.causal import CausalStream, PackedState
-from quantjax.inference.stream import FeatureState, StreamingFeatures, Tick, make_step
 
 
 class PredictorState(NamedTuple):

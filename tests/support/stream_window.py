@@ -1,10 +1,11 @@
 """Reference streaming features by recomputation: each bar re-runs the batch
-:func:`quantjax.features.compute.compute_symbol` over a ``W``-bar buffer of raw inputs
+:func:`quantjax.features.batch.compute_symbol` over a ``W``-bar buffer of raw inputs
 (O(W F) per bar, ``W = max lookback + 1``; 3,000+ bars for the default config).
 
-Kept as the baseline of ``scripts/bench_inference.py`` and as a second oracle in the tests;
-the streaming path is the O(1)-per-feature :mod:`quantjax.inference.stream`.
-Same API as :class:`quantjax.inference.stream.StreamingFeatures` (``WindowStreamingFeatures``).
+A reference, not library code: the baseline of ``scripts/bench_inference.py`` (which puts
+``tests/`` on ``sys.path``) and available to the tests as ``support.stream_window``; the
+streaming path is the O(1)-per-feature :mod:`quantjax.features.streaming`.
+Same API as :class:`quantjax.features.streaming.StreamingFeatures` (``WindowStreamingFeatures``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.config.features import FeaturesConfig
-from quantjax.features.compute import compute_symbol, max_lookback
+from quantjax.features.batch import compute_symbol, max_lookback
+from quantjax.features.config import FeaturesConfig
 from quantjax.features.prep import SymbolInputs
-from quantjax.inference.stream import StreamFeaturesBase, Tick, prepare_bar
+from quantjax.features.streaming import StreamFeaturesBase, Tick, prepare_bar
 
 
 class FeatureState(NamedTuple):

@@ -7,9 +7,9 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
-from quantjax.features.compute import compute_batch, dropped_features, feature_names
+from quantjax.features.batch import compute_batch, dropped_features, feature_names
+from quantjax.features.config import FeaturesConfig
 from quantjax.features.prep import SymbolInputs, prepare
 
 

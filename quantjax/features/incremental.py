@@ -1,7 +1,7 @@
 """Incremental streaming features: ``inc, (values[F], valid[F]) = step(inc, bar, t)`` for one
 symbol, O(1) work per feature and bar (independent of the stream and of the lookbacks).
 
-Written for one symbol and vmapped over symbols by :mod:`quantjax.inference.stream`; ``t``
+Written for one symbol and vmapped over symbols by :mod:`quantjax.features.streaming`; ``t``
 (the global bar index, the same for every symbol) is NOT vmapped, so every ring-buffer
 read/write is a ``dynamic_slice`` / ``dynamic_update_slice`` at one shared slot (in place when
 the state is donated).
@@ -28,9 +28,14 @@ low-noise returns), the price-level statistics of VWAP, Bollinger and trend stre
 relative to the current close), the stochastic max/min (14) and %D (3), and the
 volatility-regime rank count (100 bars, a comparison count that no running sum gives).
 
-Every formula, fallback and validity rule is the one of :mod:`quantjax.features.compute`
-(``lookbacks``): feature f is valid at t iff the last ``lookback_f + 1`` bars are all present
-(EWM features: present and seen), quote features also need ``quote_ok``, and finite.
+Every formula, fallback and validity rule is the one of :mod:`quantjax.features.batch`:
+the step returns one value per entry of :func:`~quantjax.features.batch.feature_groups`, in its
+order (the names are not restated here), finishes each feature with the batch path's pointwise
+formula (``rsi_from_sums``, ``bollinger_bands`` ...) and the generic helpers of
+:mod:`quantjax.features.numeric`, and assembles the row with the same
+:func:`~quantjax.features.batch.stack_features`: feature f is valid at t iff the last
+``lookback_f + 1`` bars are all present (EWM features: present and seen), quote features also
+need ``quote_ok``, and finite.
 """
 
 from __future__ import annotations
@@ -40,27 +45,35 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from quantjax.config.features import FeaturesConfig
-from quantjax.features.compute import (
+from quantjax.features.batch import (
     EWM,
-    QUOTE_FEATURES,
-    lookbacks,
+    bollinger_bands,
+    feature_groups,
+    log_return,
     max_lookback,
     microstructure_features,
+    rsi_from_sums,
+    stack_features,
+    stochastic_k,
     time_features,
     trend_correlation,
+    true_range,
+    volatility_regime,
+    volume_intensity,
+    vwap_features,
+)
+from quantjax.features.config import FeaturesConfig
+from quantjax.features.numeric import (
+    ewm_decay,
+    moment_stats,
+    pct_change,
+    price_diff,
+    safe_div,
+    std_from_m2,
+    std_from_sums,
 )
 
 F32 = jnp.float32
-
-
-def _div(a, b, fallback):
-    ok = b != 0
-    return jnp.where(ok, a / jnp.where(ok, b, 1.0), fallback)
-
-
-def _std(s1, s2, n):
-    return jnp.sqrt(jnp.maximum((s2 - s1 * s1 / n) / (n - 1), 0.0))
 
 
 def _ring_get(ring, t, k):
@@ -89,8 +102,7 @@ class Plan:
     def __init__(self, cfg: FeaturesConfig, has_quotes: bool):
         g = set(cfg.groups)
         self.cfg, self.has_quotes, self.groups = cfg, has_quotes, g
-        self.lbs = lookbacks(cfg, has_quotes)
-        self.names = tuple(self.lbs)
+        self.feature_groups = feature_groups(cfg, has_quotes)
         self.max_lb = max_lookback(cfg, has_quotes)
         self.stat_w = tuple(sorted(cfg.stat_windows)) if "rolling_stats" in g else ()
         self.ret_windows = tuple(sorted({*cfg.vol_windows, cfg.vol_ref_window, *self.stat_w}))
@@ -168,7 +180,8 @@ def make_inc_step(plan: Plan):
     """``step(inc, x, t) -> (inc, (values[F] float32, valid[F] bool))`` for one symbol.
 
     ``x``: the prepared bar (:class:`quantjax.features.prep.SymbolInputs` of scalars: forward-
-    filled price pairs, volumes, flags, time of day); ``t``: int32 global bar index (shared)."""
+    filled price pairs, volumes, flags, time of day); ``t``: int32 global bar index (shared).
+    Values come per group in the order of :func:`~quantjax.features.batch.feature_groups`."""
     cfg, g = plan.cfg, plan.groups
     ref = cfg.vol_ref_window
 
@@ -190,11 +203,10 @@ def make_inc_step(plan: Plan):
             return _ring_get(new["close_hi"], t, n), _ring_get(new["close_lo"], t, n)
 
         def pct(n):
-            ph, pl = lag_price(n)
-            return _div((ch - ph) + (cl - pl), ph + pl, 0.0)
+            return pct_change(ch, cl, *lag_price(n))
 
         p1h, p1l = lag_price(1)
-        dc = (ch - p1h) + (cl - p1l)
+        dc = price_diff(ch, cl, p1h, p1l)
         dc0 = jnp.where(t > 0, dc, 0.0)
         prev_present = st["streak"] > 0
         ret_ok = present & prev_present & (t >= 1)
@@ -212,30 +224,25 @@ def make_inc_step(plan: Plan):
             d = r - mean
             d2 = d * d
             mom[w] = (mean, jnp.sum(d2), jnp.sum(d2 * d), jnp.sum(d2 * d2))
-        vol = {w: jnp.sqrt(jnp.maximum(mom[w][1] / (w - 1), 0.0))
-               for w in {*cfg.vol_windows, ref}}
+        vol = {w: std_from_m2(mom[w][1], w) for w in {*cfg.vol_windows, ref}}
         new["vref"] = _ring_set(st["vref"], t, vol[ref])
         vref_prev = _ring_get(new["vref"], t, 1)
         v = {}
 
         if "returns" in g:
-            v["returns"] = ret
-            v["log_returns"] = jnp.log1p(jnp.maximum(ret, -1.0 + 1e-7))
-            v["price_acceleration"] = ret - jnp.where(t >= 1, ret_prev, 0.0)
+            v["returns"] = (ret, log_return(ret), ret - jnp.where(t >= 1, ret_prev, 0.0))
         if "volatility" in g:
-            for w in cfg.vol_windows:
-                v[f"volatility_{w}"] = vol[w]
             prev = jnp.where(t >= 1, vref_prev, 0.0)
-            for w in cfg.vol_windows:
-                v[f"volatility_ratio_{w}"] = _div(vol[w], prev, 1.0)
+            v["volatility"] = (*(vol[w] for w in cfg.vol_windows),
+                               *(safe_div(vol[w], prev, 1.0) for w in cfg.vol_windows))
         if "microstructure" in g and plan.has_quotes:
-            v.update(microstructure_features(ch, cl, close, x))
+            v["microstructure"] = microstructure_features(ch, cl, close, x)
 
         # price rings relative to the current close (O(W) passes over small fixed windows)
         def rel_close(W):
             hi = _ring_last(new["close_hi"], t, W)
             lo = _ring_last(new["close_lo"], t, W)
-            return (hi - ch) + (lo - cl)
+            return price_diff(hi, lo, ch, cl)
 
         new["volume"] = _ring_set(st["volume"], t, x.volume)
         if "volume" in g:
@@ -243,125 +250,102 @@ def make_inc_step(plan: Plan):
             y = rel_close(W)
             vw = _ring_last(new["volume"], t, W)
             sv = jnp.sum(vw)
-            rel = _div(jnp.sum(vw * y), sv, 0.0)
-            vwap = ch + (cl + rel)
-            v["vwap"] = vwap
-            v["price_to_vwap"] = 1.0 + _div(-rel, vwap, 0.0)
+            rel = safe_div(jnp.sum(vw * y), sv, 0.0)
             Wv = cfg.volume_window
             new["vol_sum"], sv = _bsum_step(st["vol_sum"], x.volume[None], t, Wv)
-            v["volume_intensity"] = _div(x.volume, sv[0] / Wv, 1.0)
+            v["volume"] = (*vwap_features(ch, cl, rel), volume_intensity(x.volume, sv[0] / Wv))
         if "time" in g:
-            v.update(time_features(x.sod, x.subsec))
+            v["time"] = time_features(x.sod, x.subsec)
         if "regime" in g:
-            W = cfg.regime_window
-            window = _ring_last(new["vref"], t, W)
+            window = _ring_last(new["vref"], t, cfg.regime_window)
             below = jnp.sum((window < vol[ref]).astype(jnp.int32))
-            rank = int(np.floor(cfg.regime_quantile * (W - 1))) + 1
-            v["volatility_regime"] = (below >= rank).astype(F32)
+            v["regime"] = (volatility_regime(below, cfg.regime_quantile, cfg.regime_window),)
         if "trend" in g:
             W = cfg.trend_window
             y = rel_close(W)
             yc = y - jnp.mean(y)
             i = jnp.arange(W, dtype=F32) - 0.5 * (W - 1)
             cov = jnp.sum(i * yc)
-            v["trend_strength"] = trend_correlation(cov, jnp.sum(yc * yc), W)
+            v["trend"] = (trend_correlation(cov, jnp.sum(yc * yc), W),)
         if "cross_timeframe" in g:
             n_vol = cfg.tf_vol_periods
             new["tf"] = {}
-            for m in plan.tfs:
-                v[f"momentum_tf{m}"] = pct(cfg.tf_momentum_periods * m)
+            tf = []
+            for m in cfg.timeframes:
+                momentum = pct(cfg.tf_momentum_periods * m)
                 rm = jnp.where(t >= m, pct(m), 0.0).astype(F32)
                 new["tf"][str(m)], s = _bsum_step(st["tf"][str(m)], jnp.stack([rm, rm * rm]),
                                                   t, n_vol, m)
-                v[f"volatility_tf{m}"] = _std(s[0], s[1], n_vol)
+                tf += [momentum, std_from_sums(s[0], s[1], n_vol)]
+            v["cross_timeframe"] = tuple(tf)
         if "lags" in g:
-            for lag in cfg.lags:
-                v[f"returns_lag_{lag}"] = _ring_get(new["ret"], t, lag)
-                v[f"volatility_lag_{lag}"] = _ring_get(new["vref"], t, lag)
+            v["lags"] = tuple(f for lag in cfg.lags
+                              for f in (_ring_get(new["ret"], t, lag),
+                                        _ring_get(new["vref"], t, lag)))
         if "rolling_stats" in g:
-            for w in plan.stat_w:
-                mean, m2, m3, m4 = mom[w]
-                n = float(w)
-                B, C, D = m2 / n, m3 / n, m4 / n
-                degenerate = B <= 1e-12 * (B + mean * mean)
-                Bs = jnp.where(degenerate, 1.0, B)
-                skew = np.sqrt(n * (n - 1)) * C / ((n - 2) * Bs * jnp.sqrt(Bs))
-                kurt = ((n * n - 1) * D / (Bs * Bs) - 3 * (n - 1) ** 2) / ((n - 2) * (n - 3))
-                v[f"returns_mean_{w}"] = mean
-                v[f"returns_std_{w}"] = jnp.sqrt(jnp.maximum(m2 / (n - 1), 0.0))
-                v[f"returns_skew_{w}"] = jnp.where(degenerate, 0.0, skew)
-                v[f"returns_kurt_{w}"] = jnp.where(degenerate, 0.0, kurt)
+            v["rolling_stats"] = tuple(f for w in cfg.stat_windows
+                                       for f in moment_stats(*mom[w], w))
         if "rsi" in g:
-            W = cfg.rsi_window
             gl = jnp.stack([jnp.maximum(dc0, 0.0), jnp.maximum(-dc0, 0.0)])
-            new["rsi_sums"], gls = _bsum_step(st["rsi_sums"], gl, t, W)
-            gain, loss = gls[0], gls[1]
-            v["rsi"] = _div(100.0 * gain, gain + loss, 50.0)
+            new["rsi_sums"], gls = _bsum_step(st["rsi_sums"], gl, t, cfg.rsi_window)
+            v["rsi"] = (rsi_from_sums(gls[0], gls[1]),)
         if "macd" in g:
-            o = present.astype(F32)
-            d = dc0
-            mc = st["macd"]
-            bf = 1.0 - 2.0 / (cfg.macd_fast + 1.0)
-            bs = 1.0 - 2.0 / (cfg.macd_slow + 1.0)
-            bg = 1.0 - 2.0 / (cfg.macd_signal + 1.0)
-            Ef = bf * mc["Ef"] - bf * d * mc["Df"]
-            Df = bf * mc["Df"] + o
-            Es = bs * mc["Es"] - bs * d * mc["Ds"]
-            Ds = bs * mc["Ds"] + o
-            macd = _div(Ef, Df, 0.0) - _div(Es, Ds, 0.0)
-            sn = (Df > 0).astype(F32)
-            Nsig = bg * mc["Nsig"] + sn * macd
-            Dsig = bg * mc["Dsig"] + sn
-            signal = _div(Nsig, Dsig, 0.0)
-            new["macd"] = {"Df": Df, "Ef": Ef, "Ds": Ds, "Es": Es, "Nsig": Nsig, "Dsig": Dsig}
-            v["macd"] = macd
-            v["macd_signal"] = signal
-            v["macd_histogram"] = macd - signal
+            new["macd"], macd, signal = _macd_step(st["macd"], present.astype(F32), dc0, cfg)
+            v["macd"] = (macd, signal, macd - signal)
         if "bollinger" in g:
             W = cfg.bb_window
             y = rel_close(W)
             mean_rel = jnp.mean(y)
             yc = y - mean_rel
-            band = cfg.bb_width * jnp.sqrt(jnp.maximum(jnp.sum(yc * yc) / (W - 1), 0.0))
-            dev = mean_rel
-            v["bb_upper"] = ch + (cl + (dev + band))
-            v["bb_lower"] = ch + (cl + (dev - band))
-            v["bb_position"] = _div(band - dev, 2.0 * band, 0.5)
+            band = cfg.bb_width * std_from_m2(jnp.sum(yc * yc), W)
+            v["bollinger"] = bollinger_bands(ch, cl, mean_rel, band)  # dev = mean - close
         new["high_hi"] = _ring_set(st["high_hi"], t, x.high_hi)
         new["high_lo"] = _ring_set(st["high_lo"], t, x.high_lo)
         new["low_hi"] = _ring_set(st["low_hi"], t, x.low_hi)
         new["low_lo"] = _ring_set(st["low_lo"], t, x.low_lo)
         if "stochastic" in g:
             W = cfg.stoch_window
-            lowest = jnp.min((_ring_last(new["low_hi"], t, W) - ch)
-                             + (_ring_last(new["low_lo"], t, W) - cl))
-            highest = jnp.max((_ring_last(new["high_hi"], t, W) - ch)
-                              + (_ring_last(new["high_lo"], t, W) - cl))
-            k = _div(100.0 * (0.0 - lowest), highest - lowest, 50.0)
+            lowest = jnp.min(price_diff(_ring_last(new["low_hi"], t, W), _ring_last(
+                new["low_lo"], t, W), ch, cl))
+            highest = jnp.max(price_diff(_ring_last(new["high_hi"], t, W), _ring_last(
+                new["high_lo"], t, W), ch, cl))
+            k = stochastic_k(0.0, lowest, highest)  # close relative to itself
             new["k"] = _ring_set(st["k"], t, k)
-            v["stoch_k"] = k
-            v["stoch_d"] = jnp.sum(_ring_last(new["k"], t, cfg.stoch_smooth)) / cfg.stoch_smooth
+            d = jnp.sum(_ring_last(new["k"], t, cfg.stoch_smooth)) / cfg.stoch_smooth
+            v["stochastic"] = (k, d)
         if "atr" in g:
             W = cfg.atr_window
-            tr = jnp.maximum((x.high_hi - x.low_hi) + (x.high_lo - x.low_lo),
-                             jnp.maximum(jnp.abs((x.high_hi - p1h) + (x.high_lo - p1l)),
-                                         jnp.abs((x.low_hi - p1h) + (x.low_lo - p1l))))
+            tr = true_range(x.high_hi, x.high_lo, x.low_hi, x.low_lo, p1h, p1l)
             tr = jnp.where(t > 0, tr, 0.0)
             new["atr_sum"], trs = _bsum_step(st["atr_sum"], tr[None], t, W)
-            v["atr"] = trs[0] / W
+            v["atr"] = (trs[0] / W,)
 
-        cols, oks = [], []
-        for name, lb in plan.lbs.items():
-            ok = (present & seen) if lb == EWM else streak >= lb + 1
-            if name in QUOTE_FEATURES:
-                ok = ok & x.quote_ok
-            val = jnp.asarray(v[name], F32)
-            ok = ok & jnp.isfinite(val)
-            cols.append(jnp.where(ok, val, 0.0))
-            oks.append(ok)
-        return new, (jnp.stack(cols), jnp.stack(oks))
+        def ok_for(lb):
+            return (present & seen) if lb == EWM else streak >= lb + 1
+
+        return new, stack_features(plan.feature_groups, v, ok_for, x.quote_ok)
 
     return step
+
+
+def _macd_step(mc: dict, o, d, cfg: FeaturesConfig):
+    """One bar of the MACD EWM recurrences (pandas ``adjust=True``): ``mc`` holds the fast/slow
+    weight sums ``Df, Ds`` and weighted increment sums ``Ef, Es`` (``ema - close = E / D``) and
+    the signal's ``Nsig / Dsig``; ``o``: 1.0 when the bar exists, ``d``: the close increment.
+    Returns ``(mc, macd, signal)`` (scalars)."""
+    bf = ewm_decay(cfg.macd_fast)
+    bs = ewm_decay(cfg.macd_slow)
+    bg = ewm_decay(cfg.macd_signal)
+    Ef = bf * mc["Ef"] - bf * d * mc["Df"]
+    Df = bf * mc["Df"] + o
+    Es = bs * mc["Es"] - bs * d * mc["Ds"]
+    Ds = bs * mc["Ds"] + o
+    macd = safe_div(Ef, Df, 0.0) - safe_div(Es, Ds, 0.0)
+    sn = (Df > 0).astype(F32)
+    Nsig = bg * mc["Nsig"] + sn * macd
+    Dsig = bg * mc["Dsig"] + sn
+    signal = safe_div(Nsig, Dsig, 0.0)
+    return {"Df": Df, "Ef": Ef, "Ds": Ds, "Es": Es, "Nsig": Nsig, "Dsig": Dsig}, macd, signal
 
 
 def state_size(inc: dict) -> int:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quantjax.config.features import FeaturesConfig
 from quantjax.data.market import MarketArrays
+from quantjax.features.config import FeaturesConfig
 
 
 def symbol_frame(market: MarketArrays, s: int) -> pd.DataFrame:

@@ -2,8 +2,8 @@
 batch features of :mod:`quantjax.features` at every step.
 
 ``state, (rows[S, F], row_ok[S]) = StreamingFeatures.step(state, tick)`` updates every symbol
-in one compiled call: the per-symbol update of :mod:`quantjax.inference.stream_features`
-(running Kahan-compensated window sums, EWM recurrences, ring buffers read at fixed lags;
+in one compiled call: the per-symbol update of :mod:`quantjax.features.incremental`
+(block-restarted running window sums, EWM recurrences, ring buffers read at fixed lags;
 see there for the few O(W) passes over small fixed windows) is vmapped over symbols, with the
 global bar index ``t`` shared by all symbols (every symbol is stepped at every bar; a symbol
 without a tick is a missing bar).
@@ -17,8 +17,8 @@ without a tick is a missing bar).
 
 The compiled step donates the state (updated in place): do not reuse a state after passing it
 to :meth:`StreamingFeatures.step` / :meth:`StreamingFeatures.scan`.
-The former O(W F) recomputation over a raw-bar buffer is kept as
-:mod:`quantjax.inference.stream_window` (benchmark baseline and test oracle).
+The former O(W F) recomputation over a raw-bar buffer is kept outside the package, as
+``tests/support/stream_window.py`` (benchmark baseline).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.config.features import FeaturesConfig
-from quantjax.features.compute import feature_names
+from quantjax.features.batch import feature_names
+from quantjax.features.config import FeaturesConfig
+from quantjax.features.incremental import Plan, init_inc, make_inc_step, state_size
 from quantjax.features.prep import SymbolInputs, split_hi_lo, time_of_day
-from quantjax.inference.stream_features import Plan, init_inc, make_inc_step, state_size
 
 PRICE_FIELDS = ("close", "high", "low", "bid", "ask")
 
@@ -248,7 +248,7 @@ class StreamingFeatures(StreamFeaturesBase):
 
     def scan_raw(self, state: FeatureState, ticks: Tick):
         """Like :meth:`scan`, also with the raw (unstandardized) features and their per-feature
-        validity as :func:`quantjax.features.featureset.compute_features`:
+        validity as :func:`quantjax.features.market_features.compute_features`:
         ``(state, (rows[T, S, F], row_ok[T, S], values[T, S, F], valid[T, S, F]))``."""
         return _jitted_scan_raw(self.cfg, self.has_quotes)(state, ticks, self.mean, self.std)
 

@@ -1,0 +1,1 @@
+"""Test-only helpers (oracles, references): ``from support.<module> import ...``."""
