@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from support.paths import ROOT
+
+SCRIPTS = ROOT / "scripts"
 
 
 @pytest.mark.parametrize("script,args,names", [

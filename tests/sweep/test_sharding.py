@@ -199,8 +199,7 @@ if __name__ == "__main__":
     import jax
 
     jax.config.update("jax_compilation_cache_dir", os.environ.get(
-        "QUANTJAX_TEST_JAX_CACHE", str(Path(__file__).parent.parent / ".jax_cache")))
+        "QUANTJAX_TEST_JAX_CACHE", str(Path(__file__).resolve().parents[2] / ".jax_cache")))
     tmp = Path(sys.argv[1])
-    sys.path.insert(0, str(Path(__file__).parent))
     result = run_both(tmp)
     (tmp / "out.json").write_text(json.dumps(result, default=float))

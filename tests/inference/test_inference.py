@@ -15,57 +15,22 @@ from quantjax.errors import UserError
 from quantjax.features.config import FeaturesConfig
 from quantjax.hft.config import HFTConfig
 from quantjax.inference.config import InferenceConfig
-from quantjax.inference.export import export_checkpoint, load_artifact
+from quantjax.inference.export import load_artifact
 from quantjax.inference.model_fn import from_checkpoint
 from quantjax.inference.predictor import CompiledPredictor, from_model_fn
 
-# small feature windows so a 2-symbol x 500-bar synthetic market trains in seconds
-TINY_FEATURES = dict(timeframes=[2, 5], regime_window=20, stat_windows=[10], volume_window=20,
-                     groups=["returns", "volatility", "microstructure", "volume", "trend",
-                             "rsi", "macd", "bollinger", "atr"])
-OVERRIDES = [
-    "data.synthetic.symbols=2", "data.synthetic.steps=500", "train.max_steps=6",
-    "train.epochs=1", "train.steps_per_call=3", "train.async_checkpoints=false",
-    "train.eval_batch_size=64", "model.sequence_length=8", "train.batch_size=16",
-]
-
-
-def tiny_market(symbols=2, steps=500, seed=0):
-    from quantjax.config.data import SynthMarketConfig
-    from quantjax.data.market_io import market_from_frame
-    from quantjax.data.synth_market import generate
-
-    df, _ = generate(SynthMarketConfig(symbols=symbols, steps=steps, seed=seed))
-    return market_from_frame(df)[0]
-
-
-def train_tiny(workdir, causal=False):
-    """Train the tiny HFT config for a few steps with the trainer's public function."""
-    from quantjax.config import apply_overrides, load_dict
-    from quantjax.hft.dataset import load_hft_dataset
-    from quantjax.hft.run import train_hft
-
-    raw = apply_overrides(load_dict("configs/hft_lstm_tiny.yaml"),
-                          OVERRIDES + [f"model.causal={str(causal).lower()}"])
-    raw.setdefault("data", {})["features"] = TINY_FEATURES
-    cfg = from_dict(HFTConfig, raw)
-    ds, _ = load_hft_dataset(cfg, None, log=lambda *a, **k: None)
-    train_hft(cfg, ds, workdir, progress=False, log=lambda *a, **k: None)
-    return cfg, ds
+from support.hft_runs import TINY_FEATURES, slice_market, tiny_market
 
 
 @pytest.fixture(scope="session")
-def hft_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hft_run")
-    cfg, ds = train_tiny(d)
-    return d, cfg, ds
+def hft_run(tiny_hft_run, tiny_hft_data):
+    """``(run folder, HFTConfig, HFTDataset)`` of the shared tiny run (conftest)."""
+    return (tiny_hft_run, *tiny_hft_data)
 
 
 @pytest.fixture(scope="session")
-def hft_artifact(hft_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("art") / "hft.qjx"
-    export_checkpoint(hft_run[0], out)
-    return out
+def hft_artifact(tiny_hft_artifact):
+    return tiny_hft_artifact
 
 
 def test_predictor_buckets_pad_and_match_apply(hft_run):
@@ -163,11 +128,6 @@ def test_incompatible_artifact_refused(hft_artifact, tmp_path):
 
 
 # ----------------------------------------------------------------------------- replay
-def _slice(market, t0, t1):
-    return market._replace(values=market.values[:, t0:t1], mask=market.mask[:, t0:t1],
-                           timestamps=market.timestamps[t0:t1])
-
-
 @pytest.fixture(scope="session")
 def replay_setup(hft_artifact):
     from quantjax.backtest.pipeline import risk_params
@@ -177,7 +137,7 @@ def replay_setup(hft_artifact):
                 ["strategy.confidence=0.0", "strategy.vol_target=1.0", "predictor.buckets=[1,2]",
                  "predictor.warmup=1", "monitor.min_samples=10"])
     art = load_artifact(hft_artifact)
-    market = _slice(tiny_market(2, 500, seed=3), 0, 120)
+    market = slice_market(tiny_market(2, 500, seed=3), 0, 120)
     risk = risk_params(load(BacktestConfig, "configs/backtest.yaml"))
     pred = art.predictor(icfg.predictor.buckets, icfg.predictor.warmup)
     return art, icfg, market, risk, pred
@@ -316,7 +276,7 @@ def test_cli_export_and_replay(hft_run, tmp_path):
     assert main(["export", "--checkpoint", str(hft_run[0]), "--out", str(out)]) == 0
     assert load_artifact(out).task == "hft"
     data = tmp_path / "ticks.parquet"
-    write_market(market_to_frame(_slice(tiny_market(2, 500, seed=5), 0, 60)), data)
+    write_market(market_to_frame(slice_market(tiny_market(2, 500, seed=5), 0, 60)), data)
     rd = tmp_path / "replay"
     rc = main(["replay", "--artifact", str(out), "--data", str(data), "--risk",
                "configs/backtest.yaml", "--out", str(rd), "--no-progress",

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_train_toy import tiny_config, toy_dataset  # noqa: E402
 
 from quantjax.hft.run import train_hft  # noqa: E402
 from quantjax.hft.task import (  # noqa: E402
@@ -23,6 +17,8 @@ from quantjax.hft.task import (  # noqa: E402
 from quantjax.train.loop import fit  # noqa: E402
 from quantjax.train.prefetch import Prefetcher, chunk_rows  # noqa: E402
 from quantjax.train.trainer import hparams_from_config  # noqa: E402
+
+from support.hft_toy import tiny_config, toy_dataset
 
 EXTRA = ["train.epochs=2", "train.steps_per_call=3", "train.async_checkpoints=false"]
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.reference_pandas import reference_features, symbol_frame
 
 from quantjax.config.data import SynthMarketConfig
 from quantjax.data.market import MarketArrays
@@ -18,6 +17,8 @@ from quantjax.features import rolling
 from quantjax.features.batch import QUOTE_FEATURES, feature_names
 from quantjax.features.config import FeaturesConfig
 from quantjax.features.market_features import compute_features
+
+from support.reference_pandas import reference_features, symbol_frame
 
 CFG = FeaturesConfig(timeframes=(3, 20), regime_window=50)
 RTOL = 1e-5

@@ -7,21 +7,11 @@ import json
 import numpy as np
 import pytest
 
-TINY = [
-    "model.sequence_length=8", "model.hidden_size=8", "model.attention_heads=2",
-    "data.synthetic.symbols=2", "data.synthetic.steps=400", "data.features.regime_window=20",
-    "train.epochs=1", "train.batch_size=32", "train.steps_per_call=4",
-    "train.eval_batch_size=128",
-]
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from quantjax.hft.run import train_hft_run
-
-    wd = tmp_path_factory.mktemp("hft_run")
-    metrics = train_hft_run("configs/hft_lstm_tiny.yaml", wd, overrides=TINY, progress=False)
-    return wd, metrics
+def run(tiny_hft_run):
+    """The shared tiny run (conftest) and its metrics.json."""
+    return tiny_hft_run, json.loads((tiny_hft_run / "metrics.json").read_text())
 
 
 def _market(run_dir):

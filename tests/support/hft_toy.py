@@ -68,20 +68,13 @@ def tiny_config(extra=()):
     return load(HFTConfig, None, TINY_OVERRIDES + list(extra))
 
 
-def test_toy_dataset_contract():
-    ds = toy_dataset()
-    assert ds.features.shape == (2, 300, 4) and ds.features.dtype == np.float32
-    assert ds.label_valid[ds.train_index[:, 0], ds.train_index[:, 1]].all()
-    assert set(np.unique(ds.direction)) <= {0, 1, 2}
-
-
 if __name__ == "__main__":  # child process of the resume test: train [workdir] [--resume]
     import os
     from pathlib import Path
 
     import jax
 
-    cache = os.environ.get("QUANTJAX_TEST_JAX_CACHE", Path(__file__).parent.parent / ".jax_cache")
+    cache = os.environ.get("QUANTJAX_TEST_JAX_CACHE", Path(__file__).resolve().parents[2] / ".jax_cache")
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     from quantjax.hft.run import train_hft

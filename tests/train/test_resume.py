@@ -15,16 +15,16 @@ import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_train_toy import TINY_OVERRIDES, tiny_config, toy_dataset  # noqa: E402
-
 from quantjax.hft.run import train_hft  # noqa: E402
 from quantjax.hft.task import make_hft_task, prepare_arrays  # noqa: E402
 from quantjax.train.checkpoint import load_for_inference  # noqa: E402
 from quantjax.train.loop import TrainingDiverged, fit  # noqa: E402
 from quantjax.train.trainer import hparams_from_config  # noqa: E402
 
-TOY = Path(__file__).parent / "test_train_toy.py"
+from support.hft_toy import TINY_OVERRIDES, tiny_config, toy_dataset
+from support.paths import ROOT
+
+TOY = ROOT / "tests" / "support" / "hft_toy.py"
 
 
 def _child(workdir: Path, *extra: str) -> subprocess.Popen:

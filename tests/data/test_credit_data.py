@@ -35,8 +35,9 @@ from quantjax.data.synth_credit import (
 )
 from quantjax.errors import ConfigError, DataError, UserError
 
-ROOT = Path(__file__).resolve().parent.parent
-GERMAN_CSV = ROOT / "tests" / "data" / "german_like.csv"
+from support.paths import GERMAN_CSV, ROOT
+
+GERMAN_CSV = GERMAN_CSV
 SYNTH_SCHEMA = ROOT / "configs" / "credit_schema_synthetic.yaml"
 GERMAN_SCHEMA = ROOT / "configs" / "credit_schema_german.yaml"
 

@@ -38,6 +38,8 @@ backtest:
 
 @pytest.fixture(scope="module")
 def hft_run(tmp_path_factory):
+    # its own run (not the shared tiny run): the assertions below were written for the
+    # predictions of this causal 700-bar model
     run = tmp_path_factory.mktemp("hft") / "run"
     args = ["train", "hft", "--synthetic", "--config", "configs/hft_lstm_tiny.yaml",
             "--workdir", str(run), "--no-progress"]

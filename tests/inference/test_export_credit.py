@@ -11,23 +11,14 @@ import pytest
 
 from quantjax.inference.export import export_checkpoint, load_artifact
 
-ROOT = Path(__file__).resolve().parent.parent
-GERMAN = ROOT / "tests" / "data" / "german_like.csv"
+from support.paths import GERMAN_CSV
+
+GERMAN = str(GERMAN_CSV)
 
 
 @pytest.fixture(scope="module")
-def credit_run(tmp_path_factory) -> Path:
-    from quantjax.cli.main import main
-
-    run = tmp_path_factory.mktemp("credit") / "run"
-    rc = main(["train", "credit", "--config", str(ROOT / "configs" / "credit_transformer_tiny.yaml"),
-               "--set", "train.epochs=1", "--set", "train.start_from_epoch=0",
-               "--set", "train.max_steps=3", "--set", "logreg.steps=10",
-               "--set", "logreg.l2_grid=[0.01]", "--no-progress", "--data", str(GERMAN),
-               "--schema", str(ROOT / "configs" / "credit_schema_german.yaml"),
-               "--workdir", str(run)])
-    assert rc == 0
-    return run
+def credit_run(tiny_credit_run) -> Path:
+    return tiny_credit_run  # the shared tiny credit run (conftest)
 
 
 def test_credit_artifact_equals_in_process_apply(credit_run, tmp_path):

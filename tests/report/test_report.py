@@ -12,11 +12,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report_fixtures import backtest_run, credit_run, hft_run, sweep_run
 
 from quantjax.errors import UserError
 from quantjax.report import build_html, detect_kind, render
 from quantjax.report.fmt import fmt_value, lookup
+
+from support.report_runs import backtest_run, credit_run, hft_run, sweep_run
 
 pytest.importorskip("matplotlib")
 

@@ -9,11 +9,12 @@ import pytest
 
 from quantjax.cli.main import main
 
-ROOT = Path(__file__).resolve().parent.parent
+from support.paths import GERMAN_CSV, ROOT
+
 CONFIG = str(ROOT / "configs" / "synth_credit.yaml")
 SYNTH_SCHEMA = str(ROOT / "configs" / "credit_schema_synthetic.yaml")
 GERMAN_SCHEMA = str(ROOT / "configs" / "credit_schema_german.yaml")
-GERMAN_CSV = str(ROOT / "tests" / "data" / "german_like.csv")
+GERMAN_CSV = str(GERMAN_CSV)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

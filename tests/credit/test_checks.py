@@ -5,7 +5,6 @@ the focal loss and the shipped credit configs."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -25,8 +24,9 @@ from quantjax.data.credit import check_credit_frame, read_credit_table, stratifi
 from quantjax.errors import ConfigError, DataError, UserError
 from quantjax.models.credit import categorical_widths, check_model_inputs
 
-ROOT = Path(__file__).resolve().parent.parent
-GERMAN = ROOT / "tests" / "data" / "german_like.csv"
+from support.paths import GERMAN_CSV, ROOT
+
+GERMAN = GERMAN_CSV
 GERMAN_SCHEMA = ROOT / "configs" / "credit_schema_german.yaml"
 TINY = ROOT / "configs" / "credit_transformer_tiny.yaml"
 

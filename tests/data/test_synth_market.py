@@ -17,6 +17,8 @@ from quantjax.data.synth_market import COLUMNS, direction_labels, generate, meta
 from quantjax.errors import ConfigError
 from quantjax.jsonio import write_json
 
+from support.paths import ROOT
+
 SMALL = {"oracle_states": 300, "oracle_paths": 200}
 
 
@@ -158,11 +160,10 @@ def test_config_rejects_bad_values(bad):
 
 
 def test_default_config_file_matches_dataclass():
-    from pathlib import Path
 
     from quantjax.config import load
 
-    yaml_path = Path(__file__).parent.parent / "configs" / "synth_market.yaml"
+    yaml_path = ROOT / "configs" / "synth_market.yaml"
     assert load(SynthMarketConfig, yaml_path) == SynthMarketConfig()
 
 

@@ -3,19 +3,15 @@ reports user mistakes on one line."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_train_toy import tiny_config, toy_dataset  # noqa: E402
-
 from quantjax.cli.main import main  # noqa: E402
 from quantjax.hft.task import make_hft_task, prepare_arrays  # noqa: E402
 from quantjax.train.trainer import HParams, hparams_from_config, make_train  # noqa: E402
+
+from support.hft_toy import tiny_config, toy_dataset
 
 
 def test_vmapped_train_matches_single_runs():
@@ -51,3 +47,10 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
                  "--set", "model.hiden_size=3"]) == 2
     err = capsys.readouterr().err.strip()
     assert "model.hiden_size" in err and "\n" not in err
+
+
+def test_toy_dataset_contract():
+    ds = toy_dataset()
+    assert ds.features.shape == (2, 300, 4) and ds.features.dtype == np.float32
+    assert ds.label_valid[ds.train_index[:, 0], ds.train_index[:, 1]].all()
+    assert set(np.unique(ds.direction)) <= {0, 1, 2}

@@ -4,17 +4,12 @@ evaluation on host-resident data (the prefetching host loop)."""
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_train_toy import tiny_config, toy_dataset  # noqa: E402
 
 from quantjax.hft.evaluate import attention_samples, split_predictions  # noqa: E402
 from quantjax.hft.task import make_hft_task, prepare_arrays, task_losses  # noqa: E402
@@ -26,6 +21,8 @@ from quantjax.train.trainer import (  # noqa: E402
     set_hyperparams,
     total_steps,
 )
+
+from support.hft_toy import tiny_config, toy_dataset
 
 Y_DIR = jnp.asarray([0, 1, 2, 2], jnp.int32)
 LOGITS = jnp.asarray([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0], [0.0, 1.0, 3.0], [1.0, 0.0, 0.0]])

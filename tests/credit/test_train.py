@@ -14,12 +14,10 @@ from quantjax.cli.common import Parser
 from quantjax.cli.main import main
 from quantjax.cli.train_credit import register_credit
 
-ROOT = Path(__file__).resolve().parent.parent
-GERMAN = ROOT / "tests" / "data" / "german_like.csv"
-TINY = ["--config", str(ROOT / "configs" / "credit_transformer_tiny.yaml"),
-        "--set", "train.epochs=2", "--set", "train.start_from_epoch=0",
-        "--set", "logreg.steps=50", "--set", "logreg.l2_grid=[0.01]", "--set", "decision.ig_steps=4",
-        "--no-progress"]
+from support.credit_runs import TINY
+from support.paths import GERMAN_CSV, ROOT
+
+GERMAN = str(GERMAN_CSV)
 
 
 def _train(argv: list[str]) -> int:
@@ -31,12 +29,8 @@ def _train(argv: list[str]) -> int:
 
 
 @pytest.fixture(scope="module")
-def german_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("credit") / "run"
-    rc = _train([*TINY, "--data", str(GERMAN), "--schema",
-                 str(ROOT / "configs" / "credit_schema_german.yaml"), "--workdir", str(run)])
-    assert rc == 0
-    return run
+def german_run(tiny_credit_run) -> Path:
+    return tiny_credit_run  # the shared tiny credit run (conftest)
 
 
 def test_train_writes_metrics_and_artifacts(german_run):

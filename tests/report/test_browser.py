@@ -11,9 +11,10 @@ import subprocess
 import tempfile
 
 import pytest
-from test_report_fixtures import backtest_run, credit_run, hft_run, sweep_run
 
 from quantjax.report import render
+
+from support.report_runs import backtest_run, credit_run, hft_run, sweep_run
 
 pytest.importorskip("matplotlib")
 

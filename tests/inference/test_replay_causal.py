@@ -7,7 +7,6 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from test_inference import TINY_FEATURES, _slice, tiny_market
 
 from quantjax.config import from_dict, load, to_dict
 from quantjax.errors import UserError
@@ -19,6 +18,8 @@ from quantjax.inference.model_fn import InputSpec, ModelFn, flatten_params, hft_
 from quantjax.inference.replay import ReplayEngine, replay_market
 from quantjax.models.lstm_attention import LSTMAttentionConfig
 from quantjax.models.registry import init_hft_params
+
+from support.hft_runs import TINY_FEATURES, slice_market, tiny_market
 
 
 def _artifact(tmp_path, causal: bool):
@@ -39,7 +40,7 @@ def test_causal_replay_matches_window_model_on_fresh_windows(tmp_path):
     from quantjax.risk import make_params
 
     art = _artifact(tmp_path, causal=True)
-    market = _slice(tiny_market(2, 500, seed=4), 0, 70)
+    market = slice_market(tiny_market(2, 500, seed=4), 0, 70)
     risk = make_params()
     res = {}
     for mode in ("causal", "window"):
