@@ -152,7 +152,7 @@ def test_pipeline_trades_equals_full(chunk):
     import dataclasses
 
     from quantjax.backtest import pipeline
-    from quantjax.config.backtest import BacktestConfig
+    from quantjax.backtest.config import BacktestConfig
 
     cfg = BacktestConfig()
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, chunk_steps=chunk))

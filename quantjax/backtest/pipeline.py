@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from quantjax.backtest import strategies
+from quantjax.backtest.config import BacktestConfig
 from quantjax.backtest.runner import (
     BacktestResult,
     check_signals,
@@ -18,7 +19,6 @@ from quantjax.backtest.runner import (
     slice_series,
     trades_records,
 )
-from quantjax.config.backtest import BacktestConfig
 from quantjax.data.market import MarketArrays
 from quantjax.errors import UserError
 from quantjax.risk import make_params
