@@ -2,9 +2,9 @@
 
 Valid bars only: on a masked bar the order waits for the symbol's next valid bar. The price
 is the open, or the ask/bid (mid +/- half spread) when quotes exist, then slippage; the fee
-is proportional plus fixed. Sizing happens at the fill: ``target * equity / (fill_price *
-(1 + fee_rate))`` units, within the order limits of :mod:`~quantjax.risk.rules.limits`
-and the volume cap.
+is proportional plus fixed. Sizing happens at the fill: ``target * (equity - fee_fixed) /
+(fill_price * (1 + fee_rate))`` units, within the order limits of
+:mod:`~quantjax.risk.rules.limits` and the volume cap.
 
 Writes the book (``cash, position, entry_price, extreme_price, realized_pnl, fees_paid,
 n_trades``), consumes ``pending``; record: ``order_qty, order_price, order_fee,
@@ -38,16 +38,18 @@ def quote_mid(m, zero):
     return mid, half
 
 
-def fill(p, s, rec, m, signal):
-    """Execute ``s.pending`` on valid bars (shapes ``[]`` or ``[S]``). See the module doc."""
-    dt = s.cash.dtype
-    zero = jnp.zeros((), dt)
+def size_order(p, s, m, has_order, zero):
+    """``(dq, price, trade)``: units to trade at fill ``price`` for ``s.pending``, ``P`` each.
+
+    Sizing at the fill: the target fraction of equity (marked at this bar's mid) becomes
+    units at the fill price net of the proportional fee, within the order limits and the
+    volume cap. ``trade`` is False where nothing fills (``dq`` is then 0).
+    """
     slip = p.slippage_bps * 1e-4
     valid, pos0 = m.valid, s.position
     mid, half = quote_mid(m, zero)
     ref = jnp.where(valid, mid, s.last_price)
     eq_fill = equity(s.cash, pos0, ref)
-    has_order = valid & ~jnp.isnan(s.pending)
     tgt = limits.clip_target(p, jnp.where(has_order, s.pending, zero))
     cur_val = jnp.where(pos0 != 0, pos0 * ref, zero)
     tgt_val = limits.cap_exposure(p, tgt * (eq_fill - p.fee_fixed), cur_val, has_order, eq_fill)
@@ -61,30 +63,44 @@ def fill(p, s, rec, m, signal):
     dq = jnp.clip(dq, -vcap, vcap)
     closing = (tgt_units == 0) & (pos0 != 0)
     trade = has_order & (dq != 0) & (limits.above_band(p, dq, px_safe, eq_fill) | closing)
-    dq = jnp.where(trade, dq, zero)
-    o_fee = jnp.where(trade, jnp.abs(dq) * px_safe * p.fee_rate + p.fee_fixed, zero)
+    return jnp.where(trade, dq, zero), px_safe, trade
+
+
+def book_fill(s, dq, price, fee, trade, zero):
+    """Book ``s`` after filling ``dq`` units at ``price`` (``P``): position, average entry,
+    realized PnL (before fees), best price since entry, cash, fees and fill count."""
+    pos0 = s.position
     pos1 = pos0 + dq
-    # entry price / realized pnl
     s0 = jnp.sign(pos0)
     reducing = trade & (s0 != 0) & (jnp.sign(dq) != s0)
     closed = jnp.where(reducing, jnp.minimum(jnp.abs(dq), jnp.abs(pos0)), zero)
-    realized = s.realized_pnl + closed * (px_safe - s.entry_price) * s0
+    realized = s.realized_pnl + closed * (price - s.entry_price) * s0
     opened = trade & (jnp.sign(pos1) != s0) & (pos1 != 0)
     adding = trade & (s0 != 0) & (jnp.sign(dq) == s0)
     pos1_safe = jnp.where(pos1 != 0, pos1, 1.0)
-    entry = jnp.where(opened, px_safe,
-                      jnp.where(adding, (pos0 * s.entry_price + dq * px_safe) / pos1_safe,
+    entry = jnp.where(opened, price,
+                      jnp.where(adding, (pos0 * s.entry_price + dq * price) / pos1_safe,
                                 s.entry_price))
     entry = jnp.where(pos1 == 0, zero, entry)
-    extreme = jnp.where(opened, px_safe, s.extreme_price)
-    cash = s.cash - jnp.sum(dq * px_safe + o_fee)
-    pending = jnp.where(has_order, jnp.nan, s.pending).astype(dt)
-    o_reason = jnp.where(trade, s.pending_reason, NONE)
-    s = s._replace(cash=cash, position=pos1, entry_price=entry, extreme_price=extreme,
-                   realized_pnl=realized, pending=pending,
-                   n_trades=s.n_trades + trade.astype(jnp.int32), fees_paid=s.fees_paid + o_fee)
-    rec = rec._replace(order_qty=dq, order_price=jnp.where(trade, px_safe, zero), order_fee=o_fee,
-                       order_reason=o_reason.astype(jnp.int32))
+    extreme = jnp.where(opened, price, s.extreme_price)
+    cash = s.cash - jnp.sum(dq * price + fee)
+    return s._replace(cash=cash, position=pos1, entry_price=entry, extreme_price=extreme,
+                      realized_pnl=realized, n_trades=s.n_trades + trade.astype(jnp.int32),
+                      fees_paid=s.fees_paid + fee)
+
+
+def fill(p, s, rec, m, signal):
+    """Execute ``s.pending`` on valid bars (shapes ``[]`` or ``[S]``). See the module doc."""
+    dt = s.cash.dtype
+    zero = jnp.zeros((), dt)
+    has_order = m.valid & ~jnp.isnan(s.pending)
+    dq, px, trade = size_order(p, s, m, has_order, zero)
+    fee = jnp.where(trade, jnp.abs(dq) * px * p.fee_rate + p.fee_fixed, zero)
+    reason = jnp.where(trade, s.pending_reason, NONE)
+    s = book_fill(s, dq, px, fee, trade, zero)._replace(
+        pending=jnp.where(has_order, jnp.nan, s.pending).astype(dt))
+    rec = rec._replace(order_qty=dq, order_price=jnp.where(trade, px, zero), order_fee=fee,
+                       order_reason=reason.astype(jnp.int32))
     return s, rec
 
 
