@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from quantjax.backtest import strategies
+from quantjax.backtest.config import BacktestConfig
 from quantjax.backtest.runner import (
     BacktestResult,
     check_signals,
@@ -19,7 +20,6 @@ from quantjax.backtest.runner import (
     slice_series,
     trades_records,
 )
-from quantjax.config.backtest import BacktestConfig
 from quantjax.config.data import freq_seconds, hhmm_seconds
 from quantjax.data.market import MarketArrays
 from quantjax.errors import UserError

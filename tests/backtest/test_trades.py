@@ -25,9 +25,10 @@ from quantjax.backtest.runner import (
     slice_series,
     trades_records,
 )
-from quantjax.backtest.toy import random_market
 from quantjax.jsonio import jsonable
 from quantjax.risk import StepRecord, make_params
+
+from support.toy_market import random_market
 
 RULES = dict(max_drawdown=0.08, trailing_stop=0.03, daily_loss_limit=0.03, fee_fixed=0.5,
              stop_loss=0.01, take_profit=0.01)
@@ -123,7 +124,7 @@ from quantjax.platform import enable_fast_cpu_loops
 assert enable_fast_cpu_loops()
 from quantjax.backtest import strategies
 from quantjax.backtest.runner import run
-from quantjax.backtest.toy import random_market
+from support.toy_market import random_market
 from quantjax.risk import make_params
 m = random_market(3, 120, seed=2, missing=0.05, bar_seconds=3600)
 sig = strategies.momentum_signal(m.field("close"), 4)
@@ -153,7 +154,7 @@ def test_pipeline_trades_equals_full(chunk):
     import dataclasses
 
     from quantjax.backtest import pipeline
-    from quantjax.config.backtest import BacktestConfig
+    from quantjax.backtest.config import BacktestConfig
 
     cfg = BacktestConfig()
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, chunk_steps=chunk))
