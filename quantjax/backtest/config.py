@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from quantjax.backtest.strategies import MODEL_PARAMS
 from quantjax.config.base import spec
 from quantjax.config.data import SynthMarketConfig
 from quantjax.errors import ConfigError
@@ -24,23 +25,23 @@ RiskConfig = dataclasses.make_dataclass(
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class StrategyConfig:
-    """Signal source used when no ``--signals`` file is given."""
-
-    name: str = spec("ofi", choices=("ofi", "momentum"),
-                     doc="ofi: quote order-flow imbalance (needs bid/ask volumes); "
-                         "momentum: sign of the lookback return")
-    long_only: bool = spec(False, doc="clip short targets to 0")
-    size: float = spec(1.0, gt=0, le=1, doc="|target| when the rule fires")
-    ofi_threshold: float = spec(0.2, ge=0, lt=1, doc="ofi rule: trade when |ofi| > threshold")
-    lookback: int = spec(20, ge=1, doc="momentum rule: lookback in bars")
-    confidence: float = spec(0.7, ge=0, le=1, doc="model strategy: min max-probability (spec 0.7)")
-    kelly_fraction: float = spec(0.5, ge=0, le=1, doc="model strategy: fraction of Kelly")
-    vol_target: float = spec(0.01, gt=0, doc="model strategy: per-bar vol target")
-    vol_halflife: float = spec(20.0, gt=0, doc="model strategy: EWMA vol half-life in bars")
-    min_position: float = spec(0.0, ge=0, le=1, doc="model strategy: min non-zero |target|")
-    max_position: float = spec(1.0, gt=0, le=1, doc="model strategy: max |target|")
+StrategyConfig = dataclasses.make_dataclass(
+    "StrategyConfig",
+    [("name", str, spec("ofi", choices=("ofi", "momentum"),
+                        doc="ofi: quote order-flow imbalance (needs bid/ask volumes); "
+                            "momentum: sign of the lookback return")),
+     ("long_only", bool, spec(False, doc="clip short targets to 0")),
+     ("size", float, spec(1.0, gt=0, le=1, doc="|target| when the rule fires")),
+     ("ofi_threshold", float, spec(0.2, ge=0, lt=1, doc="ofi rule: trade when |ofi| > threshold")),
+     ("lookback", int, spec(20, ge=1, doc="momentum rule: lookback in bars")),
+     ("vol_halflife", float, spec(20.0, gt=0, doc="model strategy: EWMA vol half-life in bars")),
+     *[(p.name, float, p.field()) for p in MODEL_PARAMS]],
+    frozen=True,
+    namespace={"__module__": __name__,
+               "__doc__": "Signal source used when no ``--signals`` file is given: the built-in "
+                          "rules, and the model strategy's parameters (one per "
+                          ":data:`quantjax.backtest.strategies.MODEL_PARAMS` entry)."},
+)
 
 
 @dataclasses.dataclass(frozen=True)
