@@ -37,7 +37,7 @@ TICK_COLUMNS = ("timestamp", "exchange_time", "receive_time", "symbol", "kind", 
 QUOTE_FIELDS = ("bid", "ask", "bid_volume", "ask_volume")
 #: counts of :func:`apply_rules`, in the order the rules run
 RULE_COUNTS = ("n_duplicate_trades", "n_duplicate_quotes", "n_zero_size_trades",
-               "n_zero_size_quotes", "n_unchanged_quotes", "n_crossed_quotes")
+               "n_zero_size_quotes", "n_crossed_quotes", "n_unchanged_quotes")
 
 
 class Trades(NamedTuple):
@@ -154,8 +154,8 @@ def apply_rules(trades: Trades, quotes: Quotes) -> tuple[Trades, Quotes, dict[st
        without an id are never duplicates); a quote with the same symbol, update id (or, without
        one, exchange time) and the same four values as an earlier one is a duplicate;
     2. a trade of size 0, and a quote with a zero or missing price or size on either side;
-    3. a quote equal (all four values) to the previous kept quote of its symbol: no update;
-    4. a crossed or locked quote (``bid >= ask``).
+    3. a crossed or locked quote (``bid >= ask``);
+    4. a quote equal (all four values) to the previous kept quote of its symbol: no update.
 
     Returns the kept trades and quotes in (timestamp, seq) order and the counts
     (:data:`RULE_COUNTS`).
@@ -186,20 +186,17 @@ def apply_rules(trades: Trades, quotes: Quotes) -> tuple[Trades, Quotes, dict[st
     counts["n_zero_size_quotes"] = int(np.count_nonzero(empty))
     quotes = _take(quotes, np.flatnonzero(keep & ~empty))
 
-    unchanged = _unchanged(quotes)
-    counts["n_unchanged_quotes"] = int(np.count_nonzero(unchanged))
-    quotes = _take(quotes, np.flatnonzero(~unchanged))
     crossed = quotes.bid >= quotes.ask
     counts["n_crossed_quotes"] = int(np.count_nonzero(crossed))
     quotes = _take(quotes, np.flatnonzero(~crossed))
+    unchanged = _unchanged(quotes)
+    counts["n_unchanged_quotes"] = int(np.count_nonzero(unchanged))
+    quotes = _take(quotes, np.flatnonzero(~unchanged))
     return trades, quotes, counts
 
 
 def _unchanged(quotes: Quotes) -> np.ndarray:
-    """Bool ``[N]``: the quote equals the previous quote of its symbol (time order).
-
-    Crossed quotes are dropped after this rule, so a quote equal to a dropped crossed one is
-    compared with that one (both are dropped in any case)."""
+    """Bool ``[N]``: the quote equals the previous quote of its symbol (time order)."""
     n = quotes.timestamp.size
     out = np.zeros(n, bool)
     if n < 2:

@@ -8,7 +8,8 @@
 
 ``timestamp`` (exchange) and ``local_timestamp`` (receive) are microseconds since the epoch;
 the tick ``timestamp`` is the receive time. ``side`` is the taker side (``buy``, ``sell`` or
-``unknown``). Trade ids are text; an empty id means none. Other columns are ignored.
+``unknown``). Integer trade ids are kept; other ids become ``2**62`` plus a code per distinct
+id within the import; an empty id means none. Other columns are ignored.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ KINDS = {
     "book_snapshot": ("asks[0].price", "asks[0].amount", "bids[0].price", "bids[0].amount"),
 }
 _SIDES = {"buy": 1, "sell": -1, "unknown": 0}
+#: non-numeric trade ids become this plus a code per distinct id (same id, same code)
+TEXT_ID_OFFSET = 1 << 62
 
 
 def file_kind(header: list[str], path: Path) -> str:
@@ -144,7 +147,11 @@ def _trades(rows: CsvRows, problems: list, ok: np.ndarray, ids: SymbolTable):
     has_id = pc.fill_null(pc.not_equal(id_text, ""), False).to_numpy(zero_copy_only=False)
     trade_id = np.full(has_id.size, MISSING, np.int64)
     if has_id.any():
-        trade_id[has_id] = ids.encode(id_text.filter(pa.array(has_id)))
+        present = id_text.filter(pa.array(has_id))
+        try:
+            trade_id[has_id] = present.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # text ids: a code per id
+            trade_id[has_id] = ids.encode(present).astype(np.int64) + TEXT_ID_OFFSET
     return price, size, side, trade_id
 
 
