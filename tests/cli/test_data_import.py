@@ -10,6 +10,7 @@ import pytest
 
 from quantjax.cli.main import main
 from quantjax.data.market_io import load_market
+
 from support.feeds import BINANCE_SHARED, basic_feed, write_feed
 
 

@@ -14,6 +14,7 @@ from quantjax.data.importers.pipeline import run_import
 from quantjax.data.market_io import load_market
 from quantjax.data.ticks import read_ticks
 from quantjax.errors import DataError
+
 from support.feeds import T0, basic_feed, book, depth, line, trade, write_feed
 
 S = 10**9

@@ -13,6 +13,7 @@ from quantjax.data.importers.pipeline import run_import
 from quantjax.data.market_io import load_market
 from quantjax.data.ticks import read_ticks
 from quantjax.errors import DataError
+
 from support.feeds import LOBSTER, TARDIS
 
 LOBSTER_MESSAGE = LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_1.csv"
