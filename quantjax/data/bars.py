@@ -6,7 +6,8 @@ uses ticks that happened before its timestamp. Per symbol (rules in docs/data.md
 exchange data"):
 
 - bars run from the first interval that ends after both the symbol's first trade and (when
-  the import has quotes) its first quote, to the interval of its last tick;
+  the import has quotes) its first quote, to the interval of its last tick (more than
+  :data:`MAX_BARS_PER_SYMBOL` is an error);
 - ``open, high, low, close, volume`` come from the trades of the interval; an interval without
   trades repeats the previous close in all four prices, with ``volume = 0``,
   ``trade_count = 0`` and ``carried = True`` (no trade is invented);
@@ -27,8 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantjax.data.market_io import iso
 from quantjax.data.ticks import Ticks
-from quantjax.errors import ConfigError
+from quantjax.errors import ConfigError, DataError
 
 _BAR = re.compile(r"^\s*(\d+)\s*(ns|us|ms|s|m|min|h|d)\s*$")
 _UNIT_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
@@ -37,6 +39,8 @@ BAR_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume", 
                "bid_volume", "ask_volume", "trade_count", "buy_volume", "sell_volume",
                "signed_volume", "ofi", "quote_count", "carried")
 QUOTE_BAR_COLUMNS = ("bid", "ask", "bid_volume", "ask_volume", "ofi", "quote_count")
+#: more bars than this for one symbol is an error (a timestamp far off, or a bar too short)
+MAX_BARS_PER_SYMBOL = 10_000_000
 
 
 def bar_nanoseconds(spec: str) -> int:
@@ -98,6 +102,11 @@ def _symbol_bars(ticks: Ticks, s: int, bar_ns: int, quotes: bool) -> pd.DataFram
         qr = rows & ~ticks.is_trade
         ts_q = ticks.timestamp[qr]
         first = max(first, ts_q[0] // bar_ns)
+    if last - first + 1 > MAX_BARS_PER_SYMBOL:
+        raise DataError(
+            f"symbol {ticks.symbols[s]!r}: bars from {iso(int(first * bar_ns))} to "
+            f"{iso(int((last + 1) * bar_ns))} would be {int(last - first + 1)} rows (more than "
+            f"{MAX_BARS_PER_SYMBOL}): check the timestamps or choose a longer --bar")
     buckets = np.arange(first, last + 1, dtype=np.int64)
     ends = (buckets + 1) * bar_ns
     lo = np.searchsorted(ts_t, buckets * bar_ns, "left")
