@@ -141,6 +141,8 @@ class _Chunk:
         self.starts = np.concatenate([[0], self.ends[:-1] + 1]).astype(np.int64)
         self.problems: list[tuple[int, str]] = []
         self.kinds: dict[str, _Lines] = {k: _Lines() for k in (*USED_KINDS, "check")}
+        self._struct_key: int | None = None
+        self._struct: pa.StructArray | None = None
 
     # ------------------------------------------------------------------ fast path
     def run(self) -> tuple[Trades, Quotes, np.ndarray]:
@@ -352,7 +354,10 @@ class _Chunk:
         return receive[good]
 
     def _data(self, table: pa.Table, field: str) -> pa.Array:
-        return table.column("data").combine_chunks().field(field)
+        key = id(table)
+        if self._struct_key != key:  # one combined struct per table, not one per field
+            self._struct_key, self._struct = key, table.column("data").combine_chunks()
+        return self._struct.field(field)
 
     def _required(self, table: pa.Table, lines: np.ndarray, fields: Sequence[str]) -> np.ndarray:
         ok = np.ones(table.num_rows, bool)

@@ -19,7 +19,7 @@ from quantjax.errors import DataError
 #: how many bad lines ``metrics.json`` lists as examples under ``--skip-bad-lines``
 MAX_EXAMPLES = 10
 #: bytes decompressed per read; whole lines are processed per chunk
-CHUNK_BYTES = 32 << 20
+CHUNK_BYTES = 8 << 20
 #: a decimal number as exchanges write it (value ranges are checked after parsing)
 NUMBER_REGEX = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
 
