@@ -19,14 +19,15 @@ from hypothesis import strategies as st
 
 from quantjax.cli.main import main
 from quantjax.data.market_io import load_market
+
 from support.feeds import LOBSTER, TARDIS, basic_feed
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
-VALID_CSV = ("timestamp,symbol,open,high,low,close,volume,bid,ask,bid_volume,ask_volume\n"
-             "2024-01-02T09:30:01Z,AAA,10,11,9,10.5,100,10.4,10.6,5,6\n"
-             "2024-01-02T09:30:02Z,AAA,10.5,11,10,10.7,80,10.6,10.8,4,3\n"
-             "2024-01-02T09:30:01Z,BBB,20,21,19,20.5,10,20.4,20.6,1,2\n").encode()
+VALID_CSV = (b"timestamp,symbol,open,high,low,close,volume,bid,ask,bid_volume,ask_volume\n"
+             b"2024-01-02T09:30:01Z,AAA,10,11,9,10.5,100,10.4,10.6,5,6\n"
+             b"2024-01-02T09:30:02Z,AAA,10.5,11,10,10.7,80,10.6,10.8,4,3\n"
+             b"2024-01-02T09:30:01Z,BBB,20,21,19,20.5,10,20.4,20.6,1,2\n")
 PIECES = [b",", b"\n", b'"', b"\xff", b"\xe9", b"nan", b"-1", b"0", b"inf", b"", b"abc", b" ",
           b"{", b"}", b"[", b"]", b":", b"\"p\":", b"1e400", b"\x00", b"\r\n", b"9" * 25]
 
