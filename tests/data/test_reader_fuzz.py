@@ -10,7 +10,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -153,7 +152,3 @@ def test_lobster_import_fuzz(which, skip, data):
         target = Path(d) / LOBSTER_FILES[which].name
         target.write_bytes(data.draw(mutated(LOBSTER_FILES[which].read_bytes())))
         import_and_check("lobster", [str(target)], Path(d), skip)
-
-
-def test_fuzz_pieces_are_bytes():
-    assert all(isinstance(p, bytes) for p in PIECES) and np.iinfo(np.int64).max > 0
