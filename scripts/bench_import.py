@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT.parent / "shared" / "data" / "binance_spot_btcusdt_20240808.jsonl.gz"
+DEFAULT = ROOT / "tests" / "support" / "data" / "binance_spot_btcusdt_20240808.jsonl.gz"
 
 
 def _maxrss_mb() -> float:

@@ -11,14 +11,12 @@ import pytest
 from quantjax.cli.main import main
 from quantjax.data.market_io import load_market
 
-from support.feeds import BINANCE_SHARED, basic_feed, write_feed
+from support.feeds import BINANCE_RECORDING, basic_feed, write_feed
 
 
-@pytest.mark.skipif(not BINANCE_SHARED.is_file(), reason="the shared Binance recording is "
-                    "not beside this checkout (../shared/data)")
 def test_shared_binance_recording_end_to_end(tmp_path, capsys):
     out = tmp_path / "imp"
-    assert main(["data", "import", "binance", str(BINANCE_SHARED), "--out", str(out),
+    assert main(["data", "import", "binance", str(BINANCE_RECORDING), "--out", str(out),
                  "--bar", "1s", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "imported 41249 lines" in text and "9757 trades" in text

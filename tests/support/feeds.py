@@ -9,8 +9,8 @@ from pathlib import Path
 from support.paths import ROOT
 
 T0 = 1_723_161_254_000_000_000  # 2024-08-08T23:54:14Z in ns
-#: the real recording of the shared data folder (absent outside the project's checkout)
-BINANCE_SHARED = ROOT.parent / "shared" / "data" / "binance_spot_btcusdt_20240808.jsonl.gz"
+#: the real Binance recording (MIT, from hftbacktest; see tests/support/data/README.md)
+BINANCE_RECORDING = ROOT / "tests" / "support" / "data" / "binance_spot_btcusdt_20240808.jsonl.gz"
 TARDIS = ROOT / "tests" / "support" / "tardis"
 LOBSTER = ROOT / "tests" / "support" / "lobster"
 
