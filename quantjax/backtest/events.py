@@ -3,11 +3,12 @@
 Dense per-step records (``record="full"``: 13 ``[T, S]`` arrays) cost more than the risk
 engine itself on a CPU. Fills are rare (a few % of symbol-steps), so the ``"trades"`` level
 keeps per step only ``equity`` and appends each *fill event* (a symbol-step with an order
-fill and/or a stop exit) to a compact log inside the scan:
+fill, a stop exit and/or a carry charge) to a compact log inside the scan:
 
 - ``step``, ``symbol``: int32; ``reasons``: int8 ``(order_reason, exit_reason)``;
 - ``values``: engine float dtype ``(order_qty, order_price, order_fee, exit_qty, exit_price,
-  exit_fee, position, cash)``: ``position`` of the symbol and book ``cash`` after the step.
+  exit_fee, carry, position, cash)``: ``position`` of the symbol and book ``cash`` after the
+  step.
 
 The append is a ``while`` loop over the step's events (zero iterations on most steps) with
 ``dynamic_update_slice`` writes, which keeps XLA's single-kernel CPU loop (a ``scatter``
@@ -32,7 +33,7 @@ from jax import lax
 from quantjax.risk import StepRecord
 
 VALUE_FIELDS = ("order_qty", "order_price", "order_fee", "exit_qty", "exit_price", "exit_fee",
-                "position", "cash")
+                "carry", "position", "cash")
 REASON_FIELDS = ("order_reason", "exit_reason")
 NEVER = np.iinfo(np.int32).max  # breaker_step of a book whose breaker never tripped
 
@@ -46,7 +47,7 @@ class EventLog(NamedTuple):
     count: jax.Array  # int32 []
     step: jax.Array  # int32 [C]
     symbol: jax.Array  # int32 [C]
-    values: jax.Array  # float [C, 8] (VALUE_FIELDS)
+    values: jax.Array  # float [C, 9] (VALUE_FIELDS)
     reasons: jax.Array  # int8 [C, 2] (REASON_FIELDS)
 
 
@@ -76,18 +77,24 @@ def empty_log(capacity: int, dtype) -> EventLog:
                     reasons=jnp.zeros((capacity, len(REASON_FIELDS)), jnp.int8))
 
 
+def is_event(rec: StepRecord):
+    """Bool mask of the fill events of a record: an order fill, a stop exit or a carry charge."""
+    return (rec.order_qty != 0) | (rec.exit_qty != 0) | (rec.carry != 0)
+
+
 def append_events(log: EventLog, rec: StepRecord, t) -> EventLog:
     """Append the fill events of one step (``rec`` fields ``[S]``; ``cash`` ``[S]`` or ``[]``).
 
-    An event is a symbol with ``order_qty != 0`` or ``exit_qty != 0`` (exactly where a full
-    record has any non-zero order/exit field). Rows are written in symbol order.
+    An event is a symbol with ``order_qty``, ``exit_qty`` or ``carry`` non-zero (exactly
+    where a full record has any non-zero order/exit/carry field). Rows are written in symbol
+    order.
     """
-    ev = (rec.order_qty != 0) | (rec.exit_qty != 0)
+    ev = is_event(rec)
     n_sym = ev.shape[0]
     iota = jnp.arange(n_sym, dtype=jnp.int32)
     n = jnp.sum(ev, dtype=jnp.int32)
     per_symbol = (rec.order_qty, rec.order_price, rec.order_fee, rec.exit_qty, rec.exit_price,
-                  rec.exit_fee, rec.position)
+                  rec.exit_fee, rec.carry, rec.position)
     t = jnp.asarray(t, jnp.int32)
 
     def write(k, carry):
@@ -217,12 +224,12 @@ class LazyRecords(Mapping):
 
 @jax.jit
 def _event_count(rec: StepRecord):
-    return jnp.sum(((rec.order_qty != 0) | (rec.exit_qty != 0)).astype(jnp.int32))
+    return jnp.sum(is_event(rec).astype(jnp.int32))
 
 
 @functools.partial(jax.jit, static_argnames=("size",))
 def _compact(rec: StepRecord, size: int):
-    t, s = jnp.nonzero((rec.order_qty != 0) | (rec.exit_qty != 0), size=size, fill_value=0)
+    t, s = jnp.nonzero(is_event(rec), size=size, fill_value=0)
     cash = rec.cash[t] if rec.cash.ndim == 1 else rec.cash[t, s]
     vals = [getattr(rec, k)[t, s] for k in VALUE_FIELDS[:-1]] + [cash]
     reasons = [getattr(rec, k)[t, s].astype(jnp.int8) for k in REASON_FIELDS]

@@ -39,7 +39,8 @@ def book_returns(res: BacktestResult) -> np.ndarray:
     pos = np.asarray(rec["position"], np.float64)
     px = np.nan_to_num(np.asarray(rec["price"], np.float64))
     cash_flow = -(np.asarray(rec["order_qty"], np.float64) * rec["order_price"] + rec["order_fee"]
-                  + np.asarray(rec["exit_qty"], np.float64) * rec["exit_price"] + rec["exit_fee"])
+                  + np.asarray(rec["exit_qty"], np.float64) * rec["exit_price"] + rec["exit_fee"]
+                  + np.asarray(rec["carry"], np.float64))
     value = pos * px
     prev_value = np.concatenate([np.zeros((pos.shape[0], 1)), value[:, :-1]], axis=1)
     pnl = value - prev_value + cash_flow
@@ -203,8 +204,31 @@ def compute_metrics(res: BacktestResult, trades: pd.DataFrame, periods_per_year:
         if book_eq.ndim == 2:
             m["final_equity"] = float(book_eq[s, -1])
         per[sym] = m
-    return {"mode": res.mode, "periods_per_year": periods_per_year, "n_steps": int(len(r)),
-            "portfolio": port, "per_symbol": per}
+    out = {"mode": res.mode, "periods_per_year": periods_per_year, "n_steps": int(len(r)),
+           "portfolio": port, "per_symbol": per}
+    execution = execution_metrics(res.state)
+    if execution is not None:
+        out["execution"] = execution
+    return out
+
+
+#: ``metrics.json`` ``execution`` keys (totals over symbols) and the state counters they sum
+EXECUTION_KEYS = ("carry_paid", "impact_paid", "n_sent", "n_dropped", "n_limit_orders",
+                  "n_limit_fills", "n_expired")
+
+
+def execution_metrics(state) -> dict | None:
+    """The ``execution`` section of ``metrics.json`` from a final state that tracks the
+    execution rules (``None`` otherwise): :data:`EXECUTION_KEYS` summed over symbols and books
+    (``carry_paid``, ``impact_paid`` in cash; the rest counts)."""
+    ex = getattr(state, "execution", None)
+    if ex is None:
+        return None
+    out = {}
+    for k in EXECUTION_KEYS:
+        v = np.asarray(getattr(ex, k))
+        out[k] = float(v.astype(np.float64).sum()) if v.dtype.kind == "f" else int(v.sum())
+    return out
 
 
 def write_results(res: BacktestResult, out: str | Path, periods_per_year: float,

@@ -52,16 +52,23 @@ def market_series(market: MarketArrays, dtype=np.float32, use_quotes: bool = Tru
     day = (market.timestamps // _NS_PER_DAY).astype(np.int64)
     day = (day - (day[0] if len(day) else 0)).astype(np.int32)
     quotes = use_quotes and market.has("bid") and market.has("ask")
+    ts = np.asarray(market.timestamps, np.int64)
+    elapsed = np.diff(ts, prepend=ts[:1]).astype(np.float64) * 1e-9  # seconds since the last bar
     return MarketStep(
         open=f("open"), high=f("high"), low=f("low"), close=f("close"), volume=f("volume"),
         valid=np.ascontiguousarray(market.mask.T), day=day,
         bid=f("bid") if quotes else None, ask=f("ask") if quotes else None,
+        elapsed=elapsed.astype(dtype),
     )
 
 
 def _market_axes(series: MarketStep, axis) -> MarketStep:
-    return MarketStep(axis, axis, axis, axis, axis, axis, None,
-                      None if series.bid is None else axis, None if series.ask is None else axis)
+    def per_symbol(x):
+        return None if x is None else axis
+
+    return MarketStep(axis, axis, axis, axis, axis, axis, None, per_symbol(series.bid),
+                      per_symbol(series.ask), per_symbol(series.bid_volume),
+                      per_symbol(series.ask_volume), None, None)
 
 
 def init_state(params: RiskParams, n_symbols: int, mode: str) -> RiskState:

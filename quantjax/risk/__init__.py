@@ -19,12 +19,14 @@ from quantjax.risk.state import (
     BREAKER,
     DAILY_LIMIT,
     END,
+    IN_FLIGHT,
     NONE,
     REASONS,
     SIGNAL,
     STOP_LOSS,
     TAKE_PROFIT,
     TRAILING,
+    ExecutionState,
     MarketStep,
     RiskState,
     StepRecord,
@@ -32,7 +34,8 @@ from quantjax.risk.state import (
 )
 
 __all__ = [
-    "BREAKER", "CHAIN", "DAILY_LIMIT", "DEFAULTS", "END", "NONE", "PARAMS", "REASONS", "SIGNAL",
-    "STOP_LOSS", "TAKE_PROFIT", "TRAILING", "MarketStep", "Param", "RiskParams", "RiskState",
-    "Rule", "StepRecord", "init", "make_params", "reset_breaker", "step",
+    "BREAKER", "CHAIN", "DAILY_LIMIT", "DEFAULTS", "END", "IN_FLIGHT", "NONE", "PARAMS",
+    "REASONS", "SIGNAL", "STOP_LOSS", "TAKE_PROFIT", "TRAILING", "ExecutionState", "MarketStep",
+    "Param", "RiskParams", "RiskState", "Rule", "StepRecord", "init", "make_params",
+    "reset_breaker", "step",
 ]

@@ -28,6 +28,13 @@ class MarketStep(NamedTuple):
 
     ``bid``/``ask`` are ``None`` when the data has no quotes (a static choice).
     ``day`` is an int32 scalar day index shared by the book (UTC day of the bar).
+
+    Execution fields (all optional, static presence): ``elapsed`` (float ``[]``, seconds since
+    the previous step: carry accrues over it; ``None``: no carry), and on tick data (one step
+    per trade, quote or bar close, :mod:`quantjax.backtest.tick_series`) ``elapsed_us``
+    (int32 ``[]``, microseconds since the previous step: its presence makes the step a *tick
+    step*, whose latency and expiry are in milliseconds and whose limit orders may use the
+    queue model) and ``bid_volume``/``ask_volume`` (the displayed sizes at the touch).
     """
 
     open: jax.Array
@@ -39,6 +46,48 @@ class MarketStep(NamedTuple):
     day: jax.Array  # int32 scalar
     bid: jax.Array | None = None
     ask: jax.Array | None = None
+    bid_volume: jax.Array | None = None
+    ask_volume: jax.Array | None = None
+    elapsed: jax.Array | None = None  # [] float seconds since the previous step
+    elapsed_us: jax.Array | None = None  # [] int32 microseconds (tick steps only)
+
+
+#: In-flight orders kept per symbol (decisions sent but not yet at the market); a decision
+#: sent while this many are in flight replaces the oldest (counted in ``n_dropped``).
+IN_FLIGHT = 8
+#: Saturation of the int32 order clocks (steps or microseconds): 2**30 us is 17.9 minutes.
+AGE_MAX = 2**30
+
+
+class ExecutionState(NamedTuple):
+    """State of the execution rules (:mod:`quantjax.risk.rules.latency`, ``limit``,
+    ``impact``, ``carry``). ``P`` is ``[]`` or ``[S]``; ``P, K``: ``K`` = :data:`IN_FLIGHT`
+    in-flight slots, newest first. Ages count steps on bars and microseconds on tick steps.
+    """
+
+    # latency: decisions on their way to the market
+    flight_target: jax.Array  # P, K target fraction; NaN = empty slot
+    flight_reason: jax.Array  # P, K int32 reason code
+    flight_age: jax.Array  # P, K int32 age since the decision
+    # limit: the working (resting) limit order
+    work_qty: jax.Array  # P signed units still to fill; 0 = none
+    work_price: jax.Array  # P limit price
+    work_age: jax.Array  # P int32 age since the order reached the market
+    work_reason: jax.Array  # P int32
+    queue_ahead: jax.Array  # P units ahead of the order at its price (NaN: unknown)
+    queue_level: jax.Array  # P last displayed size of the order's price level (NaN: unknown)
+    queue_traded: jax.Array  # P units traded at the order's price since that display
+    # impact: causal estimates (EWMA over valid steps)
+    est_var: jax.Array  # P squared one-step return (NaN: none yet)
+    est_volume: jax.Array  # P volume per step (NaN: none yet)
+    # counters
+    carry_paid: jax.Array  # P cumulated carry (cash, positive = paid)
+    impact_paid: jax.Array  # P cumulated impact cost (cash)
+    n_sent: jax.Array  # P int32 decisions sent to the market
+    n_dropped: jax.Array  # P int32 decisions replaced in flight (more than IN_FLIGHT)
+    n_limit_orders: jax.Array  # P int32 limit orders that reached the market
+    n_limit_fills: jax.Array  # P int32 limit fills (partial fills count each)
+    n_expired: jax.Array  # P int32 limit orders expired with a remainder
 
 
 class RiskState(NamedTuple):
@@ -62,6 +111,8 @@ class RiskState(NamedTuple):
     day_start_equity: jax.Array  # []
     halted_day: jax.Array  # [] bool: daily loss limit hit
     breaker: jax.Array  # [] bool: drawdown circuit breaker tripped
+    # the execution rules (None: not tracked, see ``init``)
+    execution: ExecutionState | None = None
 
 
 class StepRecord(NamedTuple):
@@ -80,14 +131,54 @@ class StepRecord(NamedTuple):
     exit_fee: jax.Array  # P
     exit_reason: jax.Array  # P int32
     breaker: jax.Array  # [] bool
+    carry: jax.Array  # P carry charged at this step (cash; positive = paid)
 
 
-def init(params, n_symbols: int | None = None, first_day: int = 0) -> RiskState:
-    """Flat book with ``params.initial_cash``; symbol fields ``[n_symbols]`` or ``[]``."""
+#: The parameters that switch an execution rule on, with their "off" value.
+EXECUTION_SWITCHES = ("latency", "limit_orders", "impact_k", "borrow_rate", "funding_rate")
+
+
+def execution_needed(params) -> bool:
+    """Whether a book with ``params`` needs the execution state: True when any
+    :data:`EXECUTION_SWITCHES` parameter is non-zero or traced (a sweep may vary it)."""
+    for name in EXECUTION_SWITCHES:
+        v = getattr(params, name)
+        if isinstance(v, jax.core.Tracer) or bool(jnp.any(jnp.asarray(v) != 0)):
+            return True
+    return False
+
+
+def init_execution(shape: tuple[int, ...], dt) -> ExecutionState:
+    """Empty execution state: nothing in flight, no working order, no estimates."""
+    z = jnp.zeros(shape, dt)
+    nan = jnp.full(shape, jnp.nan, dt)
+    zi = jnp.zeros(shape, jnp.int32)
+    slots = shape + (IN_FLIGHT,)
+    return ExecutionState(
+        flight_target=jnp.full(slots, jnp.nan, dt), flight_reason=jnp.zeros(slots, jnp.int32),
+        flight_age=jnp.zeros(slots, jnp.int32),
+        work_qty=z, work_price=z, work_age=zi, work_reason=zi,
+        queue_ahead=nan, queue_level=nan, queue_traded=z,
+        est_var=nan, est_volume=nan, carry_paid=z, impact_paid=z,
+        n_sent=zi, n_dropped=zi, n_limit_orders=zi, n_limit_fills=zi, n_expired=zi,
+    )
+
+
+def init(params, n_symbols: int | None = None, first_day: int = 0,
+         execution: bool | None = None) -> RiskState:
+    """Flat book with ``params.initial_cash``; symbol fields ``[n_symbols]`` or ``[]``.
+
+    ``execution``: track the state of the execution rules (latency, limit orders, impact,
+    carry). ``None`` (default): when :func:`execution_needed`. Without it those rules are
+    skipped at trace time; with every switch at 0 both give bitwise identical results (the
+    execution rules then change nothing), so the choice only saves their cost.
+    """
     dt = params.initial_cash.dtype
     shape = () if n_symbols is None else (n_symbols,)
     z = jnp.zeros(shape, dt)
     cash = params.initial_cash
+    if execution is None:
+        execution = execution_needed(params)
     return RiskState(
         cash=cash,
         position=z,
@@ -104,6 +195,7 @@ def init(params, n_symbols: int | None = None, first_day: int = 0) -> RiskState:
         day_start_equity=cash,
         halted_day=jnp.asarray(False),
         breaker=jnp.asarray(False),
+        execution=init_execution(shape, dt) if execution else None,
     )
 
 

@@ -95,10 +95,12 @@ def test_a_new_rule_is_one_function_and_its_parameters():
     def max_units(p, s, rec, m, signal):
         return s._replace(position=jnp.clip(s.position, -p.max_units, p.max_units)), rec
 
-    chain = CHAIN[:2] + (Rule("max_units", (cap,), max_units),) + CHAIN[2:]
+    after_fill = [r.name for r in CHAIN].index("fill") + 1
+    chain = CHAIN[:after_fill] + (Rule("max_units", (cap,), max_units),) + CHAIN[after_fill:]
     declared = book.PARAMS + declared_params(chain)
-    assert [d.name for d in declared] == [d.name for d in PARAMS[:5]] + ["max_units"] + [
-        d.name for d in PARAMS[5:]]
+    n_before = len(book.PARAMS + declared_params(CHAIN[:after_fill]))
+    assert [d.name for d in declared] == [d.name for d in PARAMS[:n_before]] + ["max_units"] + [
+        d.name for d in PARAMS[n_before:]]
     Params = NamedTuple("Params", [(d.name, jax.Array) for d in declared])
     params = Params(**{d.name: jnp.float32(d.default) for d in declared})._replace(
         stop_loss=jnp.float32(0.0), take_profit=jnp.float32(0.0))

@@ -1,8 +1,9 @@
 """Fill: the pending order decided at t-1 executes at this bar's open or quotes.
 
 Valid bars only: on a masked bar the order waits for the symbol's next valid bar. The price
-is the open, or the ask/bid (mid +/- half spread) when quotes exist, then slippage; the fee
-is proportional plus fixed. Sizing happens at the fill: ``target * (equity - fee_fixed) /
+is the open, or the ask/bid (mid +/- half spread) when quotes exist, then slippage (and the
+market impact of :mod:`~quantjax.risk.rules.impact` when the book tracks the execution
+state); the fee is proportional plus fixed. Sizing happens at the fill: ``target * (equity - fee_fixed) /
 (fill_price * (1 + fee_rate))`` units, within the order limits of
 :mod:`~quantjax.risk.rules.limits` and the volume cap.
 
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 
 from quantjax.risk.chain import Rule
 from quantjax.risk.params import Param
-from quantjax.risk.rules import limits
+from quantjax.risk.rules import impact, limits
 from quantjax.risk.state import NONE, equity
 
 PARAMS = (
@@ -38,14 +39,22 @@ def quote_mid(m, zero):
     return mid, half
 
 
-def size_order(p, s, m, has_order, zero):
+def market_price(p, side, mid, half):
+    """Fill price ``P`` of a market order on ``side`` (+1 buy, -1 sell): the ask/bid (mid
+    +/- half spread) moved by the slippage."""
+    return (mid + side * half) * (1.0 + side * (p.slippage_bps * 1e-4))
+
+
+def size_order(p, s, m, has_order, zero, price=market_price):
     """``(dq, price, trade)``: units to trade at fill ``price`` for ``s.pending``, ``P`` each.
 
     Sizing at the fill: the target fraction of equity (marked at this bar's mid) becomes
     units at the fill price net of the proportional fee, within the order limits and the
-    volume cap. ``trade`` is False where nothing fills (``dq`` is then 0).
+    volume cap. ``trade`` is False where nothing fills (``dq`` is then 0). ``price(p, side,
+    mid, half)`` gives the fill price of an order on ``side``: the market price by default
+    (then moved by the market impact when the book tracks it), a limit price for a limit
+    order (:mod:`~quantjax.risk.rules.limit`).
     """
-    slip = p.slippage_bps * 1e-4
     valid, pos0 = m.valid, s.position
     mid, half = quote_mid(m, zero)
     ref = jnp.where(valid, mid, s.last_price)
@@ -54,13 +63,22 @@ def size_order(p, s, m, has_order, zero):
     cur_val = jnp.where(pos0 != 0, pos0 * ref, zero)
     tgt_val = limits.cap_exposure(p, tgt * (eq_fill - p.fee_fixed), cur_val, has_order, eq_fill)
     side = jnp.sign(tgt_val - cur_val)
-    px_fill = (mid + side * half) * (1.0 + side * slip)
-    px_safe = jnp.where(has_order & (px_fill > 0), px_fill, 1.0)
-    tgt_units = tgt_val / (px_safe * (1.0 + p.fee_rate))
-    dq = limits.cap_order(p, tgt_units - pos0, tgt_units, eq_fill, px_safe)
-    vcap = jnp.where((p.max_volume_frac > 0) & jnp.isfinite(m.volume),
-                     p.max_volume_frac * m.volume, jnp.inf)
-    dq = jnp.clip(dq, -vcap, vcap)
+
+    def units(px_fill):
+        px_safe = jnp.where(has_order & (px_fill > 0), px_fill, 1.0)
+        tgt_units = tgt_val / (px_safe * (1.0 + p.fee_rate))
+        dq = limits.cap_order(p, tgt_units - pos0, tgt_units, eq_fill, px_safe)
+        vcap = jnp.where((p.max_volume_frac > 0) & jnp.isfinite(m.volume),
+                         p.max_volume_frac * m.volume, jnp.inf)
+        return jnp.clip(dq, -vcap, vcap), tgt_units, px_safe
+
+    px_fill = price(p, side, mid, half)
+    dq, tgt_units, px_safe = units(px_fill)
+    if price is market_price and s.execution is not None:
+        # the square-root impact of the order sized at the quote, then sized again at the
+        # moved price (so that the fee and impact reserve keep a full target cash-neutral)
+        px_impact = impact.moved_price(p, s.execution, px_fill, side, jnp.abs(dq))
+        dq, tgt_units, px_safe = units(px_impact)
     closing = (tgt_units == 0) & (pos0 != 0)
     trade = has_order & (dq != 0) & (limits.above_band(p, dq, px_safe, eq_fill) | closing)
     return jnp.where(trade, dq, zero), px_safe, trade
@@ -97,6 +115,12 @@ def fill(p, s, rec, m, signal):
     dq, px, trade = size_order(p, s, m, has_order, zero)
     fee = jnp.where(trade, jnp.abs(dq) * px * p.fee_rate + p.fee_fixed, zero)
     reason = jnp.where(trade, s.pending_reason, NONE)
+    if s.execution is not None:  # the impact part of the price, for the metrics
+        mid, half = quote_mid(m, zero)
+        cost = jnp.where(trade, jnp.abs(dq * (px - market_price(p, jnp.sign(dq), mid, half))),
+                         zero)
+        ex = s.execution
+        s = s._replace(execution=ex._replace(impact_paid=ex.impact_paid + cost))
     s = book_fill(s, dq, px, fee, trade, zero)._replace(
         pending=jnp.where(has_order, jnp.nan, s.pending).astype(dt))
     rec = rec._replace(order_qty=dq, order_price=jnp.where(trade, px, zero), order_fee=fee,
