@@ -9,7 +9,10 @@ DESCRIPTION = (
     "(--artifact), the strategy, the pre-trade risk checks and simulated fills of the SAME "
     "risk step as the backtester (--risk backtest config), with the spec's monitor alerts. "
     "Writes config.yaml, metrics.json (latency p50/p95/p99/max, predictions/s, trades, PnL), "
-    "alerts.jsonl, rejected.jsonl and replay.parquet into --out."
+    "alerts.jsonl, rejected.jsonl and replay.parquet into --out. With --ticks (a ticks.parquet "
+    "of `quantjax data import`), the bar decisions are also executed on every trade and quote "
+    "by the same risk step with its execution rules (latency in ms, limit orders and the queue "
+    "model, impact, carry): metrics.json gains a tick_execution section, fills.parquet the fills."
 )
 
 
@@ -22,6 +25,8 @@ def register(sub, parents) -> None:
                    help="market ticks/bars (.csv or .parquet, long format)")
     p.add_argument("--risk", default="configs/backtest.yaml", metavar="PATH",
                    help="backtest config whose risk and backtest.mode sections are used")
+    p.add_argument("--ticks", default=None, metavar="PATH",
+                   help="ticks.parquet of the same market: execute the decisions tick by tick")
     p.add_argument("--out", default="runs/replay", help="output folder (default: runs/replay)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_replay)
@@ -70,6 +75,8 @@ def run_replay(args) -> int:
             task = prog.add_task("replaying", total=market.n_steps)
             res = replay_market(engine, market, lambda t: prog.update(task, completed=t + 1))
     m = res.metrics()
+    if args.ticks:
+        m["tick_execution"] = _tick_execution(args.ticks, bcfg, res, out)
     m.update(stream_model=cfg.stream.model, artifact=str(args.artifact), data=str(args.data),
              mode=bcfg.backtest.mode, cpu_async_dispatch=async_dispatch)
     write_json(out / "metrics.json", m)
@@ -98,3 +105,19 @@ def run_replay(args) -> int:
         f"{m['latency_max_us']:.0f} us; {m['trades']} trades, PnL {m['pnl']:.2f}; "
         f"{m['alerts']} alerts, {m['rejected_ticks']} rejected ticks -> {out}/metrics.json")
     return 0
+
+
+def _tick_execution(path, bcfg, res, out) -> dict:
+    """Execute the replay's bar decisions on the ticks of ``path``; writes fills.parquet."""
+    import pandas as pd
+
+    from quantjax.backtest.pipeline import risk_params
+    from quantjax.backtest.tick_series import tick_execution
+    from quantjax.data.ticks import read_ticks
+
+    metrics, fills = tick_execution(risk_params(bcfg), read_ticks(path), res.symbols,
+                                    res.timestamps, res.signals, mode=bcfg.backtest.mode)
+    frame = pd.DataFrame(fills)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), utc=True)
+    frame.to_parquet(out / "fills.parquet", index=False)
+    return metrics
