@@ -8,6 +8,12 @@ Prints ONE JSON object:
 - parity mode (fees only, next-bar execution emulated for vectorbt by shifting its signals by
   one bar and executing at the open; float64 via jax x64): ``parity_max_rel_error`` of final
   equity per symbol;
+- ``execution_rules_speed_ratio``: the engine with the execution rules on (latency 1 bar,
+  limit orders at the touch with trade-through fills and a 5-bar expiry, square-root impact;
+  :data:`EXECUTION`) against today's engine (those rules off: the book carries no execution
+  state), both at the headline record level, timed interleaved in the same run;
+  ``execution_rules_speed_ratio_with_carry`` adds borrow cost and funding (every held
+  symbol-step is then a fill event of the ``trades`` level);
 - chunked mode: peak RSS of a subprocess running 100 x 1,000,000 vs 100 x 100,000 steps in
   chunks (data generated chunk by chunk), and their ratio.
 
@@ -93,17 +99,19 @@ def _engine_inputs(data, dtype):
     T, S = c.shape
     if isinstance(c, jax.Array):  # already on the device: build the inputs there
         series = MarketStep(*(a.astype(dtype) for a in (o, h, lo, c, v)),
-                            valid=jnp.ones((T, S), bool), day=jnp.zeros(T, jnp.int32))
+                            valid=jnp.ones((T, S), bool), day=jnp.zeros(T, jnp.int32),
+                            elapsed=jnp.ones(T, dtype))  # 1-second bars (carry)
         sig = jnp.where(exits, 0.0, jnp.where(entries, 1.0, jnp.nan)).astype(dtype)
         return series, sig
     series = MarketStep(*(np.ascontiguousarray(a, dtype) for a in (o, h, lo, c, v)),
-                        valid=np.ones((T, S), bool), day=np.zeros(T, np.int32))
+                        valid=np.ones((T, S), bool), day=np.zeros(T, np.int32),
+                        elapsed=np.ones(T, dtype))  # 1-second bars (carry)
     sig = entries_exits_to_target(entries, exits).astype(dtype)
     return jax.device_put(series), jax.device_put(sig)
 
 
 def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn=False,
-                 record="equity", unroll=1):
+                 record="equity", unroll=1, execution=None):
     """Time the engine at one record level. ``return_fn=True``: ``(fn, first_call_s, info)``;
     ``"hlo"``: the compiled HLO text; else ``(final_equity[S], best_s, first_call_s)``."""
     import jax
@@ -114,7 +122,8 @@ def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn
     S = data[3].shape[1]
     series, sig = _engine_inputs(data, dtype)
     params = make_params(dtype=dtype, fee_rate=fees, slippage_bps=slippage_bps, stop_loss=sl,
-                         take_profit=tp, max_drawdown=0.0, initial_cash=100_000.0)
+                         take_profit=tp, max_drawdown=0.0, initial_cash=100_000.0,
+                         **(execution or {}))
     state = init_state(params, S, "independent")
     info: dict = {}
 
@@ -226,7 +235,10 @@ def chunk_peak(S: int, T: int, chunk: int) -> tuple[int, float]:
 
 LEVELS = ("full", "trades", "equity")
 HEADLINE = "trades"  # the record level the CLI uses
-EVENT_BYTES = 4 + 4 + 8 * 4 + 2  # step, symbol, 8 float32 values, 2 int8 reasons
+EVENT_BYTES = 4 + 4 + 9 * 4 + 2  # step, symbol, 9 float32 values, 2 int8 reasons
+#: the execution rules of ``execution_rules_speed_ratio`` (risk parameter overrides)
+EXECUTION = {"latency": 1.0, "limit_orders": 1.0, "limit_expiry": 5.0, "impact_k": 0.1}
+CARRY = {"borrow_rate": 0.05, "funding_rate": 0.1}
 
 
 def _hlo_instructions(text: str) -> int:
@@ -288,6 +300,10 @@ def main() -> None:
     for lv in levels:
         fns[lv], first, infos[lv] = quantjax_run(data, return_fn=True, record=lv, **qkw)
         out.setdefault("quantjax_first_call_seconds", {})[lv] = first
+    for name, extra in (("execution", EXECUTION), ("execution_carry", {**EXECUTION, **CARRY})):
+        fns[name], first, infos[name] = quantjax_run(data, return_fn=True, record=headline,
+                                                     execution=extra, **qkw)
+        out.setdefault("quantjax_first_call_seconds", {})[name] = first
     if not a.no_vectorbt:
         try:
             import vectorbt
@@ -319,6 +335,11 @@ def main() -> None:
         "full": 12 * 4 + 1, "trades": 4 + EVENT_BYTES * n_ev / (S * T), "equity": 4,
         "total": 4 / S}
     out["quantjax_symbol_steps_per_s"] = S * T / med[headline]
+    out["execution_rules"] = EXECUTION
+    out["execution_rules_speed_ratio"] = med[headline] / med["execution"]
+    out["execution_rules_speed_ratio_with_carry"] = med[headline] / med["execution_carry"]
+    out["execution_events"] = {k: infos[k].get("events") for k in ("execution",
+                                                                   "execution_carry")}
     out["quantjax_seconds_median"] = med[headline]
     if "vectorbt" in fns:
         out["vectorbt_symbol_steps_per_s"] = S * T / med["vectorbt"]
@@ -326,6 +347,7 @@ def main() -> None:
         out["speedup_vs_vectorbt"] = med["vectorbt"] / med[headline]
         out["speedup_vs_vectorbt_best"] = best["vectorbt"] / best[headline]
         out["speedup_vs_vectorbt_by_level"] = {lv: med["vectorbt"] / med[lv] for lv in levels}
+        out["speedup_vs_vectorbt_execution_rules"] = med["vectorbt"] / med["execution"]
         # parity: fees only, float64
         with jax.enable_x64(True):
             pq, _, _ = quantjax_run(data, fees=0.0005, slippage_bps=0.0, sl=0.0, tp=0.0,

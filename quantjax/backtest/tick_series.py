@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from quantjax.backtest.outputs import execution_metrics
-from quantjax.backtest.runner import init_state
+from quantjax.backtest.runner import init_state, simulate
 from quantjax.data.ticks import Ticks
 from quantjax.errors import DataError
 from quantjax.risk import MarketStep, RiskParams, RiskState, StepRecord, step
@@ -133,9 +133,11 @@ def replay_ticks(params: RiskParams, state: RiskState, series: MarketStep,
 
 def tick_execution(params: RiskParams, ticks: Ticks, symbols: tuple[str, ...],
                    bar_timestamps: np.ndarray, bar_signals: np.ndarray,
-                   mode: str = "independent", progress=None) -> tuple[dict, dict]:
+                   mode: str = "independent", stepwise: bool = False) -> tuple[dict, dict]:
     """Execute bar decisions ``bar_signals[S, T]`` (``symbols`` order, NaN = no decision) on
-    every tick of ``ticks`` through :func:`replay_ticks`. Returns ``(metrics, fills)``:
+    every tick of ``ticks``: with the vectorized :func:`~quantjax.backtest.runner.simulate`
+    (``lax.scan`` over the ticks), or with ``stepwise`` through :func:`replay_ticks` (one
+    jitted step per tick from Python; identical fills, tested). Returns ``(metrics, fills)``:
     ``metrics`` (``tick_steps, fills, final_equity, pnl, total_return`` and the
     ``execution`` counters) and ``fills``, 1-D columns ``timestamp`` (int64 ns), ``symbol``,
     ``qty`` (signed units), ``price``, ``fee``, ``kind`` (``order`` or ``exit``)."""
@@ -149,7 +151,12 @@ def tick_execution(params: RiskParams, ticks: Ticks, symbols: tuple[str, ...],
         sig[where[name]] = bar_signals[k]
     tick_sig = bar_signals_on_ticks(ticks.timestamp, series.valid, bar_timestamps, sig)
     state = init_state(params, len(ticks.symbols), mode)
-    final, rec = replay_ticks(params, state, series, tick_sig, mode, progress)
+    if stepwise:
+        final, rec = replay_ticks(params, state, series, tick_sig, mode)
+    else:
+        final, rec = simulate(params, state, series, jnp.asarray(tick_sig, state.cash.dtype),
+                              mode=mode)
+        final, rec = jax.device_get((final, rec))
     n_books = len(ticks.symbols) if mode == "independent" else 1
     initial = float(params.initial_cash) * n_books
     last = jnp.where(jnp.isfinite(final.last_price), final.last_price, 0.0)

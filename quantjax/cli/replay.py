@@ -12,7 +12,8 @@ DESCRIPTION = (
     "alerts.jsonl, rejected.jsonl and replay.parquet into --out. With --ticks (a ticks.parquet "
     "of `quantjax data import`), the bar decisions are also executed on every trade and quote "
     "by the same risk step with its execution rules (latency in ms, limit orders and the queue "
-    "model, impact, carry): metrics.json gains a tick_execution section, fills.parquet the fills."
+    "model, impact, carry), scanned over the ticks (--tick-by-tick: one step call per tick, "
+    "identical fills): metrics.json gains a tick_execution section, fills.parquet the fills."
 )
 
 
@@ -27,6 +28,9 @@ def register(sub, parents) -> None:
                    help="backtest config whose risk and backtest.mode sections are used")
     p.add_argument("--ticks", default=None, metavar="PATH",
                    help="ticks.parquet of the same market: execute the decisions tick by tick")
+    p.add_argument("--tick-by-tick", action="store_true",
+                   help="with --ticks: call the risk step once per tick from Python (as live) "
+                        "instead of one scan over the ticks; same fills, slower")
     p.add_argument("--out", default="runs/replay", help="output folder (default: runs/replay)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_replay)
@@ -76,7 +80,7 @@ def run_replay(args) -> int:
             res = replay_market(engine, market, lambda t: prog.update(task, completed=t + 1))
     m = res.metrics()
     if args.ticks:
-        m["tick_execution"] = _tick_execution(args.ticks, bcfg, res, out)
+        m["tick_execution"] = _tick_execution(args.ticks, bcfg, res, out, args.tick_by_tick)
     m.update(stream_model=cfg.stream.model, artifact=str(args.artifact), data=str(args.data),
              mode=bcfg.backtest.mode, cpu_async_dispatch=async_dispatch)
     write_json(out / "metrics.json", m)
@@ -107,7 +111,7 @@ def run_replay(args) -> int:
     return 0
 
 
-def _tick_execution(path, bcfg, res, out) -> dict:
+def _tick_execution(path, bcfg, res, out, stepwise: bool) -> dict:
     """Execute the replay's bar decisions on the ticks of ``path``; writes fills.parquet."""
     import pandas as pd
 
@@ -116,7 +120,8 @@ def _tick_execution(path, bcfg, res, out) -> dict:
     from quantjax.data.ticks import read_ticks
 
     metrics, fills = tick_execution(risk_params(bcfg), read_ticks(path), res.symbols,
-                                    res.timestamps, res.signals, mode=bcfg.backtest.mode)
+                                    res.timestamps, res.signals, mode=bcfg.backtest.mode,
+                                    stepwise=stepwise)
     frame = pd.DataFrame(fills)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), utc=True)
     frame.to_parquet(out / "fills.parquet", index=False)

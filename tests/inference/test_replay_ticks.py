@@ -65,7 +65,7 @@ def test_replay_executes_model_decisions_on_every_tick(replayed):
 def test_real_ticks_vectorized_equals_tick_by_tick_with_every_rule_on(replayed):
     imp, _ = replayed
     ticks = read_ticks(imp / "ticks.parquet")
-    ticks = ticks._replace(**{k: getattr(ticks, k)[:4000] for k in ticks._fields
+    ticks = ticks._replace(**{k: getattr(ticks, k)[:2500] for k in ticks._fields
                               if k != "symbols"})
     market, _ = load_market(imp / "bars.parquet")
     series = tick_series(ticks)
