@@ -1,5 +1,7 @@
 """Credit model report: ROC with AUC/Gini, KS plot, reliability before/after calibration,
-score distributions by class, decision counts, reason-code frequency, modality importance.
+score distributions by class, decision counts, reason frequency, modality importance, then the
+credit-practice sections (:mod:`quantjax.report.credit_practice`: score points, feature
+strength, monotonicity, segments, fairness, stability).
 
 Curves need the scored test rows: ``test_scores.parquet`` / ``.csv`` (or ``scores.*``,
 ``scored.*``) with a label column (``target`` | ``y`` | ``label`` | ``default``), the calibrated
@@ -13,12 +15,14 @@ with ``;``). Modality importance: ``metrics.json`` ``modality_importance`` (or
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from quantjax.credit.metrics import reliability
+from quantjax.report import credit_practice
 from quantjax.report.credit_predict import from_checkpoint
 from quantjax.report.detect import first_file, read_config, read_table
 from quantjax.report.figures import new_figure, style
@@ -82,6 +86,7 @@ def build(rep: Report, run_dir: Path, m: dict, recompute: bool = True) -> None:
     _decisions(rep, scores, m)
     _reasons(rep, scores)
     _modalities(rep, run_dir, m, scores)
+    credit_practice.build(rep, run_dir, m)
 
 
 def _scores(rep: Report, run_dir: Path, m: dict, recompute: bool):
@@ -226,8 +231,7 @@ def _reasons(rep: Report, s) -> None:
     df = None if s is None else s["df"]
     counts: Counter = Counter()
     if df is not None:
-        rcols = [c for c in df.columns if c.startswith(("reason_", "reason"))
-                 and c != "reason_codes"]
+        rcols = [c for c in df.columns if re.fullmatch(r"reason(_code)?_\d+", str(c))]
         for c in rcols:
             counts.update(reason_name(v) for v in df[c].dropna().astype(str) if v.strip())
         if "reason_codes" in df.columns:
@@ -242,7 +246,8 @@ def _reasons(rep: Report, s) -> None:
     fig, ax = new_figure(8, 0.6 + 0.28 * len(top))
     ax.barh([k for k, _ in top][::-1], [v for _, v in top][::-1], color="tab:cyan")
     style(ax, "Reason-code frequency", xlabel="rows citing the code")
-    rep.figure(fig, f"The most frequent reason codes (at most twenty, counted per feature) in "
+    rep.figure(fig, f"The most frequent reasons (at most twenty; adverse-action statements, or "
+               f"raw codes counted per feature) in "
                f"{s['name']}.",
                "reason code frequency")
 
