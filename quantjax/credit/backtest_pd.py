@@ -117,6 +117,8 @@ def shared_id(scores: pd.DataFrame, outcomes: pd.DataFrame) -> str:
 
 def outcome_column(outcomes: pd.DataFrame, id_col: str, outcome: str | None) -> str:
     """``outcome`` if given, else the outcomes file's one column besides the id."""
+    if id_col not in outcomes.columns:
+        raise DataError(f"outcomes: no id column '{id_col}'")
     if outcome is not None:
         if outcome not in outcomes.columns:
             raise DataError(f"outcomes: no column '{outcome}' (columns: "
