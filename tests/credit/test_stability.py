@@ -156,3 +156,25 @@ def test_stability_command_bad_input_is_one_line(tiny_credit_run, tmp_path, caps
                "--out", str(tmp_path / "x.json")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "'age'" in err
+
+
+def test_a_broken_reference_file_is_a_one_line_error(tiny_credit_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_credit_run, run)
+    (run / "reference.json").write_text('{"format": "something else"}')
+    rc = main(["score", "credit", "--checkpoint", str(run), "--data", str(GERMAN_CSV),
+               "--out", str(tmp_path / "s.csv"), "--no-explain"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "not a stability reference" in err
+    (run / "reference.json").write_text("{not json")
+    assert main(["credit", "stability", "--reference", str(run), "--data",
+                 str(GERMAN_CSV)]) == 2
+    assert "reference.json: not valid JSON" in capsys.readouterr().err
+    (run / "reference.json").unlink()  # an older run: scoring works, without a stability report
+    out = tmp_path / "o" / "s.csv"
+    assert main(["score", "credit", "--checkpoint", str(run), "--data", str(GERMAN_CSV),
+                 "--out", str(out), "--no-explain"]) == 0
+    assert "no stability report" in capsys.readouterr().out
+    assert not (out.parent / "stability.json").exists()
