@@ -160,6 +160,8 @@ class FairnessConfig:
 
     min_air: float = spec(0.8, gt=0, le=1, doc="adverse impact ratio below this is flagged "
                           "(the four-fifths rule)")
+    min_rows: int = spec(30, ge=1, doc="groups with fewer rows are shown but left out of the "
+                         "reference group, the smallest ratio, the flags and the AUC gap")
 
 
 @dataclasses.dataclass(frozen=True)

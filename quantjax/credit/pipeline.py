@@ -256,7 +256,7 @@ def groups_of(cfg: CreditConfig, ds: Dataset, rows, y, p) -> dict:
     """metrics.json ``segments`` / ``fairness`` of rows ``rows`` with outcomes y, PDs p."""
     dc = cfg.decision
     return group_reports(ds.df.iloc[rows], ds.schema, y, p, dc.low, dc.ece_bins,
-                         cfg.fairness.min_air)
+                         cfg.fairness.min_air, cfg.fairness.min_rows)
 
 
 def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray, np.ndarray],

@@ -9,7 +9,8 @@ APPROVE (PD below ``decision.low``).
 - :func:`fairness_report`: per protected column, the groups as above plus
   ``adverse_impact_ratio`` (the group's approval rate over the most-approved group's), the
   smallest ratio, the groups below ``fairness.min_air`` (0.8, the four-fifths rule), the AUC
-  gap (largest minus smallest group AUC) and whether the column was a model input.
+  gap (largest minus smallest group AUC) and whether the column was a model input; groups
+  under ``fairness.min_rows`` rows are shown but not counted in those.
 """
 
 from __future__ import annotations
@@ -62,32 +63,36 @@ def segment_report(values, y, p, low: float, ece_bins: int = 10) -> dict[str, di
 
 
 def fairness_report(values, y, p, low: float, ece_bins: int = 10, min_air: float = 0.8,
-                    model_input: bool = False) -> dict[str, Any]:
-    """The protected-column report of the module doc."""
+                    model_input: bool = False, min_rows: int = 30) -> dict[str, Any]:
+    """The protected-column report of the module doc. Groups with fewer than ``min_rows``
+    rows are shown (``small: true``) but left out of the reference group, the smallest ratio,
+    the flagged list and the AUC gap (their rates are noise)."""
     groups = segment_report(values, y, p, low, ece_bins)
-    rates = {k: v["approval_rate"] for k, v in groups.items()}
-    ref = max(rates, key=lambda k: (rates[k], -list(rates).index(k)))
+    for v in groups.values():
+        v["small"] = v["n"] < min_rows
+    counted = [k for k, v in groups.items() if not v["small"]] or list(groups)
+    rates = {k: groups[k]["approval_rate"] for k in counted}
+    ref = max(rates, key=lambda k: (rates[k], -counted.index(k)))
     top = rates[ref]
     for v in groups.values():
         v["adverse_impact_ratio"] = v["approval_rate"] / top if top > 0 else math.nan
-    airs = [v["adverse_impact_ratio"] for v in groups.values()
-            if math.isfinite(v["adverse_impact_ratio"])]
-    aucs = [v["auc"] for v in groups.values() if math.isfinite(v["auc"])]
+    air = {k: groups[k]["adverse_impact_ratio"] for k in counted
+           if math.isfinite(groups[k]["adverse_impact_ratio"])}
+    aucs = [groups[k]["auc"] for k in counted if math.isfinite(groups[k]["auc"])]
     return {
         "model_input": bool(model_input),
         "reference_group": ref,
         "groups": groups,
-        "min_adverse_impact_ratio": min(airs) if airs else math.nan,
-        "below_min_air": [k for k, v in groups.items()
-                          if math.isfinite(v["adverse_impact_ratio"])
-                          and v["adverse_impact_ratio"] < min_air],
+        "min_adverse_impact_ratio": min(air.values()) if air else math.nan,
+        "below_min_air": [k for k, v in air.items() if v < min_air],
         "auc_gap": (max(aucs) - min(aucs)) if len(aucs) > 1 else math.nan,
         "min_air": float(min_air),
+        "min_rows": int(min_rows),
     }
 
 
 def group_reports(df: pd.DataFrame, schema, y, p, low: float, ece_bins: int = 10,
-                  min_air: float = 0.8) -> dict[str, Any]:
+                  min_air: float = 0.8, min_rows: int = 30) -> dict[str, Any]:
     """metrics.json ``segments`` and ``fairness`` for rows ``df`` (holding the schema's
     segment and protected columns) with outcomes y [N] and PDs p [N]; empty dict when the
     schema names neither."""
@@ -98,6 +103,6 @@ def group_reports(df: pd.DataFrame, schema, y, p, low: float, ece_bins: int = 10
                            for c in schema.segments}
     if schema.protected:
         out["fairness"] = {c: fairness_report(df[c].to_numpy(dtype=object), y, p, low, ece_bins,
-                                              min_air, c in inputs)
+                                              min_air, c in inputs, min_rows)
                            for c in schema.protected}
     return out

@@ -72,10 +72,12 @@ def assign(spec: dict, values) -> np.ndarray:
         idx = bin_numeric(np.asarray(values, np.float64), np.asarray(spec["edges"], np.float64))
         return idx.astype(np.int64)
     cats = spec["categories"]
-    v = pd.Series(np.asarray(values, dtype=object))
-    miss = v.isna().to_numpy()
-    codes = pd.Categorical(v, categories=cats).codes.astype(np.int64)
-    return np.where(miss, len(cats), np.where(codes < 0, len(cats) + 1, codes))
+    # factorize the values (missing -> -1), then map the few distinct values to bins
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    lookup = {c: i for i, c in enumerate(cats)}
+    unseen, missing = len(cats) + 1, len(cats)
+    table = np.array([lookup.get(u, unseen) for u in uniques] + [missing], np.int64)
+    return table[codes]  # code -1 (missing) takes the table's last entry
 
 
 def bin_counts(spec: dict, values) -> np.ndarray:

@@ -112,9 +112,10 @@ def _fairness(rep: Report, m: dict) -> None:
     rep.section("Fairness across protected groups")
     rep.para("Adverse impact ratio = a group's approval rate / the most-approved group's "
              "(flagged below the four-fifths threshold); AUC gap = largest minus smallest "
-             "group AUC.")
-    keys = ["n", "default_rate", "approval_rate", "adverse_impact_ratio", "auc"]
-    labels = ["rows", "default rate", "approval rate", "adverse impact ratio", "AUC"]
+             "group AUC. Groups with fewer rows than fairness.min_rows are shown (small) but "
+             "not counted in the most-approved group, the smallest ratio, the flags or the gap.")
+    keys = ["n", "default_rate", "approval_rate", "adverse_impact_ratio", "auc", "small"]
+    labels = ["rows", "default rate", "approval rate", "adverse impact ratio", "AUC", "small"]
     for col, r in fair.items():
         rep.subsection(f"Protected column {col}")
         rep.para(f"{col} was {'a model input (schema protected_inputs: true)' if r.get('model_input') else 'not a model input'}.")
@@ -122,6 +123,8 @@ def _fairness(rep: Report, m: dict) -> None:
                           ("smallest adverse impact ratio",
                            ("fairness", col, "min_adverse_impact_ratio")),
                           ("threshold (fairness.min_air)", ("fairness", col, "min_air")),
+                          ("groups counted from (fairness.min_rows)",
+                           ("fairness", col, "min_rows")),
                           ("AUC gap", ("fairness", col, "auc_gap")),
                           ("model input", ("fairness", col, "model_input"))],
                          headers=(col, "value"))

@@ -34,7 +34,7 @@ def test_fairness_adverse_impact_ratio_and_auc_gap_by_hand():
     g = np.array(["a"] * 6 + ["b"] * 4 + [None] * 2, dtype=object)
     p = np.array([0.05, 0.05, 0.05, 0.2, 0.2, 0.4, 0.05, 0.2, 0.4, 0.5, 0.05, 0.3])
     y = np.array([0, 0, 1, 0, 1, 1, 0, 0, 1, 1, 0, 1])
-    r = fairness_report(g, y, p, low=0.1, min_air=0.8, model_input=False)
+    r = fairness_report(g, y, p, low=0.1, min_air=0.8, model_input=False, min_rows=1)
     # approval (PD < 0.1): a 3/6, b 1/4, missing 1/2 -> a and missing most approved (0.5)
     assert r["groups"]["a"]["approval_rate"] == 0.5
     assert r["groups"]["b"]["approval_rate"] == 0.25
@@ -46,6 +46,11 @@ def test_fairness_adverse_impact_ratio_and_auc_gap_by_hand():
     auc_m = credit_metrics.auc(y[10:], p[10:])
     assert r["auc_gap"] == pytest.approx(max(auc_a, auc_b, auc_m) - min(auc_a, auc_b, auc_m))
     assert r["model_input"] is False
+    # groups under min_rows are shown but not counted: the 2-row missing group here
+    r3 = fairness_report(g, y, p, low=0.1, min_rows=3)
+    assert r3["groups"]["missing"]["small"] and not r3["groups"]["a"]["small"]
+    assert r3["auc_gap"] == pytest.approx(abs(auc_a - auc_b))
+    assert r3["below_min_air"] == ["b"] and r3["groups"]["missing"]["adverse_impact_ratio"] == 1.0
     seg = segment_report(g, y, p, low=0.1)
     assert list(seg) == ["a", "b", "missing"]
     assert seg["b"]["default_rate"] == 0.5 and seg["b"]["n"] == 4
