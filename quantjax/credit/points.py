@@ -38,8 +38,8 @@ def pd_at_points(score, pdo: float = 20.0, base_score: float = 600.0,
                  base_odds: float = 50.0) -> np.ndarray:
     """The inverse of :func:`points`: the PD [N] that scores ``score`` [N] points."""
     factor, offset = scaling(pdo, base_score, base_odds)
-    log_odds = (np.asarray(score, np.float64) - offset) / factor
-    return 1.0 / (1.0 + np.exp(log_odds))
+    log_odds = np.clip((np.asarray(score, np.float64) - offset) / factor, -700.0, 700.0)
+    return 1.0 / (1.0 + np.exp(log_odds))  # clipped: no overflow far outside the PD range
 
 
 def points_of(decision, pd) -> np.ndarray:

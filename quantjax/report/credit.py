@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from quantjax.credit.metrics import reliability
+from quantjax.credit.points import pd_at_points
+from quantjax.credit.points import points as score_points
 from quantjax.report import credit_practice
 from quantjax.report.credit_predict import from_checkpoint
 from quantjax.report.detect import first_file, read_config, read_table
@@ -82,7 +84,7 @@ def build(rep: Report, run_dir: Path, m: dict, recompute: bool = True) -> None:
     bins = int(((read_config(run_dir).get("decision") or {}).get("ece_bins")) or 10)
     _roc_ks(rep, scores)
     _reliability(rep, scores, bins)
-    _distributions(rep, scores)
+    _distributions(rep, scores, m.get("points"))
     _decisions(rep, scores, m)
     _reasons(rep, scores)
     _modalities(rep, run_dir, m, scores)
@@ -183,7 +185,7 @@ def _reliability(rep: Report, s, bins: int) -> None:
                  "the calibrated curve is drawn.")
 
 
-def _distributions(rep: Report, s) -> None:
+def _distributions(rep: Report, s, points: dict | None = None) -> None:
     rep.section("Score distributions by class")
     if s is None or "y" not in s:
         rep.note("No scored test rows: no score distributions.")
@@ -197,7 +199,19 @@ def _distributions(rep: Report, s) -> None:
             ax.hist(x, bins=edges, density=True, alpha=0.55, color=c, label=name)
     ax.legend(fontsize=8)
     style(ax, "Calibrated probability of default by true class", xlabel="PD", ylabel="density")
-    rep.figure(fig, f"From {s['name']}.", "score distributions by class")
+    caption = f"From {s['name']}."
+    if isinstance(points, dict) and {"pdo", "base_score", "base_odds"} <= set(points):
+        _points_axis(ax, points)
+        caption += " Top axis: score points (metrics.json points: the run's scaling)."
+    rep.figure(fig, caption, "score distributions by class")
+
+
+def _points_axis(ax, scale: dict) -> None:
+    """A top axis in score points over a PD axis (metrics.json ``points``: the run's scaling)."""
+    args = (float(scale["pdo"]), float(scale["base_score"]), float(scale["base_odds"]))
+    ax.secondary_xaxis("top", functions=(lambda p: score_points(p, *args),
+                                         lambda v: pd_at_points(v, *args))
+                       ).set_xlabel("points", fontsize=8)
 
 
 def _decisions(rep: Report, s, m: dict) -> None:

@@ -255,6 +255,7 @@ def test_credit_practice_sections(runs, pages):
             ("fairness", "sex", "groups", "f", "adverse_impact_ratio"),
             ("fairness", "sex", "auc_gap"), ("fairness", "sex", "model_input")} <= keys
     assert "sex was not a model input" in html
+    assert "Top axis: score points" in html  # the PD distribution carries a points axis
     stab = json.loads((runs["credit"] / "stability.json").read_text())
     cells = parse(html)
     assert len(cells.sourced) == 3 * (1 + len(stab["ranked"]))  # PD row + one per input
