@@ -71,11 +71,14 @@ def _market_axes(series: MarketStep, axis) -> MarketStep:
                       per_symbol(series.ask_volume), None, None)
 
 
-def init_state(params: RiskParams, n_symbols: int, mode: str) -> RiskState:
-    """Initial state: ``n_symbols`` books of one symbol, or one book of ``n_symbols``."""
+def init_state(params: RiskParams, n_symbols: int, mode: str,
+               execution: bool | None = None) -> RiskState:
+    """Initial state: ``n_symbols`` books of one symbol, or one book of ``n_symbols``.
+    ``execution``: track the execution rules' state (see :func:`quantjax.risk.init`; ``None``:
+    when the params need it, which traced params always do)."""
     if mode == "independent":
-        return jax.vmap(lambda _: init(params))(jnp.arange(n_symbols))
-    return init(params, n_symbols)
+        return jax.vmap(lambda _: init(params, execution=execution))(jnp.arange(n_symbols))
+    return init(params, n_symbols, execution=execution)
 
 
 def _reduce(rec, record: str, mode: str):

@@ -30,12 +30,13 @@ from quantjax.risk.state import (
     MarketStep,
     RiskState,
     StepRecord,
+    execution_needed,
     init,
 )
 
 __all__ = [
     "BREAKER", "CHAIN", "DAILY_LIMIT", "DEFAULTS", "END", "IN_FLIGHT", "NONE", "PARAMS",
     "REASONS", "SIGNAL", "STOP_LOSS", "TAKE_PROFIT", "TRAILING", "ExecutionState", "MarketStep",
-    "Param", "RiskParams", "RiskState", "Rule", "StepRecord", "init", "make_params",
+    "Param", "RiskParams", "RiskState", "Rule", "StepRecord", "execution_needed", "init", "make_params",
     "reset_breaker", "step",
 ]

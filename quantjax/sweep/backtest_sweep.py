@@ -32,7 +32,7 @@ from quantjax.data.market_io import load_market as _load
 from quantjax.data.market_io import market_from_frame
 from quantjax.data.synth_market import generate
 from quantjax.errors import ConfigError
-from quantjax.risk import RiskParams, make_params
+from quantjax.risk import RiskParams, execution_needed, make_params
 from quantjax.sweep import memory, sharding
 from quantjax.sweep import model_inputs as mi
 from quantjax.sweep.dsr import dsr_of_best
@@ -107,16 +107,18 @@ def group_inputs(gcfg: BacktestConfig, bsw, data: str | None, cache: dict):
     return market, probs, ret, pvol, vol, {"source": bsw.signal}
 
 
-def make_program(long_only: bool):
+def make_program(long_only: bool, execution: bool):
     """``f(rp[K], sp[K], series[T,S], probs[T,S,3], pred_ret, pred_vol, vol) ->
-    (equity[K,T,S], n_trades[K,S])`` (jitted)."""
+    (equity[K,T,S], n_trades[K,S])`` (jitted). ``execution``: the books track the execution
+    rules' state (needed when any trial sets latency, limit orders, impact or carry; the
+    params are traced here, so the engine cannot tell by itself)."""
 
     def one(rp, sp, series, probs, pred_ret, pred_vol, vol):
         sig = strategies.model_signal(sp, probs, pred_ret, pred_vol, vol)
         if long_only:
             sig = jnp.where(sig < 0, 0.0, sig)
         sig = jnp.where(series.valid, sig, jnp.nan)
-        st0 = runner.init_state(rp, sig.shape[1], "independent")
+        st0 = runner.init_state(rp, sig.shape[1], "independent", execution)
         final, eq = runner.simulate(rp, st0, series, sig, mode="independent", record="equity")
         return eq, final.n_trades
 
@@ -183,7 +185,8 @@ def run_backtest_sweep(cfg, trials: list[dict], *, max_parallel: int = 0, progre
         series = runner.market_series(market, np.float32)
         series = series._replace(**{
             f: sharding.pad_axis(getattr(series, f), 1, S_pad)
-            for f in series._fields if f != "day" and getattr(series, f) is not None})
+            for f in series._fields if getattr(series, f) is not None
+            and np.ndim(getattr(series, f)) == 2})  # [T, S] fields; `day`, `elapsed` are [T]
         tm = [sharding.pad_axis(np.ascontiguousarray(np.swapaxes(a, 0, 1)), 1, S_pad)
               .astype(np.float32) for a in (probs, pred_ret, pred_vol, vol)]
         sym = lambda a: P(None, "symbol") if a.ndim >= 2 else P()  # noqa: E731
@@ -196,7 +199,8 @@ def run_backtest_sweep(cfg, trials: list[dict], *, max_parallel: int = 0, progre
                      "signal": source})
         log(f"group {g} {static or ''}: {len(idx)} trials x {S} symbols x {T} steps, "
             f"{n_chunks} chunk(s) of {k} on mesh (trial {n_t}, symbol {n_s})")
-        program = make_program(st.long_only)
+        execution = any(execution_needed(trial_params(*resolved[i])[0]) for i in idx)
+        program = make_program(st.long_only, execution)
         chunks = [idx[c * k:(c + 1) * k] for c in range(n_chunks)]
         t0 = time.perf_counter()
         compiled = program.lower(*_chunk_params(resolved, chunks[0], k, mesh), *inputs).compile()

@@ -247,3 +247,42 @@ def test_sweep_cli_rejects_bad_cpu_devices_env(tmp_path, capsys, monkeypatch):
     cfg = _write(tmp_path, BT_YAML)
     assert main(["sweep", "--config", cfg, "--workdir", str(tmp_path / "o")]) == 2
     assert "QUANTJAX_CPU_DEVICES" in capsys.readouterr().err
+
+
+def _bt_sweep(params: dict) -> tuple[list[bool], list[dict]]:
+    """Rows of a small backtest sweep and the ``execution`` flag of each compiled program."""
+    from quantjax.sweep import backtest_sweep
+    from quantjax.sweep.config import SweepConfig
+
+    cfg = from_dict(SweepConfig, {
+        "sweep": {"kind": "backtest", "shard": False,
+                  "overrides": ["synthetic.symbols=3", "synthetic.steps=300"]},
+        "search": {"method": "grid", "params": params}})
+    seen: list[bool] = []
+    real = backtest_sweep.make_program
+
+    def spy(long_only, execution):
+        seen.append(execution)
+        return real(long_only, execution)
+
+    backtest_sweep.make_program = spy
+    try:
+        res = backtest_sweep.run_backtest_sweep(cfg, make_trials(cfg.search), log=lambda s: None)
+    finally:
+        backtest_sweep.make_program = real
+    return seen, res["rows"]
+
+
+def test_backtest_sweep_tracks_execution_state_only_when_a_trial_needs_it():
+    """Traced risk params cannot tell the engine whether latency/limit/impact/carry are on, so
+    the sweep decides from the trials: off unless one sets them (the rules then cost nothing);
+    with every switch at 0 the two programs give bitwise equal rows."""
+    seen, plain = _bt_sweep({"strategy.confidence": [0.4, 0.6]})
+    assert seen == [False]
+    seen, both = _bt_sweep({"strategy.confidence": [0.4, 0.6], "risk.latency": [0.0, 2.0]})
+    assert seen == [True]
+    at0 = [r for r in both if r["risk.latency"] == 0.0]
+    for a, b in zip(plain, at0, strict=True):
+        assert a["final_equity"] == b["final_equity"] and a["n_trades"] == b["n_trades"]
+    at2 = [r for r in both if r["risk.latency"] == 2.0]
+    assert any(a["final_equity"] != b["final_equity"] for a, b in zip(at0, at2, strict=True))
