@@ -219,8 +219,9 @@ def compute_metrics(res: BacktestResult, trades: pd.DataFrame, periods_per_year:
 def write_results(res: BacktestResult, out: str | Path, periods_per_year: float,
                   benchmark: np.ndarray | None = None,
                   min_days: int = perf.MIN_DAYS_ANNUALIZED,
-                  bootstrap: tuple[int, int] = (1000, 0)) -> dict:
-    """Write equity.parquet, trades.parquet, returns.csv and metrics.json into ``out``."""
+                  bootstrap: tuple[int, int] = (1000, 0), info: dict | None = None) -> dict:
+    """Write equity.parquet, trades.parquet, returns.csv and metrics.json into ``out``
+    (``info``: extra top-level keys of metrics.json, e.g. ``signal_source``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     trades = trade_log(res)
@@ -229,5 +230,6 @@ def write_results(res: BacktestResult, out: str | Path, periods_per_year: float,
     returns_frame(res, benchmark).to_csv(out / "returns.csv", index=False)
     metrics = compute_metrics(res, trades, periods_per_year, benchmark, min_days=min_days,
                               bootstrap=bootstrap)
+    metrics.update(info or {})
     write_json(out / "metrics.json", metrics)
     return metrics

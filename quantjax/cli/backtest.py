@@ -129,11 +129,27 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         source = f"signals file {args.signals}"
     elif args.checkpoint:
         from quantjax.hft import predict as hft_predict
+        from quantjax.hft.walk_forward import is_walk_forward_run
 
+        extra = None
+        names = hft_predict.run_extra_columns(args.checkpoint)
+        if names:
+            from quantjax.data.extra_columns import read_extra_columns
+            from quantjax.errors import UserError
+
+            if args.synthetic:
+                raise UserError(f"{args.checkpoint} uses extra columns ({names}); backtest it "
+                                "on a --data file that has them")
+            extra = read_extra_columns(args.data, market, names)
         with console.status(f"predicting with the model of {args.checkpoint}"):
-            outputs = hft_predict.predict_market(args.checkpoint, market)
+            outputs = hft_predict.predict_market(args.checkpoint, market, extra_columns=extra)
         signals = pipeline.model_signals(cfg, market, *outputs)
-        source = f"checkpoint {args.checkpoint}"
+        if is_walk_forward_run(args.checkpoint):
+            n_oos = int(np.isfinite(outputs[1]).sum())
+            source = (f"walk-forward run {args.checkpoint}, out-of-sample predictions only "
+                      f"({n_oos} symbol-bars)")
+        else:
+            source = f"checkpoint {args.checkpoint}"
     else:
         signals = pipeline.builtin_signals(cfg, market)
         source = f"built-in strategy '{cfg.strategy.name}'"
@@ -149,7 +165,8 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
     bt = cfg.backtest
     with console.status("writing results"):
         metrics = write_results(res, args.out, ppy, bench, min_days=bt.min_days_annualized,
-                                bootstrap=(bt.bootstrap_resamples, bt.bootstrap_seed))
+                                bootstrap=(bt.bootstrap_resamples, bt.bootstrap_seed),
+                                info={"signal_source": source})
     port = metrics["portfolio"]
 
     def fmt(v, spec=".4f"):
