@@ -40,6 +40,12 @@ def macro_f1_batched(cm: np.ndarray) -> np.ndarray:
     return np.where(present, f1, 0.0).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
+def _nanmean(values) -> float:
+    x = np.asarray(values, np.float64)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else math.nan
+
+
 def _grid(index: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     g = np.full(shape, np.nan)
     g[index[:, 0], index[:, 1]] = values
@@ -75,13 +81,9 @@ def ic_metrics(index: np.ndarray, pred: np.ndarray, target: np.ndarray, n_symbol
                else np.zeros_like(t))
         ic_t, ric_t = [], []
         for d in np.unique(day):
-            rows = day == d
-            ic_t.append(np.nanmean([stats.pearson(pred[rows & (index[:, 0] == s)],
-                                                  target[rows & (index[:, 0] == s)])
-                                    for s in np.unique(index[:, 0])]))
-            ric_t.append(np.nanmean([stats.spearman(pred[rows & (index[:, 0] == s)],
-                                                    target[rows & (index[:, 0] == s)])
-                                     for s in np.unique(index[:, 0])]))
+            parts = [(day == d) & (index[:, 0] == s) for s in np.unique(index[:, 0])]
+            ic_t.append(_nanmean([stats.pearson(pred[r], target[r]) for r in parts]))
+            ric_t.append(_nanmean([stats.spearman(pred[r], target[r]) for r in parts]))
         ic_t, ric_t = np.asarray(ic_t), np.asarray(ric_t)
         kind = "time_series"
     a, b = stats.ic_summary(ic_t), stats.ic_summary(ric_t)
@@ -93,9 +95,8 @@ def ic_metrics(index: np.ndarray, pred: np.ndarray, target: np.ndarray, n_symbol
     if cross:
         out["ic"], out["rank_ic"] = a["mean"], b["mean"]
     else:  # the mean over symbols of the whole-span time-series IC
-        out["ic"] = float(np.nanmean([v["ic"] for v in per_symbol.values()] or [math.nan]))
-        out["rank_ic"] = float(np.nanmean([v["rank_ic"] for v in per_symbol.values()]
-                                          or [math.nan]))
+        out["ic"] = _nanmean([v["ic"] for v in per_symbol.values()])
+        out["rank_ic"] = _nanmean([v["rank_ic"] for v in per_symbol.values()])
     return out
 
 
@@ -116,8 +117,10 @@ def _ts_ic_stats(index, pred, target, group, n_groups, rank: bool):
 
 def _mean_correlation(n_syms: int):
     def f(s):
-        return np.nanmean(np.stack([stats.correlation_from_sums(s[:, 6 * i:6 * i + 6])
-                                    for i in range(n_syms)], axis=1), axis=1)
+        c = np.stack([stats.correlation_from_sums(s[:, 6 * i:6 * i + 6])
+                      for i in range(n_syms)], axis=1)
+        n = np.isfinite(c).sum(axis=1)
+        return np.where(n > 0, np.nansum(c, axis=1) / np.maximum(n, 1), np.nan)
     return f
 
 
