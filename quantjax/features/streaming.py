@@ -246,7 +246,7 @@ class StreamFeaturesBase:
         prices = np.stack([col(n) for n in PRICE_FIELDS], axis=1)
         hi, lo = split_hi_lo(prices)
         sod, subsec = time_of_day(np.asarray([timestamp], np.int64))
-        extra = None
+        extra = np.zeros((S, 0), np.float32)  # [S, E]: empty without extra columns
         if self.extra_names:
             extra = np.stack([col(n) for n in self.extra_names], axis=1).astype(np.float32)
         return Tick(present=np.asarray(present, bool), hi=hi, lo=lo,

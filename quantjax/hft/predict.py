@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.config import from_dict
+from quantjax.config import from_dict, load
 from quantjax.errors import DataError
 from quantjax.features.extra import selected
 from quantjax.features.market_features import compute_features
@@ -75,8 +75,6 @@ def predict_windows(predict, params, features, index: np.ndarray, seq_len: int,
 def run_extra_columns(run_dir: str | Path):
     """The ``data.features.extra_columns`` setting of an HFT run (``()`` when none), from its
     config.yaml; a backtest market must carry those columns."""
-    from quantjax.config import load
-
     p = Path(run_dir) / "config.yaml"
     if not p.is_file() or is_walk_forward_run(run_dir):
         return ()
