@@ -142,7 +142,8 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
                                 "on a --data file that has them")
             extra = read_extra_columns(args.data, market, names)
         with console.status(f"predicting with the model of {args.checkpoint}"):
-            outputs = hft_predict.predict_market(args.checkpoint, market, extra_columns=extra)
+            kw = {} if extra is None else {"extra_columns": extra}
+            outputs = hft_predict.predict_market(args.checkpoint, market, **kw)
         signals = pipeline.model_signals(cfg, market, *outputs)
         if is_walk_forward_run(args.checkpoint):
             n_oos = int(np.isfinite(outputs[1]).sum())

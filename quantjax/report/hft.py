@@ -120,7 +120,7 @@ def _signal(rep: Report, m: dict) -> None:
         rep.grid_table(syms, ["time-series IC", "time-series rank IC", "rows"],
                        [[("test", "ic_per_symbol", s, "ic"), ("test", "ic_per_symbol", s, "rank_ic"),
                          ("test", "ic_per_symbol", s, "n")] for s in syms], corner="symbol")
-    rep.note("IC: correlation of the predicted and the realized forward return; cross-sectional "
+    rep.para("IC: correlation of the predicted and the realized forward return; cross-sectional "
              "(across symbols at each time step, then averaged) with enough symbols, else "
              "time-series per symbol. ICIR = mean IC / its standard deviation.")
 

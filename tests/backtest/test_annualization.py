@@ -86,3 +86,24 @@ def test_annualized_intervals_contain_the_estimates():
     assert ci["sharpe_ci"][0] < got["sharpe"] < ci["sharpe_ci"][1]
     assert ci["annual_return_ci"][0] < got["annual_return"] < ci["annual_return_ci"][1]
     assert ci == M.return_intervals(r, ts, got["annualization"], 500, 1)
+
+
+def test_cli_summary_and_report_of_a_one_session_run(tmp_path, capsys):
+    import json
+
+    from quantjax.cli.main import main
+
+    out = tmp_path / "bt"
+    assert main(["backtest", "--synthetic", "--out", str(out), "--set", "synthetic.steps=600",
+                 "--set", "synthetic.symbols=2", "--set", "backtest.bootstrap_resamples=100"]) == 0
+    text = capsys.readouterr().out.replace("\n", " ")
+    assert "annualized figures: n/a (the run spans 1 trading day" in text
+    assert "per bar: mean return" in text and "Sharpe" in text
+    m = json.loads((out / "metrics.json").read_text())
+    port = m["portfolio"]
+    assert port["sharpe"] is None and port["cagr"] is None
+    assert port["bootstrap"]["resamples"] == 100 and m["annualization"]["n_days"] == 1
+    assert m["signal_source"] == "built-in strategy 'ofi'"
+    assert main(["report", "--run", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "Annualized figures (Sharpe, Sortino" in html and "Sharpe per bar" in html
