@@ -54,6 +54,11 @@ class BacktestSection:
     chunk_steps: int = spec(0, ge=0, doc="run in time chunks of this many steps; 0 = one shot")
     benchmark: str = spec("none", choices=("none", "equal_weight"),
                           doc="benchmark for alpha/beta/IR: equal-weight buy and hold")
+    min_days_annualized: int = spec(
+        20, ge=1, doc="annualized figures (Sharpe, CAGR, ...) are null below this many trading "
+                      "days; intraday returns are compounded to days first")
+    bootstrap_resamples: int = spec(1000, ge=10, doc="block-bootstrap resamples of the intervals")
+    bootstrap_seed: int = spec(0, doc="seed of the block bootstrap")
 
 
 @dataclasses.dataclass(frozen=True)

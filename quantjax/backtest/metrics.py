@@ -3,6 +3,13 @@
 Every function takes simple per-period returns ``r[T]`` (NaN = missing, skipped like
 empyrical's nan-functions) and ``periods_per_year`` (empyrical's ``annualization``; 252 for
 daily bars). Formulas match empyrical-reloaded 0.5.x to float64 rounding.
+
+Honest annualization (:func:`period_metrics`, what backtests write): intraday returns are
+compounded to daily returns (UTC dates) before anything is annualized, as empyrical and
+quantstats expect; below ``min_days`` trading days the annualized figures (``ANNUALIZED``)
+are ``None`` with a reason, and per-bar figures (mean, std, Sharpe of bar returns) stand
+beside them. On daily (or coarser) bars nothing is aggregated, so the figures are those of
+:func:`return_metrics`.
 """
 
 from __future__ import annotations
@@ -12,6 +19,15 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import stats
+
+from quantjax import stats as qstats
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+TRADING_DAYS = 252.0
+MIN_DAYS_ANNUALIZED = 20
+# figures that are annualized (scaled by periods per year); None below the minimum span
+ANNUALIZED = ("cagr", "annual_return", "annual_volatility", "sharpe", "sortino", "calmar",
+              "alpha", "information_ratio")
 
 
 def _arr(r) -> np.ndarray:
@@ -30,6 +46,14 @@ def cagr(r, periods_per_year: float = 252.0) -> float:
         return math.nan
     ending = np.nanprod(r + 1.0)
     return float(ending ** (1.0 / (len(r) / periods_per_year)) - 1.0)
+
+
+def annual_return(r, periods_per_year: float = 252.0) -> float:
+    """Arithmetic annualized return ``mean(r) * ppy`` (Qlib's ``annualized_return``)."""
+    r = _arr(r)
+    if len(r) < 1 or not np.isfinite(r).any():
+        return math.nan
+    return float(np.nanmean(r) * periods_per_year)
 
 
 def annual_volatility(r, periods_per_year: float = 252.0) -> float:
@@ -304,4 +328,112 @@ def return_metrics(r, periods_per_year: float = 252.0, benchmark=None) -> dict:
         out["alpha"] = alpha(r, b, periods_per_year)
         out["beta"] = beta(r, b)
         out["information_ratio"] = information_ratio(r, b, periods_per_year)
+    return out
+
+
+def daily_returns(r, timestamps) -> tuple[np.ndarray, np.ndarray]:
+    """``(days[D], r_daily[D])``: bar returns ``r[T]`` compounded within each UTC date of
+    ``timestamps[T]`` (int64 ns); NaN bars are skipped, a day without a finite return is NaN."""
+    r = _arr(r)
+    day = np.asarray(timestamps, np.int64) // NS_PER_DAY
+    days, inv = np.unique(day, return_inverse=True)
+    ok = np.isfinite(r)
+    logs = np.zeros(len(days))
+    np.add.at(logs, inv[ok], np.log1p(r[ok]))
+    seen = np.zeros(len(days), bool)
+    seen[inv[ok]] = True
+    return days, np.where(seen, np.expm1(logs), np.nan)
+
+
+def annualization(timestamps, periods_per_year: float,
+                  min_days: int = MIN_DAYS_ANNUALIZED) -> dict:
+    """How the annualized figures of a return series over ``timestamps[T]`` are computed:
+    ``basis`` ``daily`` (intraday bars, compounded to UTC days, 252 days a year) or ``bars``
+    (daily or coarser bars at ``periods_per_year``), ``periods_per_year`` of that basis,
+    ``n_days`` (trading days spanned), ``min_days``, ``annualized`` (``n_days >= min_days``)
+    and ``reason`` (why not, else None)."""
+    ts = np.asarray(timestamps, np.int64)
+    day = ts // NS_PER_DAY
+    intraday = len(ts) > 1 and len(np.unique(day)) < len(ts)
+    if intraday:
+        basis, ppy, n_days = "daily", TRADING_DAYS, float(len(np.unique(day)))
+    else:
+        basis, ppy = "bars", float(periods_per_year)
+        n_days = len(ts) * TRADING_DAYS / ppy if ppy > 0 else 0.0
+    ok = n_days >= min_days
+    reason = None if ok else (
+        f"the run spans {n_days:g} trading day{'' if n_days == 1 else 's'}, fewer than the "
+        f"{min_days} needed to annualize "
+        "(backtest.min_days_annualized); see the per-bar figures")
+    return {"basis": basis, "periods_per_year": ppy, "n_days": n_days, "min_days": int(min_days),
+            "annualized": ok, "reason": reason}
+
+
+def per_bar_metrics(r, benchmark=None) -> dict:
+    """Per-period figures that need no annualization: ``n_bars``, ``mean_bar_return``,
+    ``std_bar_return`` (ddof=1), ``sharpe_per_bar`` (mean / std) and, with a benchmark,
+    ``excess_sharpe_per_bar``."""
+    r = _arr(r)
+    x = r[np.isfinite(r)]
+    out = {"n_bars": int(len(r)),
+           "mean_bar_return": float(x.mean()) if len(x) else math.nan,
+           "std_bar_return": float(x.std(ddof=1)) if len(x) > 1 else math.nan,
+           "sharpe_per_bar": sharpe_ratio(r, 1.0)}
+    if benchmark is not None:
+        out["excess_sharpe_per_bar"] = excess_sharpe(r, benchmark)
+    return out
+
+
+def period_metrics(r, timestamps, periods_per_year: float, benchmark=None,
+                   min_days: int = MIN_DAYS_ANNUALIZED) -> dict:
+    """:func:`return_metrics` with honest annualization (module docstring): the
+    ``ANNUALIZED`` figures come from daily-compounded returns of intraday bars and are
+    ``None`` below ``min_days``; :func:`per_bar_metrics` beside them; ``annualization``
+    (:func:`annualization`) records the basis, the span and the reason."""
+    r = _arr(r)
+    ann = annualization(timestamps, periods_per_year, min_days)
+    out = return_metrics(r, periods_per_year, benchmark)
+    out["annual_return"] = annual_return(r, periods_per_year)
+    if ann["basis"] == "daily":
+        _, rd = daily_returns(r, timestamps)
+        bd = None if benchmark is None else daily_returns(benchmark, timestamps)[1]
+        daily = return_metrics(rd, TRADING_DAYS, bd)
+        daily["annual_return"] = annual_return(rd, TRADING_DAYS)
+        for k in ANNUALIZED:
+            if k in out:
+                out[k] = daily[k]
+    if not ann["annualized"]:
+        for k in ANNUALIZED:
+            if k in out:
+                out[k] = None
+    out.update(per_bar_metrics(r, benchmark))
+    out["annualization"] = ann
+    return out
+
+
+def return_intervals(r, timestamps, ann: dict, n_resamples: int = qstats.DEFAULT_RESAMPLES,
+                     seed: int = qstats.DEFAULT_SEED) -> dict:
+    """95% circular block bootstrap intervals: ``sharpe_ci`` and ``annual_return_ci`` on the
+    annualization basis of ``ann`` (:func:`annualization`; None when not annualized) and
+    ``sharpe_per_bar_ci`` on the bar returns, with the ``bootstrap`` record (method, seed,
+    resamples, block lengths)."""
+    r = _arr(r)
+    bar_block = qstats.default_block(len(r))
+    out = {"sharpe_per_bar_ci": qstats.block_interval(
+        qstats.moment_stats(r), qstats.mean_std_stat("ratio"), bar_block, n_resamples, seed)}
+    series = daily_returns(r, timestamps)[1] if ann["basis"] == "daily" else r
+    block = qstats.default_block(len(series))
+    if ann["annualized"]:
+        stat = qstats.moment_stats(series)
+        ppy = ann["periods_per_year"]
+        out["sharpe_ci"] = qstats.block_interval(stat, qstats.mean_std_stat("ratio", ppy),
+                                                 block, n_resamples, seed)
+        out["annual_return_ci"] = qstats.block_interval(stat, qstats.mean_std_stat("mean", ppy),
+                                                        block, n_resamples, seed)
+    else:
+        out["sharpe_ci"] = out["annual_return_ci"] = None
+    info = qstats.bootstrap_info("circular block bootstrap", n_resamples, seed, block,
+                                 unit="day" if ann["basis"] == "daily" else "bar")
+    info["block_bars"] = bar_block
+    out["bootstrap"] = info
     return out

@@ -181,12 +181,21 @@ def _activity(rec: dict, s: slice | int, equity: np.ndarray, ppy: float) -> dict
 
 
 def compute_metrics(res: BacktestResult, trades: pd.DataFrame, periods_per_year: float,
-                    benchmark: np.ndarray | None = None, var_window: int = 250) -> dict:
-    """The ``metrics.json`` content: ``portfolio`` and ``per_symbol`` sections."""
+                    benchmark: np.ndarray | None = None, var_window: int = 250,
+                    min_days: int = perf.MIN_DAYS_ANNUALIZED,
+                    bootstrap: tuple[int, int] = (1000, 0)) -> dict:
+    """The ``metrics.json`` content: ``portfolio`` and ``per_symbol`` sections.
+
+    Annualized figures follow :func:`quantjax.backtest.metrics.period_metrics` (intraday
+    returns compounded to days; ``None`` with ``annualization.reason`` below ``min_days``
+    trading days); the portfolio also gets 95% block-bootstrap intervals (``sharpe_ci``,
+    ``annual_return_ci``, ``sharpe_per_bar_ci``; ``bootstrap = (resamples, seed)``)."""
     rec = res.records
     r = total_returns(res)
     eq = res.total_equity()
-    port = perf.return_metrics(r, periods_per_year, benchmark)
+    ts = res.timestamps
+    port = perf.period_metrics(r, ts, periods_per_year, benchmark, min_days)
+    port.update(perf.return_intervals(r, ts, port["annualization"], *bootstrap))
     port.update(trade_metrics(trades))
     port.update(_activity(rec, slice(None), eq, periods_per_year))
     port["final_equity"] = float(eq[-1]) if len(eq) else math.nan
@@ -197,7 +206,7 @@ def compute_metrics(res: BacktestResult, trades: pd.DataFrame, periods_per_year:
     br = book_returns(res)
     book_eq = np.asarray(rec["equity"], np.float64)
     for s, sym in enumerate(res.symbols):
-        m = perf.return_metrics(br[s], periods_per_year, benchmark)
+        m = perf.period_metrics(br[s], ts, periods_per_year, benchmark, min_days)
         m.update(trade_metrics(trades[trades["symbol"] == sym] if len(trades) else trades))
         seq = book_eq[s] if book_eq.ndim == 2 else eq
         m.update(_activity(rec, s, seq, periods_per_year))
@@ -205,7 +214,7 @@ def compute_metrics(res: BacktestResult, trades: pd.DataFrame, periods_per_year:
             m["final_equity"] = float(book_eq[s, -1])
         per[sym] = m
     out = {"mode": res.mode, "periods_per_year": periods_per_year, "n_steps": int(len(r)),
-           "portfolio": port, "per_symbol": per}
+           "annualization": port["annualization"], "portfolio": port, "per_symbol": per}
     execution = execution_metrics(res.state)
     if execution is not None:
         out["execution"] = execution
@@ -232,15 +241,19 @@ def execution_metrics(state) -> dict | None:
 
 
 def write_results(res: BacktestResult, out: str | Path, periods_per_year: float,
-                  benchmark: np.ndarray | None = None) -> dict:
-    """Write equity.parquet, trades.parquet, returns.csv and metrics.json into ``out``."""
+                  benchmark: np.ndarray | None = None,
+                  min_days: int = perf.MIN_DAYS_ANNUALIZED,
+                  bootstrap: tuple[int, int] = (1000, 0), info: dict | None = None) -> dict:
+    """Write equity.parquet, trades.parquet, returns.csv and metrics.json into ``out``
+    (``info``: extra top-level keys of metrics.json, e.g. ``signal_source``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     trades = trade_log(res)
     equity_frame(res).to_parquet(out / "equity.parquet", index=False)
     trades.to_parquet(out / "trades.parquet", index=False)
     returns_frame(res, benchmark).to_csv(out / "returns.csv", index=False)
-    metrics = compute_metrics(res, trades, periods_per_year, benchmark)
+    metrics = compute_metrics(res, trades, periods_per_year, benchmark, min_days=min_days,
+                              bootstrap=bootstrap)
+    metrics.update(info or {})
     write_json(out / "metrics.json", metrics)
     return metrics
-

@@ -77,6 +77,36 @@ def _fast_cpu_loops() -> bool:
     return enable_fast_cpu_loops()
 
 
+def _num(v, spec: str) -> str:
+    import math
+
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def _interval(ci, spec: str) -> str:
+    if not ci or ci[0] is None:
+        return ""
+    return f" [95% {_num(ci[0], spec)}, {_num(ci[1], spec)}]"
+
+
+def annualization_lines(port: dict) -> list[str]:
+    """Summary lines of a backtest's annualized and per-bar figures (``metrics.json``
+    ``portfolio``): the annualized Sharpe / annual return with their intervals, or why they
+    are null, and the per-bar Sharpe beside them."""
+    ann = port.get("annualization") or {}
+    bar = (f"per bar: mean return {_num(port['mean_bar_return'], '.3g')}, Sharpe "
+           f"{_num(port['sharpe_per_bar'], '.4f')}"
+           f"{_interval(port.get('sharpe_per_bar_ci'), '.4f')} over {port['n_bars']} bars")
+    if ann.get("annualized"):
+        basis = "daily returns" if ann["basis"] == "daily" else "bar returns"
+        return [f"  annualized from {basis} ({ann['n_days']:g} trading days): Sharpe "
+                f"{_num(port['sharpe'], '.2f')}{_interval(port.get('sharpe_ci'), '.2f')}, annual "
+                f"return {_num(port['annual_return'], '.2%')}"
+                f"{_interval(port.get('annual_return_ci'), '.2%')}",
+                "  " + bar]
+    return [f"  annualized figures: n/a ({ann.get('reason')})", "  " + bar]
+
+
 def run_backtest_cmd(args: argparse.Namespace) -> int:
     import time
 
@@ -99,11 +129,28 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         source = f"signals file {args.signals}"
     elif args.checkpoint:
         from quantjax.hft import predict as hft_predict
+        from quantjax.hft.walk_forward import is_walk_forward_run
 
+        extra = None
+        names = hft_predict.run_extra_columns(args.checkpoint)
+        if names:
+            from quantjax.data.extra_columns import read_extra_columns
+            from quantjax.errors import UserError
+
+            if args.synthetic:
+                raise UserError(f"{args.checkpoint} uses extra columns ({names}); backtest it "
+                                "on a --data file that has them")
+            extra = read_extra_columns(args.data, market, names)
         with console.status(f"predicting with the model of {args.checkpoint}"):
-            outputs = hft_predict.predict_market(args.checkpoint, market)
+            kw = {} if extra is None else {"extra_columns": extra}
+            outputs = hft_predict.predict_market(args.checkpoint, market, **kw)
         signals = pipeline.model_signals(cfg, market, *outputs)
-        source = f"checkpoint {args.checkpoint}"
+        if is_walk_forward_run(args.checkpoint):
+            n_oos = int(np.isfinite(outputs[1]).sum())
+            source = (f"walk-forward run {args.checkpoint}, out-of-sample predictions only "
+                      f"({n_oos} symbol-bars)")
+        else:
+            source = f"checkpoint {args.checkpoint}"
     else:
         signals = pipeline.builtin_signals(cfg, market)
         source = f"built-in strategy '{cfg.strategy.name}'"
@@ -116,8 +163,11 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
                else pipeline.infer_periods_per_year(market.timestamps))
     bench = pipeline.equal_weight_benchmark(market) if cfg.backtest.benchmark != "none" else None
     save(cfg, args.out)
+    bt = cfg.backtest
     with console.status("writing results"):
-        metrics = write_results(res, args.out, ppy, bench)
+        metrics = write_results(res, args.out, ppy, bench, min_days=bt.min_days_annualized,
+                                bootstrap=(bt.bootstrap_resamples, bt.bootstrap_seed),
+                                info={"signal_source": source})
     port = metrics["portfolio"]
 
     def fmt(v, spec=".4f"):
@@ -128,8 +178,10 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
                   f"{time.perf_counter() - t0:.1f}s)")
     console.print(f"  final equity {fmt(port['final_equity'], ',.2f')} "
                   f"(initial {port['initial_equity']:,.2f}), total return "
-                  f"{fmt(port['total_return'], '.2%')}, sharpe {fmt(port['sharpe'], '.2f')}, "
-                  f"max drawdown {fmt(port['max_drawdown'], '.2%')}", markup=False)
+                  f"{fmt(port['total_return'], '.2%')}, max drawdown "
+                  f"{fmt(port['max_drawdown'], '.2%')}", markup=False)
+    for line in annualization_lines(port):
+        console.print(line, markup=False)
     console.print(f"  trades {port['n_trades']}, win rate {fmt(port['win_rate'], '.1%')}, "
                   f"fees {fmt(port['total_fees'], ',.2f')}, breaker tripped "
                   f"{port['breaker_tripped']}", markup=False)

@@ -1,4 +1,5 @@
-"""``quantjax data features``: compute the HFT features of a market file (or synthetic data)."""
+"""``quantjax data features``: compute the HFT features of a market file (or synthetic data);
+``quantjax data check-causality``: the look-ahead screen of a file's extra columns."""
 
 from __future__ import annotations
 
@@ -26,6 +27,25 @@ def register(dsub, parents) -> None:
     p.add_argument("--out", required=True, help="output file (.parquet or .csv)")
     add_config_args(p, default="configs/features.yaml")
     p.set_defaults(func=run_features)
+    c = dsub.add_parser(
+        "check-causality",
+        help="screen a market file's extra columns for look-ahead (future information)",
+        description="For each extra column of a long market file (or the ones given), the rank "
+        "correlation of the column with the future returns over 1..--max-horizon bars (and of "
+        "its change with the future one-bar returns). A column known at its bar stays far "
+        "below --threshold; one that holds the future (a future return, the label, a future "
+        "price) goes above it and is flagged. Exit code 1 when a column is flagged. A screen "
+        "for gross leaks, not a proof (docs/features.md, causality contract).",
+        parents=parents,
+    )
+    c.add_argument("--data", required=True, help="market file (.csv, .csv.gz or .parquet)")
+    c.add_argument("--columns", default="all",
+                   help="comma-separated extra columns, or 'all' (default)")
+    c.add_argument("--max-horizon", type=int, default=10, help="future bars checked (default 10)")
+    c.add_argument("--threshold", type=float, default=0.5,
+                   help="flag a column whose |rank correlation| exceeds this (default 0.5)")
+    c.add_argument("--out", default=None, help="also write the result as JSON here")
+    c.set_defaults(func=run_check_causality)
 
 
 def _load_market(args: argparse.Namespace):
@@ -90,4 +110,38 @@ def run_features(args: argparse.Namespace) -> int:
     )
     for note in fs.notes:
         console.print(f"note: {note}", markup=False, soft_wrap=True)
+    return 0
+
+
+def run_check_causality(args: argparse.Namespace) -> int:
+    from quantjax.cli.common import console
+    from quantjax.data.extra_columns import read_extra_columns
+    from quantjax.data.market_io import load_market
+    from quantjax.errors import UserError
+    from quantjax.features.causality import lookahead_scan
+    from quantjax.jsonio import write_json
+
+    if args.max_horizon < 1 or not 0 < args.threshold < 1:
+        raise UserError("--max-horizon must be >= 1 and --threshold in (0, 1)")
+    market, _ = load_market(args.data)
+    sel = "all" if args.columns == "all" else tuple(c for c in args.columns.split(",") if c)
+    extra = read_extra_columns(args.data, market, sel)
+    if not extra.names:
+        raise UserError(f"{args.data}: no extra numeric columns to check")
+    res = lookahead_scan(market, extra, args.max_horizon, args.threshold)
+    flagged = [n for n, r in res.items() if r["leak"]]
+    for name, r in res.items():
+        verdict = "LOOK-AHEAD" if r["leak"] else "ok"
+        console.print(f"{name}: {verdict} (max |rank IC| with the future "
+                      f"{r['max_abs_forward']:.3f} at {r['horizon']} bar(s); with the last bar's "
+                      f"return {r['backward_rank_ic'][0]:.3f})", markup=False)
+    if args.out:
+        write_json(args.out, {"threshold": args.threshold, "max_horizon": args.max_horizon,
+                              "columns": res, "flagged": flagged})
+    if flagged:
+        console.print(f"{len(flagged)} column(s) look like they hold future information: "
+                      f"{', '.join(flagged)}", markup=False)
+        return 1
+    console.print(f"no look-ahead found in {len(res)} column(s) (threshold {args.threshold})",
+                  markup=False)
     return 0

@@ -115,8 +115,12 @@ def stage_hft(args: argparse.Namespace, work: Path, out: dict) -> dict:
     m = _metrics(run)
     test = m.get("test", {})
     return {"run": str(run), "test_accuracy": test.get("directional_accuracy"),
-            "oracle_accuracy": test.get("bayes_accuracy"),
-            "majority_baseline": test.get("majority_baseline_accuracy")}
+            "test_accuracy_ci": test.get("directional_accuracy_ci"),
+            "oracle_accuracy_same_rows": test.get("bayes_accuracy"),
+            "oracle_accuracy_population": test.get("bayes_accuracy_population"),
+            "linear_baseline": test.get("linear_baseline_accuracy"),
+            "majority_baseline": test.get("majority_baseline_accuracy"),
+            "rank_ic": test.get("rank_ic")}
 
 
 def stage_backtest(args: argparse.Namespace, work: Path, out: dict) -> dict:
@@ -125,8 +129,16 @@ def stage_backtest(args: argparse.Namespace, work: Path, out: dict) -> dict:
           str(work / "hft"), "--data", str(work / "market.parquet"), "--out", str(run),
           "--set", "backtest.benchmark=equal_weight"])
     p = _metrics(run).get("portfolio", {})
-    return {"run": str(run), "total_return": p.get("total_return"), "sharpe": p.get("sharpe"),
-            "max_drawdown": p.get("max_drawdown"), "trades": p.get("n_trades")}
+    ann = p.get("annualization") or {}
+    out = {"run": str(run), "total_return": p.get("total_return"),
+           "max_drawdown": p.get("max_drawdown"), "trades": p.get("n_trades"),
+           "sharpe_per_bar": p.get("sharpe_per_bar"),
+           "sharpe_per_bar_ci": p.get("sharpe_per_bar_ci")}
+    if ann.get("annualized"):
+        out["sharpe"] = p.get("sharpe")
+    else:  # a run of a few thousand bars: no annualized figure, and the reason
+        out["sharpe"] = f"n/a ({ann.get('n_days', 0):g} trading days < {ann.get('min_days')})"
+    return out
 
 
 def stage_credit(args: argparse.Namespace, work: Path, out: dict) -> dict:
@@ -192,4 +204,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, float) for x in v):
+        return f"[{v[0]:.4f}, {v[1]:.4f}]"
     return f"{v:.4f}" if isinstance(v, float) else str(v)

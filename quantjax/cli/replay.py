@@ -62,6 +62,12 @@ def run_replay(args) -> int:
     bcfg = load(BacktestConfig, args.risk)
     art = load_artifact(args.artifact)
     market, _ = load_market(args.data)
+    sel = ((art.config.get("data") or {}).get("features") or {}).get("extra_columns") or ()
+    if sel:  # the model reads extra columns: the ticks carry them after the market fields
+        from quantjax.data.extra_columns import read_extra_columns
+        from quantjax.features.streaming import with_extra_fields
+
+        market = with_extra_fields(market, read_extra_columns(args.data, market, sel))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save(cfg, out)

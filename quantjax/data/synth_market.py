@@ -274,6 +274,68 @@ def _bars(cfg: SynthMarketConfig, h: np.ndarray, z: np.ndarray, g: np.ndarray,
     o_av[:] = depth * (1.0 - ofi) * 0.5
 
 
+def future_classes(cfg: SynthMarketConfig, sim: dict[str, Any], t_idx: np.ndarray,
+                   s_idx: np.ndarray, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+    """``cls[m, n_paths]`` in {0 down, 1 flat, 2 up}: the label class of ``n_paths`` simulated
+    futures of each state ``(s_idx[m], t_idx[m])`` (``t < T - k``), drawn from the true
+    conditional distribution given ``h_t``, ``z_t``, the session schedule and the parameters
+    (what :func:`oracle_accuracy` knows)."""
+    k, alpha = cfg.label_horizon, cfg.label_threshold
+    h_all, z_all, g = sim["h"], sim["z"], sim["g"]
+    vv, phi, rho = cfg.vol_of_vol, cfg.vol_persistence, cfg.ofi_persistence
+    sd_h, sd_z = vv * np.sqrt(1 - phi**2), np.sqrt(1 - rho**2)
+    ti, si = np.asarray(t_idx), np.asarray(s_idx)
+    m = len(ti)
+    h = np.repeat(h_all[ti, si][:, None], n_paths, axis=1)
+    z = np.repeat(z_all[ti, si][:, None], n_paths, axis=1)
+    sig_prev = (sim["sigma_bar"] * g[ti] * np.exp(h_all[ti, si] - vv**2))[:, None]
+    ofi_prev = np.tanh(cfg.ofi_scale * z)
+    R = np.zeros((m, n_paths))
+    fut = np.zeros((m, n_paths))
+    for j in range(1, k + 1):
+        h = phi * h + sd_h * rng.standard_normal(h.shape)
+        z = rho * z + sd_z * rng.standard_normal(z.shape)
+        sig = sim["sigma_bar"] * g[ti + j][:, None] * np.exp(h - vv**2)
+        jump = (rng.random(h.shape) < cfg.jump_prob) * rng.standard_normal(h.shape)
+        R += (cfg.signal_strength * sig_prev * ofi_prev + sig * rng.standard_normal(h.shape)
+              + jump * (cfg.jump_scale * sim["sigma_bar"]))
+        fut += np.exp(R)
+        sig_prev, ofi_prev = sig, np.tanh(cfg.ofi_scale * z)
+    change = fut / k - 1.0
+    return np.where(change > alpha, 2, np.where(change < -alpha, 0, 1))
+
+
+def row_oracle(cfg: SynthMarketConfig, s_idx: np.ndarray, t_idx: np.ndarray,
+               paths: int = 1000, seed: int = 0, sim: dict[str, Any] | None = None,
+               chunk_rows: int = 2000) -> dict[str, np.ndarray]:
+    """The oracle on given rows ``(s_idx[N], t_idx[N])`` of the generated path (``t < T - k``),
+    from ``paths`` simulated futures per row (:func:`future_classes`, its own random stream
+    ``seed``; the generated data are not touched).
+
+    Returns ``probs[N, 3]`` (the true conditional class probabilities, down/flat/up, estimated
+    from all paths), ``pred[N]`` (the Bayes class, 0/1/2, argmax of ``probs``) and
+    ``accuracy[N]``: the expected accuracy of the Bayes class at that state, cross-fitted like
+    :func:`oracle_accuracy` (each half of the paths picks the class, the other half scores it),
+    so its mean over rows is the same-rows ceiling of any model's expected accuracy."""
+    sim = simulate(cfg) if sim is None else sim
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 20, int(seed)]))
+    s_idx, t_idx = np.asarray(s_idx, np.int64), np.asarray(t_idx, np.int64)
+    n, half = len(s_idx), max(int(paths) // 2, 1)
+    probs = np.empty((n, 3))
+    acc = np.empty(n)
+    for lo in range(0, n, chunk_rows):
+        cls = future_classes(cfg, sim, t_idx[lo:lo + chunk_rows], s_idx[lo:lo + chunk_rows],
+                             2 * half, rng)
+        a, b = cls[:, :half], cls[:, half:]
+        count_a = np.stack([(a == c).sum(axis=1) for c in range(3)], axis=1)
+        count_b = np.stack([(b == c).sum(axis=1) for c in range(3)], axis=1)
+        rows = np.arange(len(cls))
+        choice_a, choice_b = np.argmax(count_a, axis=1), np.argmax(count_b, axis=1)
+        acc[lo:lo + len(cls)] = (count_b[rows, choice_a] + count_a[rows, choice_b]) / (2.0 * half)
+        probs[lo:lo + len(cls)] = (count_a + count_b) / (2.0 * half)
+    return {"probs": probs, "pred": np.argmax(probs, axis=1), "accuracy": acc}
+
+
 def oracle_accuracy(
     cfg: SynthMarketConfig, sim: dict[str, Any], labels: np.ndarray | None = None
 ) -> dict[str, Any]:
@@ -290,14 +352,11 @@ def oracle_accuracy(
     """
     rng: np.random.Generator = sim["rng"]
     k, alpha = cfg.label_horizon, cfg.label_threshold
-    h_all, z_all, g = sim["h"], sim["z"], sim["g"]
-    T, S = h_all.shape
+    T, S = sim["h"].shape
     n = cfg.oracle_states
     t_idx = rng.integers(0, T - k, size=n)
     s_idx = rng.integers(0, S, size=n)
     half = max(cfg.oracle_paths // 2, 1)
-    vv, phi, rho = cfg.vol_of_vol, cfg.vol_persistence, cfg.ofi_persistence
-    sd_h, sd_z = vv * np.sqrt(1 - phi**2), np.sqrt(1 - rho**2)
     if labels is None:  # [S, T] realized labels of the path
         labels, _ = direction_labels(np.ascontiguousarray(sim["mid"].T), k, alpha)
     acc = np.empty(n)
@@ -306,23 +365,7 @@ def oracle_accuracy(
     for lo in range(0, n, chunk):
         ti, si = t_idx[lo : lo + chunk], s_idx[lo : lo + chunk]
         m = len(ti)
-        h = np.repeat(h_all[ti, si][:, None], 2 * half, axis=1)
-        z = np.repeat(z_all[ti, si][:, None], 2 * half, axis=1)
-        sig_prev = (sim["sigma_bar"] * g[ti] * np.exp(h_all[ti, si] - vv**2))[:, None]
-        ofi_prev = np.tanh(cfg.ofi_scale * z)
-        R = np.zeros((m, 2 * half))
-        fut = np.zeros((m, 2 * half))
-        for j in range(1, k + 1):
-            h = phi * h + sd_h * rng.standard_normal(h.shape)
-            z = rho * z + sd_z * rng.standard_normal(z.shape)
-            sig = sim["sigma_bar"] * g[ti + j][:, None] * np.exp(h - vv**2)
-            jump = (rng.random(h.shape) < cfg.jump_prob) * rng.standard_normal(h.shape)
-            R += (cfg.signal_strength * sig_prev * ofi_prev + sig * rng.standard_normal(h.shape)
-                  + jump * (cfg.jump_scale * sim["sigma_bar"]))
-            fut += np.exp(R)
-            sig_prev, ofi_prev = sig, np.tanh(cfg.ofi_scale * z)
-        change = fut / k - 1.0
-        cls = np.where(change > alpha, 2, np.where(change < -alpha, 0, 1))
+        cls = future_classes(cfg, sim, ti, si, 2 * half, rng)
         a, b = cls[:, :half], cls[:, half:]
         count_a = np.stack([(a == c).sum(axis=1) for c in range(3)], axis=1)
         count_b = np.stack([(b == c).sum(axis=1) for c in range(3)], axis=1)

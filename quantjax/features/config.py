@@ -87,11 +87,27 @@ class FeaturesConfig:
     stoch_smooth: int = spec(3, ge=1, doc="stochastic %D window")
     atr_window: int = spec(14, ge=1, doc="ATR window")
     clip: float | None = spec(10.0, gt=0, doc="clip standardized features to +-clip; null = off")
+    adapt_warmup: bool = spec(
+        True, doc="switch off cross timeframes whose lookback exceeds max_warmup_fraction of the "
+                  "bars (one warning line); false: that is an error naming the --set")
+    max_warmup_fraction: float = spec(
+        0.5, gt=0, le=1, doc="longest cross-timeframe lookback allowed, as a share of the bars "
+                             "per symbol")
+    extra_columns: tuple[str, ...] | str = spec(
+        (), doc="extra numeric columns of the market file used as model inputs: a list of "
+                "names, or 'all' (every column that is not a market field)")
+    extra_nan: str = spec(
+        "error", choices=("error", "ffill", "zero"),
+        doc="NaN in an extra column on an existing bar: error (names the row), ffill (last "
+            "value; invalid before the first one) or zero")
     seq_len: int = spec(60, ge=1, doc="window length L of a model input")
     labels: LabelsConfig = spec(default_factory=LabelsConfig)
     splits: SplitsConfig = spec(default_factory=SplitsConfig)
 
     def validate(self) -> None:
+        if isinstance(self.extra_columns, str) and self.extra_columns != "all":
+            raise ConfigError(f"extra_columns: expected a list of column names or 'all', got "
+                              f"{self.extra_columns!r}")
         bad = [g for g in self.groups if g not in GROUPS]
         if bad:
             raise ConfigError(f"groups: unknown group {bad[0]!r}; valid: {', '.join(GROUPS)}")

@@ -1,4 +1,6 @@
-"""``compute_features(market, cfg) -> FeatureSet``: all symbols, host arrays, with notes."""
+"""``compute_features(market, cfg[, extra]) -> FeatureSet``: all symbols, host arrays, with
+notes; the extra columns of ``features.extra_columns`` (:mod:`quantjax.features.extra`) come
+after the built-in features."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from quantjax.data.extra_columns import ExtraColumns
 from quantjax.data.market import MarketArrays
+from quantjax.errors import DataError
 from quantjax.features.batch import compute_batch, dropped_features, feature_names
 from quantjax.features.config import FeaturesConfig
+from quantjax.features.extra import extra_features, selected
 from quantjax.features.prep import SymbolInputs, prepare
 
 
@@ -35,10 +40,12 @@ def feature_notes(cfg: FeaturesConfig, has_quotes: bool) -> tuple[str, ...]:
 
 
 def compute_features(
-    market: MarketArrays, cfg: FeaturesConfig, chunk_symbols: int | None = None
+    market: MarketArrays, cfg: FeaturesConfig, chunk_symbols: int | None = None,
+    extra: ExtraColumns | None = None,
 ) -> FeatureSet:
     """Compute every selected feature for every symbol (jit + vmap, ``chunk_symbols`` symbols
-    per call to bound memory; None = all at once)."""
+    per call to bound memory; None = all at once), then append the extra columns ``extra``
+    (required when ``cfg.extra_columns`` selects some; their NaN policy ``cfg.extra_nan``)."""
     has_quotes = market.has_quotes
     inputs = prepare(market)
     S = market.n_symbols
@@ -58,10 +65,27 @@ def compute_features(
         oks.append(np.asarray(ok))
     values = np.concatenate(vals)
     fvalid = np.concatenate(oks)
+    names = feature_names(cfg, has_quotes)
+    notes = feature_notes(cfg, has_quotes)
+    if selected(cfg):
+        if extra is None:
+            raise DataError("data.features.extra_columns: the market has no extra column "
+                            "values (extra columns come from a --data file)")
+        clash = sorted(set(extra.names) & set(names))
+        if clash:
+            raise DataError(f"extra column '{clash[0]}' has the name of a built-in feature; "
+                            "rename the column")
+        ev, eok, filled = extra_features(extra, market.mask, cfg.extra_nan, market.symbols,
+                                         market.timestamps)
+        values = np.concatenate([values, ev], axis=-1)
+        fvalid = np.concatenate([fvalid, eok], axis=-1)
+        names = names + tuple(extra.names)
+        notes = notes + (f"extra columns {', '.join(extra.names) or 'none'}: NaN policy "
+                         f"{cfg.extra_nan}, {filled} value(s) filled",)
     return FeatureSet(
         values=values,
         feature_valid=fvalid,
         valid=fvalid.all(axis=-1),
-        names=feature_names(cfg, has_quotes),
-        notes=feature_notes(cfg, has_quotes),
+        names=names,
+        notes=notes,
     )

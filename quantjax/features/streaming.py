@@ -13,7 +13,13 @@ without a tick is a missing bar).
 - ``inc``: the incremental feature state (dict pytree, leaves ``[S, ...]``);
 - ``rows[S, L, F]``: ring of the last L standardized feature rows (slot ``t % L``),
   ``row_ok[S, L]``, ``run[S]`` (consecutive valid rows, saturating at L);
-- ``t``: int32 bars consumed (shared).
+- ``t``: int32 bars consumed (shared);
+- ``extra``: the extra columns' NaN-policy state (``last[S, E]`` value, ``seen[S, E]``), or
+  None without extra columns.
+
+Extra columns (``features.extra_columns``, :mod:`quantjax.features.extra`) travel in the tick
+(``Tick.extra[E]``, NaN where absent) and are appended after the built-in features with the
+same NaN policy as the batch path, one bar at a time (:func:`extra_step`).
 
 The compiled step donates the state (updated in place): do not reuse a state after passing it
 to :meth:`StreamingFeatures.step` / :meth:`StreamingFeatures.scan`.
@@ -30,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from quantjax.data.market import FIELDS
 from quantjax.features.batch import feature_names
 from quantjax.features.config import FeaturesConfig
 from quantjax.features.incremental import Plan, init_inc, make_inc_step, state_size
@@ -49,6 +56,7 @@ class Tick(NamedTuple):
     ask_volume: jax.Array
     sod: jax.Array  # int32 seconds since 00:00 UTC
     subsec: jax.Array  # float32
+    extra: jax.Array | None = None  # [E] float32 extra columns (NaN where absent), or None
 
 
 class FeatureState(NamedTuple):
@@ -59,6 +67,26 @@ class FeatureState(NamedTuple):
     row_ok: jax.Array  # [S, L] bool
     run: jax.Array  # [S] int32
     t: jax.Array  # [] int32
+    extra: dict | None = None  # {"last": [S, E] float32, "seen": [S, E] bool}
+
+
+def extra_step(state: dict, x, present, policy: str):
+    """One bar of the extra columns under the NaN ``policy`` (as
+    :func:`quantjax.features.extra.extra_features`): ``(state, (values[..., E], valid[..., E]))``
+    from ``x[..., E]`` (NaN where absent) and ``present[...]``."""
+    present = jnp.asarray(present)[..., None]
+    fin = jnp.isfinite(x)
+    ok = present & fin
+    last = jnp.where(ok, x, state["last"])
+    seen = state["seen"] | ok
+    if policy == "zero":
+        val, valid = jnp.where(fin, x, 0.0), present & jnp.ones_like(fin)
+    elif policy == "ffill":
+        val, valid = last, present & seen
+    else:  # error: the host refuses NaN first; a NaN that reaches here is an invalid row
+        val, valid = x, ok
+    val = jnp.where(valid, val, 0.0).astype(jnp.float32)
+    return {"last": last, "seen": seen}, (val, valid)
 
 
 def prepare_bar(last_hi, last_lo, tk: Tick, has_quotes: bool):
@@ -99,7 +127,8 @@ def _prepare_bar(inc: dict, tk: Tick, has_quotes: bool):
 
 def make_step(cfg: FeaturesConfig, has_quotes: bool, clip):
     """``step(state, tick, mean[F], std[F]) -> (state, (rows[S, F], row_ok[S]))`` for all
-    symbols (pure, jittable; the scaler is an argument)."""
+    symbols (pure, jittable; the scaler is an argument). With extra columns (``state.extra``
+    not None) they are appended after the built-in features."""
     plan = Plan(cfg, has_quotes)
     inc_step = make_inc_step(plan)
 
@@ -111,6 +140,11 @@ def make_step(cfg: FeaturesConfig, has_quotes: bool, clip):
 
     def step(st: FeatureState, tk: Tick, mean, std, raw=False):
         inc, (values, valid) = vstep(st.inc, tk, st.t)
+        ex = st.extra
+        if ex is not None:
+            ex, (ev, eok) = extra_step(ex, tk.extra, tk.present, cfg.extra_nan)
+            values = jnp.concatenate([values, ev], axis=-1)
+            valid = jnp.concatenate([valid, eok], axis=-1)
         row_ok = jnp.all(valid, axis=-1)
         z = (values - mean) / std
         if clip is not None:
@@ -121,7 +155,7 @@ def make_step(cfg: FeaturesConfig, has_quotes: bool, clip):
         rows = jax.lax.dynamic_update_index_in_dim(st.rows, z[:, None], slot, 1)
         oks = jax.lax.dynamic_update_index_in_dim(st.row_ok, row_ok[:, None], slot, 1)
         run = jnp.where(row_ok, jnp.minimum(st.run + 1, L), 0).astype(jnp.int32)
-        st = FeatureState(inc, rows, oks, run, st.t + 1)
+        st = FeatureState(inc, rows, oks, run, st.t + 1, ex)
         return st, ((z, row_ok, values, valid) if raw else (z, row_ok))
 
     return step
@@ -169,15 +203,29 @@ def _jitted_scan_raw(cfg: FeaturesConfig, has_quotes: bool):
     return jax.jit(run, donate_argnums=0)
 
 
+def stream_extra_names(cfg: FeaturesConfig, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The extra columns a FeaturesConfig selects among a tick's ``fields`` (the market fields,
+    then the extra columns); a selected column missing from ``fields`` is a ValueError."""
+    if cfg.extra_columns == "all":
+        return tuple(f for f in fields if f not in FIELDS)
+    missing = [c for c in cfg.extra_columns if c not in fields]
+    if missing:
+        raise ValueError(f"the ticks have no extra column {missing[0]!r} (fields: "
+                         f"{', '.join(fields)})")
+    return tuple(cfg.extra_columns)
+
+
 class StreamFeaturesBase:
     """What the streaming feature engines share: fields, feature names, the scaler, and
-    host-side tick building. ``fields``: the market's field names (FIELDS order)."""
+    host-side tick building. ``fields``: the market's field names (FIELDS order), then the
+    extra columns the config selects (:func:`stream_extra_names`)."""
 
     def __init__(self, cfg: FeaturesConfig, fields: tuple[str, ...], mean, std, seq_len: int):
         self.cfg = cfg
         self.fields = tuple(fields)
         self.has_quotes = all(f in self.fields for f in ("bid", "ask", "bid_volume", "ask_volume"))
-        self.names = feature_names(cfg, self.has_quotes)
+        self.extra_names = stream_extra_names(cfg, self.fields)
+        self.names = feature_names(cfg, self.has_quotes) + self.extra_names
         if len(mean) != len(self.names):
             raise ValueError(f"scaler has {len(mean)} features, the feature config gives "
                              f"{len(self.names)}")
@@ -198,18 +246,33 @@ class StreamFeaturesBase:
         prices = np.stack([col(n) for n in PRICE_FIELDS], axis=1)
         hi, lo = split_hi_lo(prices)
         sod, subsec = time_of_day(np.asarray([timestamp], np.int64))
+        extra = np.zeros((S, 0), np.float32)  # [S, E]: empty without extra columns
+        if self.extra_names:
+            extra = np.stack([col(n) for n in self.extra_names], axis=1).astype(np.float32)
         return Tick(present=np.asarray(present, bool), hi=hi, lo=lo,
                     volume=col("volume").astype(np.float32),
                     bid_volume=col("bid_volume").astype(np.float32),
                     ask_volume=col("ask_volume").astype(np.float32),
-                    sod=np.full(S, sod[0], np.int32), subsec=np.full(S, subsec[0], np.float32))
+                    sod=np.full(S, sod[0], np.int32), subsec=np.full(S, subsec[0], np.float32),
+                    extra=extra)
 
     def make_ticks(self, market) -> Tick:
-        """Host: every bar of a MarketArrays as time-major ticks (leaves ``[T, S, ...]``)."""
+        """Host: every bar of a MarketArrays as time-major ticks (leaves ``[T, S, ...]``);
+        extra columns come as extra fields (:func:`with_extra_fields`)."""
         ticks = [self.make_tick(market.values[:, t, [market.fields.index(f) for f in self.fields]],
                                 market.mask[:, t], market.timestamps[t])
                  for t in range(market.n_steps)]
         return jax.tree.map(lambda *xs: np.stack(xs), *ticks)
+
+
+def with_extra_fields(market, extra):
+    """A MarketArrays whose fields are followed by the extra columns ``extra``
+    (:class:`~quantjax.data.extra_columns.ExtraColumns`), the layout streaming ticks and the
+    replay read; ``extra`` None or empty: ``market`` itself."""
+    if extra is None or not extra.names:
+        return market
+    return market._replace(values=np.concatenate([market.values, extra.values], axis=-1),
+                           fields=tuple(market.fields) + tuple(extra.names))
 
 
 class StreamingFeatures(StreamFeaturesBase):
@@ -233,8 +296,11 @@ class StreamingFeatures(StreamFeaturesBase):
         S, L, F = n_symbols, self.seq_len, len(self.names)
         inc = jax.tree.map(lambda a: jnp.array(jnp.broadcast_to(a, (S, *a.shape))),
                            init_inc(self.plan))
+        E = len(self.extra_names)
+        extra = ({"last": jnp.zeros((S, E), jnp.float32), "seen": jnp.zeros((S, E), bool)}
+                 if E else None)
         return FeatureState(inc, jnp.zeros((S, L, F), jnp.float32), jnp.zeros((S, L), bool),
-                            jnp.zeros(S, jnp.int32), jnp.zeros((), jnp.int32))
+                            jnp.zeros(S, jnp.int32), jnp.zeros((), jnp.int32), extra)
 
     def step(self, state: FeatureState, tick: Tick):
         """``(state, (rows[S, F], row_ok[S]))``; ``state`` is donated (updated in place)."""

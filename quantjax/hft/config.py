@@ -2,8 +2,10 @@
 
 Sections: ``model`` (the model chosen by ``model.name`` and its architecture, a config dataclass
 of :mod:`quantjax.models.registry`; default ``lstm_attention``, the spec's ``ModelConfig``),
-``data`` (labels, splits, synthetic generator, feature settings), ``loss`` (multi-task loss) and
-``train`` (:class:`quantjax.train.config.TrainConfig`).
+``data`` (labels, splits, synthetic generator, feature settings), ``loss`` (multi-task loss),
+``train`` (:class:`quantjax.train.config.TrainConfig`), ``evaluation`` (intervals, the
+same-rows oracle, the linear baseline, IC settings) and ``walk_forward`` (``quantjax train hft
+--walk-forward``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,55 @@ class HFTLossConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HFTEvaluationConfig:
+    """How a trained model is scored (``metrics.json`` keys in docs/training.md)."""
+
+    bootstrap_resamples: int = spec(1000, ge=10, doc="block-bootstrap resamples of every interval")
+    bootstrap_seed: int = spec(0, doc="seed of the block bootstrap")
+    oracle_paths: int = spec(
+        1000, ge=10, doc="synthetic data: simulated futures per evaluated row of the same-rows "
+                         "oracle (test.bayes_accuracy)")
+    linear_baseline: bool = spec(True, doc="train the linear baseline on the last step's features")
+    linear_l2: tuple[float, ...] = spec(
+        (1e-4, 1e-3, 1e-2, 1e-1, 1.0), gt=0,
+        doc="L2 penalties tried by the linear baseline (chosen on the validation split)")
+    ic_min_symbols: int = spec(
+        3, ge=2, doc="cross-sectional IC needs this many symbols per time step; fewer symbols: "
+                     "time-series IC per symbol")
+
+
+@dataclasses.dataclass(frozen=True)
+class WalkForwardConfig:
+    """Walk-forward retraining (``quantjax train hft --walk-forward``, docs/training.md)."""
+
+    folds: int = spec(4, ge=1, doc="number of walk-forward folds (test blocks)")
+    mode: str = spec("expanding", choices=("expanding", "rolling"),
+                     doc="training window: everything before the test block, or the last "
+                         "train_size positions")
+    train_size: int | None = spec(None, ge=1, doc="rolling mode: training window in sample times")
+    test_fraction: float = spec(
+        0.3, gt=0, lt=1, doc="share of the sample time range covered by the K test blocks "
+                             "(the last one ends at the last sample)")
+    val_fraction: float = spec(
+        0.15, gt=0, lt=1, doc="last share of each fold's training window held out for early "
+                              "stopping (after an embargo)")
+    embargo: int | None = spec(
+        None, ge=0, doc="positions skipped after the purge (= the label horizon) between "
+                        "train, validation and test; null = model.sequence_length")
+    vmap: bool = spec(True, doc="train all folds in one vmapped program (else one after another, "
+                                "same compiled program)")
+    warm_start: bool = spec(False, doc="sequential folds only: start each fold from the previous "
+                                       "fold's best params")
+
+    def validate(self) -> None:
+        if self.mode == "rolling" and not self.train_size:
+            raise ConfigError("walk_forward.train_size: rolling mode needs a training window > 0")
+        if self.vmap and self.warm_start:
+            raise ConfigError("walk_forward.warm_start: needs walk_forward.vmap=false (vmapped "
+                              "folds train at the same time)")
+
+
+@dataclasses.dataclass(frozen=True)
 class HFTConfig:
     """Whole HFT training config (``quantjax train hft``)."""
 
@@ -70,6 +121,8 @@ class HFTConfig:
     data: HFTDataConfig = spec(default_factory=HFTDataConfig)
     loss: HFTLossConfig = spec(default_factory=HFTLossConfig)
     train: TrainConfig = spec(default_factory=TrainConfig)
+    evaluation: HFTEvaluationConfig = spec(default_factory=HFTEvaluationConfig)
+    walk_forward: WalkForwardConfig = spec(default_factory=WalkForwardConfig)
 
     def validate(self) -> None:
         if len(self.train.loss_weights) != 3:

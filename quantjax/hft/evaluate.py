@@ -1,5 +1,6 @@
 """Evaluation of a trained HFT model on a split: predictions in real units, metrics with
-baselines and the oracle, attention samples, and the run's prediction files."""
+baselines, the linear baseline, signal metrics, the oracle and intervals
+(:mod:`quantjax.hft.metrics`), attention samples, and the run's prediction files."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 
 from quantjax.features.windows import gather_windows
 from quantjax.hft.config import HFTConfig
+from quantjax.hft.linear_baseline import fit_linear_baseline, last_step_features
+from quantjax.hft.metrics import prediction_metrics
 from quantjax.hft.task import (
-    N_CLASSES,
     HFTArrays,
     eval_batch,
     host_windows,
@@ -21,7 +23,6 @@ from quantjax.hft.task import (
     make_predict,
 )
 from quantjax.models.registry import build, spec_of
-from quantjax.train import metrics
 
 N_ATTENTION_SAMPLES = 4
 
@@ -81,42 +82,29 @@ def write_prediction_files(cfg: HFTConfig, params, ds, data: HFTArrays, extra: d
 
 
 def evaluate(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict, split: str,
-             bayes_accuracy: float | None = None) -> dict:
-    """Host metrics of ``split`` ("val" | "test") in real units, with baselines.
-
-    Keys: directional_accuracy, macro_f1, confusion_matrix (rows true, cols predicted; down,
-    flat, up), price_mae (return units), vol_r2, majority_baseline_accuracy,
-    persistence_baseline_accuracy, zero_return_price_mae, persistence_price_mae, n, and
-    bayes_accuracy / accuracy_over_bayes when given.
-    """
+             bayes_accuracy: float | None = None, oracle=None, linear=None) -> dict:
+    """Host metrics of ``split`` ("val" | "test") in real units, with baselines, signal
+    metrics and intervals (:func:`quantjax.hft.metrics.prediction_metrics`; keys in
+    docs/training.md). ``bayes_accuracy``: the generator's population oracle accuracy;
+    ``oracle``: the same-rows oracle (:mod:`quantjax.hft.oracle`); ``linear``: a fitted
+    :class:`~quantjax.hft.linear_baseline.LinearBaseline`."""
     p = split_predictions(cfg, params, ds, data, extra, split)
-    index = p["index"].astype(np.int64)
-    s, t = index[:, 0], index[:, 1]
-    y_dir, y_ret, y_vol = p["true_direction"], p["true_return"], p["realized_vol"]
-    pred_dir, pred_ret, pred_vol = p["pred_direction"], p["pred_return"], p["pred_vol"]
-    rep = metrics.classification_report(y_dir, pred_dir, N_CLASSES)
+    lin = None
+    if linear is not None:
+        lin = linear.predict(last_step_features(ds.features, p["index"]))
     majority = int(np.argmax(extra["train_class_counts"]))
-    h = int(extra["horizon"])
-    tp = t - h
-    ok = (tp >= 0) & np.asarray(ds.label_valid)[s, np.maximum(tp, 0)]
-    pers_dir = np.where(ok, np.asarray(ds.direction)[s, np.maximum(tp, 0)], majority)
-    pers_ret = np.where(ok, np.asarray(ds.future_return, np.float64)[s, np.maximum(tp, 0)], 0.0)
-    res = {
-        "n": len(index),
-        "directional_accuracy": rep["accuracy"],
-        "macro_f1": rep["macro_f1"],
-        "confusion_matrix": rep["confusion_matrix"],
-        "price_mae": metrics.mae(y_ret, pred_ret),
-        "vol_r2": metrics.r2_score(y_vol, pred_vol),
-        "majority_baseline_accuracy": float(np.mean(y_dir == majority)),
-        "persistence_baseline_accuracy": float(np.mean(y_dir == pers_dir)),
-        "zero_return_price_mae": metrics.mae(y_ret, np.zeros_like(y_ret)),
-        "persistence_price_mae": metrics.mae(y_ret, pers_ret),
-        "class_frequencies": (np.bincount(y_dir, minlength=N_CLASSES) / max(len(y_dir), 1)).tolist(),
-    }
-    if bayes_accuracy is not None:
-        res["bayes_accuracy"] = float(bayes_accuracy)
-        res["accuracy_over_bayes"] = rep["accuracy"] / float(bayes_accuracy)
-    return res
+    return prediction_metrics(p, ds, int(extra["horizon"]), majority, cfg.evaluation,
+                              oracle=oracle, bayes_population=bayes_accuracy, linear=lin,
+                              timestamps=getattr(ds, "timestamps", None))
 
 
+def fit_baseline(cfg: HFTConfig, ds):
+    """The linear baseline (:mod:`quantjax.hft.linear_baseline`) fitted on ``ds``'s training
+    split, its penalties chosen on the validation split."""
+    def rows(name):
+        idx = np.asarray(getattr(ds, name), np.int64).reshape(-1, 2)
+        return (last_step_features(ds.features, idx), np.asarray(ds.direction)[idx[:, 0], idx[:, 1]],
+                np.asarray(ds.future_return, np.float64)[idx[:, 0], idx[:, 1]])
+
+    return fit_linear_baseline(*rows("train_index"), *rows("val_index"),
+                               cfg.evaluation.linear_l2)

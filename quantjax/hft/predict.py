@@ -7,7 +7,8 @@
   for model-driven backtests: features of ``market`` with the run's feature config,
   standardized with the run's saved scaler, windows ``[t-L+1, t]`` gathered in jit batches.
   Causal by construction: the prediction at ``t`` reads rows ``<= t`` only. NaN where the
-  window ending at ``t`` has an invalid row (warm-up, missing bars).
+  window ending at ``t`` has an invalid row (warm-up, missing bars). For a walk-forward run
+  (:mod:`quantjax.hft.walk_forward`) these are its stored out-of-sample predictions only.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.config import from_dict
+from quantjax.config import from_dict, load
 from quantjax.errors import DataError
+from quantjax.features.extra import selected
 from quantjax.features.market_features import compute_features
 from quantjax.features.scaler import apply_scaler
+from quantjax.features.warmup import restrict_to_names
 from quantjax.features.windows import gather_windows, sample_index, sample_valid
 from quantjax.hft.config import HFTConfig
 from quantjax.hft.dataset import features_config
+from quantjax.hft.walk_forward import is_walk_forward_run, oos_market_predictions
 from quantjax.models.registry import build
 from quantjax.platform import batch_compiler_options
 from quantjax.train.checkpoint import load_for_inference
@@ -68,15 +72,31 @@ def predict_windows(predict, params, features, index: np.ndarray, seq_len: int,
     return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]}
 
 
-def predict_market(run_dir: str | Path, market, batch: int = 1024):
+def run_extra_columns(run_dir: str | Path):
+    """The ``data.features.extra_columns`` setting of an HFT run (``()`` when none), from its
+    config.yaml; a backtest market must carry those columns."""
+    p = Path(run_dir) / "config.yaml"
+    if not p.is_file() or is_walk_forward_run(run_dir):
+        return ()
+    fcfg = features_config(load(HFTConfig, p))
+    return fcfg.extra_columns if selected(fcfg) else ()
+
+
+def predict_market(run_dir: str | Path, market, batch: int = 1024, extra_columns=None):
     """``(probs[S, T, 3], pred_return[S, T], pred_vol[S, T])`` float32 for every bar of
     ``market`` (a :class:`~quantjax.data.market.MarketArrays`) from the best checkpoint of the
-    HFT run ``run_dir``; class order down/flat/up; NaN where no valid window ends at ``t``."""
+    HFT run ``run_dir``; class order down/flat/up; NaN where no valid window ends at ``t``.
+    ``extra_columns``: the market's :class:`~quantjax.data.extra_columns.ExtraColumns` when the
+    run uses some (:func:`run_extra_columns`). A walk-forward run gives its out-of-sample
+    predictions (NaN elsewhere) and needs its own market."""
+    if is_walk_forward_run(run_dir):
+        return oos_market_predictions(run_dir, market)
     model_cfg, params, scaler, extra = load_for_inference(run_dir)
     cfg = from_dict(HFTConfig, extra["config"])
-    fcfg = features_config(cfg)
-    fs = compute_features(market, fcfg, chunk_symbols=16)
     want = tuple(extra.get("feature_names", ()))
+    fcfg = restrict_to_names(features_config(cfg), want, market.has_quotes) if want else \
+        features_config(cfg)
+    fs = compute_features(market, fcfg, chunk_symbols=16, extra=extra_columns)
     if want and tuple(fs.names) != want:
         missing = sorted(set(want) - set(fs.names))
         extra_names = sorted(set(fs.names) - set(want))

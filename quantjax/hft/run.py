@@ -10,9 +10,11 @@ import jax
 import numpy as np
 
 from quantjax.config import load, save, to_dict
+from quantjax.data.market_io import load_market
 from quantjax.hft.config import HFTConfig
-from quantjax.hft.dataset import load_hft_dataset
-from quantjax.hft.evaluate import evaluate, write_prediction_files
+from quantjax.hft.dataset import effective_config, load_hft_dataset
+from quantjax.hft.evaluate import evaluate, fit_baseline, write_prediction_files
+from quantjax.hft.oracle import same_rows_oracle
 from quantjax.hft.task import N_CLASSES, make_hft_task, prepare_arrays
 from quantjax.jsonio import write_json
 from quantjax.train.checkpoint import checkpoint_meta
@@ -21,8 +23,12 @@ from quantjax.train.trainer import hparams_from_config
 
 
 def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bool = True,
-              bayes_accuracy: float | None = None, log=print) -> dict:
+              bayes_accuracy: float | None = None, oracle=None, log=print) -> dict:
     """Train on ``ds`` (an HFTDataset) into ``workdir``; returns the metrics.json mapping.
+
+    ``bayes_accuracy``: the generator's population oracle accuracy; ``oracle``: the same-rows
+    oracle of the test rows (:mod:`quantjax.hft.oracle`). The linear baseline
+    (``evaluation.linear_baseline``) is fitted on the same split and scored beside the model.
 
     Refuses (:func:`quantjax.train.loop.check_workdir`) a workdir with checkpoints without
     ``resume``, or a ``resume`` with another config. The arrays go to the device unless they
@@ -39,9 +45,13 @@ def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bo
     res = fit(task, cfg.train, hp, data, workdir, meta=meta, resume=resume, progress=progress,
               log=log)
     write_prediction_files(cfg, res.best_params, ds, data, extra, workdir)
+    linear = fit_baseline(cfg, ds) if cfg.evaluation.linear_baseline else None
     return {
-        "val": evaluate(cfg, res.best_params, ds, data, extra, "val"),
-        "test": evaluate(cfg, res.best_params, ds, data, extra, "test", bayes_accuracy),
+        "val": evaluate(cfg, res.best_params, ds, data, extra, "val", linear=linear),
+        "test": evaluate(cfg, res.best_params, ds, data, extra, "test", bayes_accuracy,
+                         oracle=oracle, linear=linear),
+        "linear_baseline": None if linear is None else {
+            "l2_direction": linear.l2_direction, "l2_price": linear.l2_price},
         "train_samples_per_sec": res.train_samples_per_sec,
         "steps": res.steps, "best_step": res.best_step, "epochs": res.epochs_run,
         "n_train": task.n_train, "n_features": extra["n_features"],
@@ -60,13 +70,30 @@ def train_hft_run(config: str | None, workdir, *, data: str | None = None,
     """
     cfg = load(HFTConfig, config, overrides)
     workdir = Path(workdir)
+    ds, info = load_hft_dataset(cfg, data, log=log)
+    cfg = effective_config(cfg, info)  # the warm-up adapted to the data is part of the config
     # refuse (existing checkpoints without --resume, another config with it) before anything
     # is written: config.yaml of the existing run must survive a refused call
     check_workdir(workdir, resume=resume, config=to_dict(cfg))
-    ds, info = load_hft_dataset(cfg, data, log=log)
     save(cfg, workdir)
+    oracle = run_oracle(cfg, data, info, log)
     metrics = train_hft(cfg, ds, workdir, resume=resume, progress=progress,
-                        bayes_accuracy=info.get("bayes_accuracy"), log=log)
+                        bayes_accuracy=info.get("bayes_accuracy"), oracle=oracle, log=log)
     metrics["data"] = info
     write_json(workdir / "metrics.json", metrics)
     return metrics
+
+
+def run_oracle(cfg: HFTConfig, data: str | None, info: dict, log=print):
+    """The same-rows oracle of a run's data (None, with a logged reason, when the data are not
+    the synthetic generator's path)."""
+    if info.get("synthetic_config") is None:
+        return None
+    market = None if data is None else load_market(data)[0]
+    oracle, why = same_rows_oracle(info["synthetic_config"], market, cfg.data.prediction_horizon,
+                                   cfg.data.direction_threshold, cfg.evaluation.oracle_paths,
+                                   cfg.evaluation.bootstrap_seed)
+    if oracle is None:
+        log(f"no same-rows oracle: {why}")
+        info["same_rows_oracle"] = why
+    return oracle

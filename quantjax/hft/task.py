@@ -45,6 +45,7 @@ class HFTArrays(NamedTuple):
     val_weight: jax.Array  # [Nv_pad] float32, 0 on padding
     test_index: jax.Array  # [Nt_pad, 2]
     test_weight: jax.Array  # [Nt_pad]
+    train_weight: jax.Array | None = None  # [N] float32, 0 on padding rows (walk-forward folds)
 
 
 def _pad(index: np.ndarray, multiple: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,13 +201,16 @@ def make_hft_task(cfg: HFTConfig, data: HFTArrays) -> Task:
     def batch_loss_fn(params, batch: dict, hp: HParams, key):
         out = model.apply(params, batch["x"], train=True, dropout_rate=hp.dropout_rate,
                           rngs={"dropout": key})
-        return task_losses(cfg, out, batch["direction"], batch["price"], batch["vol"], hp)
+        return task_losses(cfg, out, batch["direction"], batch["price"], batch["vol"], hp,
+                           batch.get("weight"))
 
     def loss_fn(params, data: HFTArrays, rows, hp: HParams, key):
         idx = data.train_index[rows]
         y_dir, y_p, y_v = _targets(data, idx)
         batch = {"x": gather_windows(data.features, idx, L), "direction": y_dir,
                  "price": y_p, "vol": y_v}
+        if data.train_weight is not None:  # padded walk-forward folds: padding rows weigh 0
+            batch["weight"] = data.train_weight[rows]
         return batch_loss_fn(params, batch, hp, key)
 
     def scores(out: dict, y_dir, y_p, y_v, w, hp: HParams) -> dict:

@@ -1,5 +1,6 @@
-"""Backtest tear sheet: equity vs benchmark, underwater, calendar heatmap, rolling Sharpe/vol,
-return distribution with VaR/CVaR, VaR backtest, trade PnL, exposure, per-symbol table.
+"""Backtest tear sheet: headline figures with their 95% intervals (or why the annualized ones
+are null), equity vs benchmark, underwater, calendar heatmap, rolling Sharpe/vol, return
+distribution with VaR/CVaR, VaR backtest, trade PnL, exposure, per-symbol table.
 
 Reads ``metrics.json`` (``portfolio``, ``per_symbol``), ``returns.csv`` (``timestamp, equity,
 return`` and optionally ``benchmark``: the benchmark's per-period returns),
@@ -30,9 +31,14 @@ LABELS = {
     "avg_loss": "average loss", "total_fees": "total fees", "turnover": "turnover (annual)",
     "exposure": "time in market", "avg_gross_leverage": "average gross leverage",
     "n_fills": "fills", "final_equity": "final equity", "initial_equity": "initial equity",
-    "breaker_tripped": "drawdown breaker tripped",
+    "breaker_tripped": "drawdown breaker tripped", "annual_return": "annual return (arithmetic)",
+    "n_bars": "bars", "mean_bar_return": "mean bar return", "std_bar_return": "std of bar returns",
+    "sharpe_per_bar": "Sharpe per bar (not annualized)",
+    "excess_sharpe_per_bar": "excess Sharpe per bar vs benchmark",
 }
-PER_SYMBOL_COLS = ("total_return", "sharpe", "max_drawdown", "annual_volatility", "psr",
+HEADLINE = ("sharpe", "annual_return", "sharpe_per_bar")
+PER_SYMBOL_COLS = ("total_return", "sharpe", "sharpe_per_bar", "max_drawdown",
+                   "annual_volatility", "psr",
                    "n_trades", "win_rate", "total_fees", "exposure", "final_equity")
 VAR_LABELS = {
     "window": "window (periods)", "level": "VaR level", "n_obs": "observations",
@@ -63,6 +69,7 @@ def build(rep: Report, run_dir: Path, m: dict) -> None:
     port = m.get("portfolio", {})
     ppy = float(m.get("periods_per_year") or 252.0)
     rep.section("Performance summary")
+    _headline(rep, m)
     keys = [k for k in LABELS if k in port and is_scalar(port[k])]
     keys += [k for k, v in port.items() if k not in LABELS and is_scalar(v)]
     rows = [(LABELS.get(k, k), ("portfolio", k)) for k in keys]
@@ -80,12 +87,42 @@ def build(rep: Report, run_dir: Path, m: dict) -> None:
         r = df["return"].to_numpy(np.float64)
         _equity(rep, df, r, m)
         _calendar(rep, df)
-        _rolling(rep, df, r, ppy)
+        ann = (m.get("portfolio") or {}).get("annualization") or {}
+        _rolling(rep, df, r, ppy, ann.get("annualized", True))
         _distribution(rep, r, m)
     _var_backtest(rep, m, df)
     _trades(rep, run_dir, m)
     _exposure(rep, run_dir, df)
     _per_symbol(rep, m)
+
+
+def _headline(rep: Report, m: dict) -> None:
+    port = m.get("portfolio", {})
+    if isinstance(m.get("signal_source"), str):
+        rep.para(f"Signals: {rep.value(('signal_source',))}.")
+    ann = port.get("annualization")
+    if isinstance(ann, dict):
+        if ann.get("annualized"):
+            basis = ("daily returns (intraday bars compounded per UTC day)"
+                     if ann.get("basis") == "daily" else "bar returns")
+            rep.para(f"Annualized figures from {basis} over "
+                     f"{rep.value(('portfolio', 'annualization', 'n_days'))} trading days, "
+                     f"{rep.value(('portfolio', 'annualization', 'periods_per_year'))} periods "
+                     "a year.")
+        else:
+            rep.note(f"Annualized figures (Sharpe, Sortino, CAGR, annual return and volatility, "
+                     f"Calmar, alpha, information ratio) are not shown: {ann.get('reason')}.")
+    keys = [k for k in HEADLINE if k in port]
+    if keys:
+        rep.grid_table([LABELS.get(k, k) for k in keys], ["value", "95% low", "95% high"],
+                       [[("portfolio", k), ("portfolio", f"{k}_ci", 0),
+                         ("portfolio", f"{k}_ci", 1)] for k in keys], corner="headline")
+    if isinstance(port.get("bootstrap"), dict):
+        rep.para(f"Intervals: {rep.value(('portfolio', 'bootstrap', 'method'))} of "
+                 f"{rep.value(('portfolio', 'bootstrap', 'unit'))} returns, blocks of "
+                 f"{rep.value(('portfolio', 'bootstrap', 'block'))}, "
+                 f"{rep.value(('portfolio', 'bootstrap', 'resamples'))} resamples, seed "
+                 f"{rep.value(('portfolio', 'bootstrap', 'seed'))}.")
 
 
 def _equity(rep: Report, df, r: np.ndarray, m: dict) -> None:
@@ -160,8 +197,11 @@ def _calendar(rep: Report, df) -> None:
                "calendar returns heatmap")
 
 
-def _rolling(rep: Report, df, r: np.ndarray, ppy: float) -> None:
+def _rolling(rep: Report, df, r: np.ndarray, ppy: float, annualized: bool = True) -> None:
     rep.section("Rolling Sharpe ratio and volatility")
+    if not annualized:
+        _rolling_per_bar(rep, df, r)
+        return
     T = len(r)
     w = int(max(5, min(ppy / 4.0, T // 5)))
     if T < 2 * w or T < 10:
@@ -183,6 +223,28 @@ def _rolling(rep: Report, df, r: np.ndarray, ppy: float) -> None:
                f"({rep.value(('periods_per_year',))}). Full-period Sharpe "
                f"{rep.value(('portfolio', 'sharpe'))}, annual volatility "
                f"{rep.value(('portfolio', 'annual_volatility'))}.", "rolling Sharpe and volatility")
+
+
+def _rolling_per_bar(rep: Report, df, r: np.ndarray) -> None:
+    T = len(r)
+    w = int(max(5, T // 10))
+    if T < 2 * w:
+        rep.note("Too few periods for rolling statistics.")
+        return
+    s = pd.Series(r, index=df.index)
+    mean, sd = s.rolling(w).mean(), s.rolling(w).std(ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = mean / sd.where(sd > 0)
+    fig, (a1, a2) = new_figure(9, 4.6, 2, 1, sharex=True)
+    a1.plot(sharpe.index, sharpe.to_numpy(), lw=1.0)
+    a1.axhline(0, color="k", lw=0.6)
+    style(a1, f"Rolling Sharpe ratio per bar ({w} bars, not annualized)", ylabel="Sharpe")
+    a2.plot(sd.index, sd.to_numpy(), lw=1.0, color="tab:orange")
+    style(a2, "Rolling std of bar returns", ylabel="std")
+    a2.tick_params(axis="x", labelrotation=20)
+    rep.figure(fig, f"Rolling per-bar figures over a tenth of the run ({w} bars); the run is too "
+               f"short to annualize. Full-run Sharpe per bar "
+               f"{rep.value(('portfolio', 'sharpe_per_bar'))}.", "rolling per-bar Sharpe")
 
 
 def _distribution(rep: Report, r: np.ndarray, m: dict) -> None:

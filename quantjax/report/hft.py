@@ -1,5 +1,7 @@
-"""HFT training report: loss/metric curves (``metrics.jsonl``), confusion matrix, model vs
-baselines vs oracle accuracy, predicted vs realized volatility and attention heatmaps.
+"""HFT training report: headline metrics with their 95% intervals, signal metrics (IC, rank IC,
+ICIR), loss/metric curves (``metrics.jsonl``), confusion matrix, model vs baselines (majority,
+persistence, linear) vs the same-rows oracle, walk-forward folds, predicted vs realized
+volatility and attention heatmaps.
 
 Predictions come from ``predictions.npz`` (arrays ``pred_vol``, ``realized_vol``; optional
 ``attention`` ``[K, heads, L, L]`` or ``[K, L, L]``), ``test_predictions.parquet`` / ``.csv``
@@ -26,11 +28,32 @@ TEST_LABELS = {
     "directional_accuracy": "directional accuracy", "macro_f1": "macro F1",
     "majority_baseline_accuracy": "majority-class baseline accuracy",
     "persistence_baseline_accuracy": "persistence baseline accuracy",
-    "bayes_accuracy": "oracle (Bayes) accuracy", "accuracy_over_bayes": "accuracy / oracle",
+    "linear_baseline_accuracy": "linear baseline accuracy",
+    "linear_baseline_macro_f1": "linear baseline macro F1",
+    "accuracy_minus_linear": "accuracy - linear baseline",
+    "bayes_accuracy": "oracle (Bayes) accuracy on the same rows",
+    "bayes_accuracy_realized": "oracle's realized accuracy on the same rows",
+    "bayes_accuracy_population": "oracle (Bayes) accuracy, population figure",
+    "accuracy_over_bayes": "accuracy / same-rows oracle",
     "price_mae": "return MAE", "zero_return_price_mae": "zero-return baseline MAE",
-    "persistence_price_mae": "persistence baseline MAE", "vol_r2": "volatility R2",
+    "persistence_price_mae": "persistence baseline MAE",
+    "linear_baseline_price_mae": "linear baseline return MAE", "vol_r2": "volatility R2",
     "n": "examples",
 }
+HEADLINE = ("directional_accuracy", "macro_f1", "ic", "rank_ic", "icir", "rank_icir",
+            "bayes_accuracy", "accuracy_over_bayes", "linear_baseline_accuracy",
+            "accuracy_minus_linear")
+SIGNAL_LABELS = {
+    "ic": "IC (Pearson)", "rank_ic": "rank IC (Spearman)", "icir": "ICIR", "rank_icir": "rank ICIR",
+    "ic_positive_fraction": "IC > 0 (fraction of periods)",
+    "rank_ic_positive_fraction": "rank IC > 0 (fraction of periods)",
+    "ic_n_periods": "IC periods", "ic_kind": "IC kind",
+    "linear_baseline_ic": "linear baseline IC", "linear_baseline_rank_ic": "linear baseline rank IC",
+}
+FOLD_COLS = (("n_train", "train samples"), ("n_test", "test samples"), ("best_step", "best step"),
+             ("directional_accuracy", "accuracy"), ("macro_f1", "macro F1"), ("ic", "IC"),
+             ("rank_ic", "rank IC"), ("linear_baseline_accuracy", "linear accuracy"),
+             ("bayes_accuracy", "same-rows oracle"))
 RUN_LABELS = {"steps": "optimizer steps", "best_step": "best step", "epochs": "epochs",
               "n_train": "training examples", "n_features": "features",
               "n_params": "parameters", "train_samples_per_sec": "training samples / s"}
@@ -38,6 +61,10 @@ RUN_LABELS = {"steps": "optimizer steps", "best_step": "best step", "epochs": "e
 
 def build(rep: Report, run_dir: Path, m: dict, recompute: bool = True) -> None:
     rep.section("Summary")
+    if m.get("run_kind") == "walk_forward":
+        rep.note("Walk-forward run: every test figure is pooled over the folds' out-of-sample "
+                 "predictions; each fold's model never saw a label after its cut-off.")
+    _headline(rep, m)
     rows = [(TEST_LABELS[k], ("test", k)) for k in TEST_LABELS]
     rep.metric_table(rows, headers=("test metric", "value"))
     val = m.get("val", {})
@@ -49,12 +76,73 @@ def build(rep: Report, run_dir: Path, m: dict, recompute: bool = True) -> None:
     if isinstance(data, dict):
         rep.metric_table([(k, ("data", k)) for k, v in data.items() if is_scalar(v)],
                          headers=("data", "value"))
+    _signal(rep, m)
+    _walk_forward(rep, m)
     _curves(rep, run_dir)
     _accuracy(rep, m)
     _confusion(rep, m)
     preds = _load_predictions(rep, run_dir, m, recompute)
     _vol(rep, preds, m)
     _attention(rep, preds)
+
+
+def _headline(rep: Report, m: dict) -> None:
+    test = m.get("test", {})
+    keys = [k for k in HEADLINE if k in test]
+    if not keys:
+        return
+    labels = {**TEST_LABELS, **SIGNAL_LABELS}
+    rep.grid_table([labels.get(k, k) for k in keys], ["value", "95% low", "95% high"],
+                   [[("test", k), ("test", f"{k}_ci", 0), ("test", f"{k}_ci", 1)] for k in keys],
+                   corner="test metric")
+    boot = test.get("bootstrap")
+    if isinstance(boot, dict):
+        rep.para(f"Intervals: {rep.value(('test', 'bootstrap', 'method'))}, blocks of "
+                 f"{rep.value(('test', 'bootstrap', 'block'))} time steps, "
+                 f"{rep.value(('test', 'bootstrap', 'resamples'))} resamples, seed "
+                 f"{rep.value(('test', 'bootstrap', 'seed'))}.")
+    if "bayes_accuracy" not in test and "bayes_accuracy_population" in test:
+        rep.note("The oracle accuracy shown is the generator's population figure, not computed "
+                 "on the evaluated rows: the ratio to it can exceed 1.")
+
+
+def _signal(rep: Report, m: dict) -> None:
+    rep.section("Signal metrics of the price head")
+    test = m.get("test", {})
+    if "ic" not in test:
+        rep.note("metrics.json has no IC metrics (a run from before they were added).")
+        return
+    rep.metric_table([(v, ("test", k)) for k, v in SIGNAL_LABELS.items()],
+                     headers=("test metric", "value"))
+    per = test.get("ic_per_symbol")
+    if isinstance(per, dict) and per:
+        syms = list(per)
+        rep.grid_table(syms, ["time-series IC", "time-series rank IC", "rows"],
+                       [[("test", "ic_per_symbol", s, "ic"), ("test", "ic_per_symbol", s, "rank_ic"),
+                         ("test", "ic_per_symbol", s, "n")] for s in syms], corner="symbol")
+    rep.para("IC: correlation of the predicted and the realized forward return; cross-sectional "
+             "(across symbols at each time step, then averaged) with enough symbols, else "
+             "time-series per symbol. ICIR = mean IC / its standard deviation.")
+
+
+def _walk_forward(rep: Report, m: dict) -> None:
+    wf = m.get("walk_forward")
+    if not isinstance(wf, dict) or not isinstance(wf.get("folds"), list):
+        return
+    rep.section("Walk-forward folds")
+    folds = wf["folds"]
+    rows, paths = [], []
+    for i, f in enumerate(folds):
+        rows.append(f"fold {f.get('fold', i)}: train t {f['train'][0]}-{f['train'][1] - 1}, "
+                    f"test t {f['test'][0]}-{f['test'][1] - 1}")
+        paths.append([("walk_forward", "folds", i, k) if k in f else
+                      ("walk_forward", "folds", i, "metrics", k) for k, _ in FOLD_COLS])
+    rep.grid_table(rows, [label for _, label in FOLD_COLS], paths, corner="fold")
+    rep.para(f"Pooled out-of-sample accuracy {rep.value(('walk_forward', 'pooled', 'directional_accuracy'))}"
+             f" over {rep.value(('walk_forward', 'pooled', 'n'))} test rows; purge "
+             f"{rep.value(('walk_forward', 'settings', 'purge'))} and gap "
+             f"{rep.value(('walk_forward', 'settings', 'gap'))} positions between training, "
+             "validation and test.")
 
 
 def _curves(rep: Report, run_dir: Path) -> None:
@@ -106,7 +194,9 @@ def _accuracy(rep: Report, m: dict) -> None:
     bars = [("model", "directional_accuracy", "tab:blue"),
             ("majority class", "majority_baseline_accuracy", "0.6"),
             ("persistence", "persistence_baseline_accuracy", "0.45"),
-            ("oracle (Bayes)", "bayes_accuracy", "tab:green")]
+            ("linear", "linear_baseline_accuracy", "tab:purple"),
+            ("oracle, same rows", "bayes_accuracy", "tab:green"),
+            ("oracle, population", "bayes_accuracy_population", "tab:olive")]
     test = m.get("test", {})
     bars = [b for b in bars if isinstance(test.get(b[1]), (int, float))]
     if not bars:
@@ -120,8 +210,8 @@ def _accuracy(rep: Report, m: dict) -> None:
     cap = ", ".join(f"{b[0]} {rep.value(('test', b[1]))}" for b in bars)
     rep.figure(fig, f"Test accuracy: {cap}.", "model vs baselines vs oracle accuracy")
     if "bayes_accuracy" not in test or test.get("bayes_accuracy") is None:
-        rep.note("No oracle (Bayes) accuracy: it is only known for synthetic data whose labels "
-                 "match the training labels.")
+        rep.note("No same-rows oracle (Bayes) accuracy: it is only known for the synthetic "
+                 "market's own path.")
 
 
 def _confusion(rep: Report, m: dict) -> None:

@@ -55,6 +55,7 @@ def build(rep: Report, run_dir: Path, m: dict) -> None:
         if isinstance(m.get(sec), dict) and m[sec]:
             rep.metric_table([(k, (sec, k)) for k, v in m[sec].items() if is_scalar(v)],
                              headers=(sec, "value"))
+    _selected_on_test(rep, m)
     _dsr(rep, m)
     _best_returns(rep, run_dir, m)
     p = trial_file(run_dir)
@@ -73,6 +74,27 @@ def build(rep: Report, run_dir: Path, m: dict) -> None:
     rep.data_table([str(c) for c in df.columns], rows, source=p.name)
     if len(df) > MAX_ROWS:
         rep.note(f"Only the first {MAX_ROWS} of {len(df)} trials are listed.")
+
+
+def _selected_on_test(rep: Report, m: dict) -> None:
+    best = m.get("best")
+    if not (isinstance(best, dict) and isinstance(best.get("test"), dict)):
+        return
+    rep.section("Selected trial on the test split")
+    rep.para(f"Trial {rep.value(('best', 'trial'))}, selected on validation among "
+             f"{rep.value(('best', 'n_trials'))} trials, scored once on the test split.")
+    test = best["test"]
+    rep.metric_table([(k, ("best", "test", k)) for k, v in test.items() if is_scalar(v)],
+                     headers=("test metric", "value"))
+    cis = [k[:-3] for k, v in test.items() if k.endswith("_ci") and isinstance(v, list)]
+    if cis:
+        rep.grid_table(cis, ["95% low", "95% high"],
+                       [[("best", "test", f"{k}_ci", 0), ("best", "test", f"{k}_ci", 1)]
+                        for k in cis], corner="interval")
+    gap = best.get("val_to_test_gap")
+    if isinstance(gap, dict) and gap:
+        rep.metric_table([(k, ("best", "val_to_test_gap", k)) for k in gap],
+                         headers=("validation - test", "value"))
 
 
 def _py(v):

@@ -9,6 +9,7 @@ Workdir layout::
     best/config.yaml     resolved config of the best trial
     best/checkpoints/    training sweeps: the best trial's TrainState (orbax, loadable with
                          quantjax.train.checkpoint.load_for_inference(workdir / "best"))
+    best/calibration.json  credit sweeps: the best trial's calibration (scorable, exportable)
     best/params.json, best/returns.csv   strategy sweeps: params and returns of the best trial
 """
 
@@ -36,6 +37,7 @@ from quantjax.config import apply_overrides, load_dict, save
 from quantjax.jsonio import jsonable, write_json
 from quantjax.sweep import sharding
 from quantjax.sweep.backtest_sweep import run_backtest_sweep
+from quantjax.sweep.selected import evaluate_selected
 from quantjax.sweep.space import make_trials
 from quantjax.sweep.train_sweep import run_train_sweep
 from quantjax.train.checkpoint import CheckpointStore
@@ -101,6 +103,9 @@ def run_sweep(cfg, workdir: str | Path, *, max_parallel: int = 0, progress: bool
         df.to_csv(workdir / "trials.csv", index=False)
         df.to_parquet(workdir / "trials.parquet", index=False)
         _write_best(kind, best, workdir / "best", trials[best["index"]])
+        if kind != "backtest":  # the selected trial, scored once on the test split
+            metrics["best"] = evaluate_selected(kind, best, cfg.sweep, workdir / "best",
+                                                len(trials))
 
         write_json(workdir / "metrics.json", metrics)
     return metrics

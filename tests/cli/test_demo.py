@@ -22,3 +22,10 @@ def test_demo_end_to_end(tmp_path):
         assert html.startswith("<!DOCTYPE html>") or "<html" in html[:200]
     assert 0.0 <= summary["hft"]["test_accuracy"] <= 1.0
     assert 0.0 <= summary["credit"]["test_auc"] <= 1.0
+    # honest figures: the same-rows oracle and intervals; no annualized Sharpe for a short run
+    hft = summary["hft"]
+    lo, hi = hft["test_accuracy_ci"]
+    assert lo <= hft["test_accuracy"] <= hi
+    assert hft["oracle_accuracy_same_rows"] is not None and "linear_baseline" in hft
+    bt = summary["backtest"]
+    assert str(bt["sharpe"]).startswith("n/a (") and "sharpe_per_bar" in bt

@@ -74,7 +74,18 @@ def hft_run(d: Path, predictions: bool = True) -> Path:
             "majority_baseline_accuracy": 0.63478, "persistence_baseline_accuracy": 0.41,
             "zero_return_price_mae": 0.0002473, "persistence_price_mae": 0.00031,
             "class_frequencies": [0.17, 0.63, 0.2], "bayes_accuracy": 0.74,
-            "accuracy_over_bayes": (410 / 575) / 0.74}
+            "accuracy_over_bayes": (410 / 575) / 0.74, "bayes_accuracy_population": 0.7512,
+            "directional_accuracy_ci": [0.6812, 0.7431], "macro_f1_ci": [0.4811, 0.5432],
+            "linear_baseline_accuracy": 0.6534, "linear_baseline_accuracy_ci": [0.6211, 0.6877],
+            "accuracy_minus_linear": 410 / 575 - 0.6534,
+            "ic": 0.0412, "rank_ic": 0.0388, "icir": 0.3123, "rank_icir": 0.2934,
+            "ic_ci": [0.0211, 0.0634], "rank_ic_ci": [0.0187, 0.0601],
+            "ic_positive_fraction": 0.6111, "rank_ic_positive_fraction": 0.6, "ic_n_periods": 180,
+            "ic_kind": "cross_sectional",
+            "ic_per_symbol": {"AAA": {"ic": 0.0311, "rank_ic": 0.0222, "n": 290},
+                              "BBB": {"ic": 0.0512, "rank_ic": 0.0433, "n": 285}},
+            "bootstrap": {"method": "circular block bootstrap over time steps", "level": 0.95,
+                          "resamples": 1000, "seed": 0, "block": 6, "unit": "time step"}}
     val = {k: v for k, v in test.items() if k not in ("bayes_accuracy", "accuracy_over_bayes")}
     _dump(d / "metrics.json", {"val": val, "test": test, "train_samples_per_sec": 7818.5,
                                "steps": 369, "best_step": 246, "epochs": 3, "n_train": 7924,
