@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from quantjax import stats
 from quantjax.config import from_dict, load, to_dict
 from quantjax.config.credit_data import SynthCreditConfig
 from quantjax.config.credit_schema import CreditSchema
@@ -65,8 +66,7 @@ from quantjax.models.credit import build_model, check_model_inputs
 from quantjax.platform import batch_compiler_options
 from quantjax.train.checkpoint import checkpoint_meta
 from quantjax.train.loop import fit
-from quantjax.train.trainer import hparams_from_config
-from quantjax.train.trainer import steps_per_epoch as spe
+from quantjax.train.trainer import hparams_from_config, steps_per_epoch
 
 ARTIFACT = "calibration.json"
 REFERENCE = "reference.json"
@@ -259,6 +259,22 @@ def groups_of(cfg: CreditConfig, ds: Dataset, rows, y, p) -> dict:
                          cfg.fairness.min_air, cfg.fairness.min_rows)
 
 
+def test_metrics(cfg: CreditConfig, ds: Dataset, idx, y, p) -> dict[str, Any]:
+    """Test metrics of calibrated PDs ``p[N]`` against outcomes ``y[N]`` (the test rows
+    ``idx[2]``): classification and calibration metrics, their row-bootstrap intervals
+    (``<name>_ci``, ``bootstrap``) and, on synthetic data, the Bayes AUC on the same rows."""
+    dc = cfg.decision
+    test = credit_metrics.all_metrics(y, p, dc.threshold, dc.ece_bins)
+    test.update(stats.binary_intervals(y, p, dc.threshold))
+    test["bootstrap"] = stats.bootstrap_info("row bootstrap", stats.DEFAULT_RESAMPLES,
+                                             stats.DEFAULT_SEED, unit="row")
+    if ds.true_pd is not None:
+        test["bayes_auc"] = credit_metrics.auc(y, ds.true_pd[idx[2]])
+        test["bayes_auc_population"] = ds.info.get("bayes_auc_population")
+        test["auc_over_bayes"] = test["auc"] / test["bayes_auc"]
+    return test
+
+
 def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray, np.ndarray],
               workdir: str | Path, *, resume: bool = False, progress: bool = True,
               log=print) -> dict[str, Any]:
@@ -271,7 +287,7 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
     p_va = apply_temperature(f.z_val - shift, temp)
     p_te = apply_temperature(z_te - shift, temp)
     dc = cfg.decision
-    test = credit_metrics.all_metrics(bte.target, p_te, dc.threshold, dc.ece_bins)
+    test = test_metrics(cfg, ds, idx, bte.target, p_te)
     test["ece_uncalibrated"] = credit_metrics.ece(bte.target, apply_temperature(z_te, 1.0), dc.ece_bins)
     lr_params, lr_info = fit_logreg(btr, bva, enc.cardinalities, enc.vocab_size,
                                     cfg.logreg.l2_grid, cfg.logreg.steps,
@@ -280,9 +296,6 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
     test["logreg_auc"] = credit_metrics.auc(bte.target, p_lr)
     test["logreg_ks"] = credit_metrics.ks(bte.target, p_lr)
     test["logreg_brier"] = credit_metrics.brier(bte.target, p_lr)
-    if ds.true_pd is not None:
-        test["bayes_auc"] = credit_metrics.auc(bte.target, ds.true_pd[idx[2]])
-        test["auc_over_bayes"] = test["auc"] / test["bayes_auc"]
     bands = np.bincount(
         (p_te >= dc.low).astype(int) + (p_te >= dc.high).astype(int), minlength=3) / len(p_te)
     test["decision_share"] = {"APPROVE": bands[0], "REVIEW": bands[1], "DECLINE": bands[2]}
@@ -317,9 +330,6 @@ def metric_settings(decision: CreditDecisionConfig) -> dict[str, Any]:
     metrics depend on besides the predictions."""
     return {"threshold": float(decision.threshold), "ece_bins": int(decision.ece_bins)}
 
-
-def steps_per_epoch(train_cfg, n_train: int) -> int:
-    return spe(train_cfg, n_train)
 
 
 def refit_epochs(folds: list[dict]) -> int:

@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax import stats
 from quantjax.config import to_dict
 from quantjax.credit import metrics as credit_metrics
 from quantjax.credit import pipeline as cp
@@ -69,17 +68,9 @@ def credit_calibration(cfg, section, state, folder: Path) -> tuple[dict, dict]:
                 "decision": to_dict(cfg.decision), "model": to_dict(cfg.model)}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / cp.ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
-    dc = cfg.decision
     p_te = apply_temperature(cp.predict_logits(model, params, bte, bs) - shift, temp)
     p_va = apply_temperature(z_va - shift, temp)
-    test = credit_metrics.all_metrics(bte.target, p_te, dc.threshold, dc.ece_bins)
-    test.update(stats.binary_intervals(bte.target, p_te, dc.threshold))
-    test["bootstrap"] = stats.bootstrap_info("row bootstrap", stats.DEFAULT_RESAMPLES,
-                                             stats.DEFAULT_SEED, unit="row")
-    if ds.true_pd is not None:
-        test["bayes_auc"] = credit_metrics.auc(bte.target, ds.true_pd[idx[2]])
-        test["bayes_auc_population"] = ds.info.get("bayes_auc_population")
-        test["auc_over_bayes"] = test["auc"] / test["bayes_auc"]
+    test = cp.test_metrics(cfg, ds, idx, bte.target, p_te)
     val = {"auc": credit_metrics.auc(bva.target, p_va)}
     return test, val
 

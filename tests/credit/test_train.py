@@ -39,6 +39,10 @@ def test_train_writes_metrics_and_artifacts(german_run):
               "ece", "log_loss", "logreg_auc"):
         assert k in m["test"], k
     assert 0.0 <= m["test"]["auc"] <= 1.0
+    for k in ("auc", "ks", "brier", "accuracy"):  # row-bootstrap 95% intervals
+        lo, hi = m["test"][f"{k}_ci"]
+        assert lo <= m["test"][k] <= hi, k
+    assert m["test"]["bootstrap"]["unit"] == "row"
     assert (german_run / "calibration.json").is_file()
     assert (german_run / "config.yaml").is_file()
     assert (german_run / "metrics.jsonl").read_text().count("\n") >= 1
