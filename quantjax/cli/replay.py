@@ -39,8 +39,8 @@ def run_replay(args) -> int:
     from quantjax.config.backtest import BacktestConfig
     from quantjax.data.market_io import load_market
     from quantjax.errors import UserError
+    from quantjax.inference.artifact import load_artifact
     from quantjax.inference.config import InferenceConfig
-    from quantjax.inference.export import load_artifact
     from quantjax.inference.replay import ReplayEngine, replay_market
     from quantjax.jsonio import write_json
 
@@ -71,7 +71,8 @@ def run_replay(args) -> int:
             res = replay_market(engine, market, lambda t: prog.update(task, completed=t + 1))
     m = res.metrics()
     m.update(stream_model=cfg.stream.model, artifact=str(args.artifact), data=str(args.data),
-             mode=bcfg.backtest.mode, cpu_async_dispatch=async_dispatch)
+             mode=bcfg.backtest.mode, cpu_async_dispatch=async_dispatch,
+             predictor=engine.predictor.describe() if engine.predictor is not None else None)
     write_json(out / "metrics.json", m)
     import json
 

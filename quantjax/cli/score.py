@@ -14,7 +14,10 @@ def register(sub, parents) -> None:
             "gradients) and modality importance per row.")
     c = ssub.add_parser("credit", help="score credit applications", description=desc,
                         parents=parents)
-    c.add_argument("--checkpoint", required=True, help="run folder of 'quantjax train credit'")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="run folder of 'quantjax train credit'")
+    src.add_argument("--artifact", help="credit artifact (.qjx of 'quantjax export'): needs "
+                                        "no checkpoint and no training code")
     c.add_argument("--data", required=True, help="applications CSV/Parquet (target optional)")
     c.add_argument("--out", required=True, help="output .csv or .parquet")
     c.add_argument("--no-explain", action="store_true",
@@ -25,13 +28,19 @@ def register(sub, parents) -> None:
 
 def run_score_credit(args: argparse.Namespace) -> int:
     from quantjax.cli.common import console
-    from quantjax.credit.scoring import score_file
     from quantjax.errors import UserError
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size: must be >= 1, got {args.batch_size}")
-    res = score_file(args.checkpoint, args.data, args.out, explain=not args.no_explain,
-                     batch_size=args.batch_size)
+    if args.artifact:
+        from quantjax.inference.credit_scorer import score_file as score_artifact_file
+
+        res = score_artifact_file(args.artifact, args.data, args.out, explain=not args.no_explain)
+    else:
+        from quantjax.credit.scoring import score_file
+
+        res = score_file(args.checkpoint, args.data, args.out, explain=not args.no_explain,
+                         batch_size=args.batch_size)
     counts = res["decision"].value_counts()
     shares = ", ".join(f"{d} {int(counts.get(d, 0))}" for d in ("APPROVE", "REVIEW", "DECLINE"))
     console.print(f"scored {len(res)} applications ({shares}); wrote {args.out}")
