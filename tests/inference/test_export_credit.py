@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantjax.inference.export import export_checkpoint, load_artifact
+from quantjax.inference.artifact import load_artifact
+from quantjax.inference.export import export_checkpoint
 
 from support.paths import GERMAN_CSV
 
