@@ -25,16 +25,9 @@ from quantjax.features.scaler import apply_scaler
 from quantjax.features.windows import gather_windows, sample_index, sample_valid
 from quantjax.hft.config import HFTConfig
 from quantjax.hft.dataset import features_config
-from quantjax.models.registry import build
+from quantjax.models.registry import build, to_real_units
 from quantjax.platform import batch_compiler_options
 from quantjax.train.checkpoint import load_for_inference
-
-
-def to_real_units(out: dict, price_scale: float, vol_scale: float) -> dict:
-    """Model outputs (scaled targets, direction logits) -> ``direction_probs[..., 3]``,
-    ``price[...]`` (future return) and ``volatility[...]`` (future vol), in that key order."""
-    return {"direction_probs": jax.nn.softmax(out["direction"], -1),
-            "price": out["price"] * price_scale, "volatility": out["volatility"] * vol_scale}
 
 
 def predict_fn(model_cfg, extra: dict):

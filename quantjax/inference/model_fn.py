@@ -26,11 +26,10 @@ import numpy as np
 from quantjax.credit.explain import feature_space, make_ig_fn
 from quantjax.data.credit import CreditEncoder
 from quantjax.errors import UserError
-from quantjax.hft.predict import to_real_units
 from quantjax.inference.predictor import DEFAULT_BUCKETS, Candidate, CompiledPredictor
 from quantjax.inference.signature import InputSpec, flatten_params, unflatten_params
 from quantjax.models.credit import build_model
-from quantjax.models.registry import build
+from quantjax.models.registry import build, to_real_units
 from quantjax.train.checkpoint import load_for_inference
 
 #: optional keys of a credit run's ``calibration.json`` carried into the artifact as they are

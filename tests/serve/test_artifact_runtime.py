@@ -17,12 +17,9 @@ from quantjax.inference.credit_scorer import CreditArtifactScorer
 
 from support.paths import GERMAN_CSV, JAX_CACHE, ROOT
 
-# every training module (quantjax.train.config, the TrainConfig dataclass that the HFT and
-# credit configs embed, is a plain config: allowed), the training runs, the checkpoint scorer
-BLOCKED = ("quantjax.train.trainer", "quantjax.train.loop", "quantjax.train.checkpoint",
-           "quantjax.train.losses", "quantjax.train.metrics", "quantjax.train.prefetch",
-           "quantjax.train.early_stopping", "quantjax.train.progress", "quantjax.hft.run",
-           "quantjax.hft.task", "quantjax.hft.dataset", "quantjax.credit.pipeline",
+# the whole training side: the trainer and checkpoints, the HFT domain (runs, datasets),
+# the credit training pipeline and the checkpoint scorer, and the optimizer/checkpoint libraries
+BLOCKED = ("quantjax.train", "quantjax.hft", "quantjax.credit.pipeline",
            "quantjax.credit.scoring", "quantjax.credit.task", "optax", "orbax")
 
 RUNTIME_ONLY = f"""
