@@ -144,7 +144,7 @@ def replay_setup(hft_artifact):
     art = load_artifact(hft_artifact)
     market = slice_market(tiny_market(2, 500, seed=3), 0, 120)
     risk = risk_params(load(BacktestConfig, "configs/backtest.yaml"))
-    pred = art.predictor(icfg.predictor.buckets, icfg.predictor.warmup)
+    pred = art.predictor(icfg.predictor.buckets, icfg.predictor.warmup, tune=False)
     return art, icfg, market, risk, pred
 
 
@@ -294,6 +294,8 @@ def test_cli_export_and_replay(hft_run, tmp_path):
         assert k in m
     assert m["bars"] == 60 and m["predictions"] > 0
     assert m["cpu_async_dispatch"] is True  # JAX already started in this process: unchanged
+    choice = m["predictor"]["choices"]["1"]  # the variant timed fastest here, recorded
+    assert choice["variant"] in ("rolled", "unrolled") and len(choice["timings_us"]) >= 2
     assert (rd / "alerts.jsonl").exists() and (rd / "replay.parquet").exists()
     assert main(["export", "--checkpoint", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert main(["replay", "--artifact", str(tmp_path / "nope.qjx"), "--data", str(data),

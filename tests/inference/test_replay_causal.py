@@ -47,7 +47,7 @@ def test_causal_replay_matches_window_model_on_fresh_windows(tmp_path):
     for mode in ("causal", "window"):
         cfg = load(InferenceConfig, "configs/inference.yaml",
                    [f"stream.model={mode}", "strategy.confidence=0.0", "predictor.buckets=[2]",
-                    "predictor.warmup=0"])
+                    "predictor.warmup=0", "predictor.tune=false"])
         res[mode] = replay_market(ReplayEngine(art, risk, market.symbols, market.fields, cfg),
                                   market)
     c, w = res["causal"].probs, res["window"].probs

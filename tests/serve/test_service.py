@@ -175,7 +175,7 @@ def _tick(sym, ts, v):
 def test_ticks_equal_in_process_streams_and_bad_ticks_change_nothing(server, artifacts):
     c = server["client"]
     ref = SymbolStreams(load_artifact(artifacts[1]), None, 3, (1, 2), warmup=0)
-    ticks = market_ticks(2, 16, seed=1)
+    ticks = market_ticks(2, 40, seed=1)
     got, want = [], []
     for i, (s, ts, v) in enumerate(ticks):
         sym = f"T{s}"
