@@ -25,7 +25,8 @@ class ServePredictorConfig:
     """Compiled buckets of the served models (:class:`quantjax.inference.predictor.
     CompiledPredictor`, batch-invariant: an answer never depends on its batch)."""
 
-    buckets: tuple[int, ...] = spec((1, 8, 64), ge=1, doc="batch sizes compiled at start")
+    buckets: tuple[int, ...] = spec((1, 8, 16, 32, 64), ge=1,
+                                    doc="batch sizes compiled at start")
     warmup: int = spec(2, ge=0, doc="warm-up calls per bucket")
     tune: bool = spec(True, doc="time the variants of every bucket at warm-up, keep the "
                                 "fastest (recorded in /v1/models)")
