@@ -31,7 +31,7 @@ from support.serve_artifacts import causal_artifact, market_ticks
 KEY = "test-key-0123456789abcdef"
 SETTINGS = ["predictor.buckets=[1,8]", "predictor.tune=false", "predictor.warmup=1",
             "stream.buckets=[1,2]", "stream.capacity=3", "limits.max_body_bytes=65536",
-            "batching.max_queue_rows=512", "limits.max_rows=300"]
+            "batching.max_queue_rows=128", "limits.max_rows=300"]
 BUCKETS = (1, 8)
 
 
@@ -286,14 +286,14 @@ def test_100_concurrent_clients_get_their_own_answers(server, credit_ref):
 
 
 def test_full_queue_answers_429(server):
-    apps = applications(200)
+    apps = applications(80)  # 80 rows: a second waiting request overflows the 128-row queue
 
     def one(_):
         with httpx.Client(base_url=server["url"], headers={"X-API-Key": KEY}, timeout=300) as c:
             return c.post("/v1/credit/score", json={"applications": apps}).status_code
 
-    with cf.ThreadPoolExecutor(8) as ex:
-        codes = list(ex.map(one, range(8)))
+    with cf.ThreadPoolExecutor(12) as ex:
+        codes = list(ex.map(one, range(12)))
     assert 429 in codes and set(codes) <= {200, 429}, codes
 
 
@@ -320,7 +320,8 @@ def test_sigterm_under_load_answers_every_accepted_request(server, credit_ref):
         proc.send_signal(signal.SIGTERM)
         for f in futs:
             f.result()
-    assert proc.wait(120) == 0
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully
+    assert proc.wait(120) in (0, -signal.SIGTERM)
     answered = [r for r in results if r[0] != "refused"]
     for status, j, body in answered:
         assert status == 200 and body["results"] == [want[j]]
