@@ -157,7 +157,8 @@ class CompiledPredictor:
 
     def _time(self, kept, x, calls: int) -> dict[str, float]:
         """Median call time (us) of every kept executable, in interleaved rounds (so a drift
-        of the machine's speed hits all of them alike); one untimed-free round when alone."""
+        of the machine's speed hits all of them alike); 3 rounds when there is one (its
+        figure is still recorded)."""
         samples: dict[str, list[float]] = {k[0]: [] for k in kept}
         rounds = max(3, calls) if len(kept) > 1 else 3
         for _ in range(rounds):
