@@ -4,8 +4,9 @@ Prints ONE JSON object:
 
 - credit: ``credit_inprocess_rows_per_s`` (the artifact's :class:`CreditArtifactScorer` in
   this process, batches of ``batching.max_batch_rows`` one-application rows, reasons for
-  REVIEW/DECLINE as served), then ``--clients`` concurrent closed-loop clients (one
-  application per request) against the real server for ``--seconds``:
+  REVIEW/DECLINE as served; ``credit_flagged_share`` of the rows), then ``--clients``
+  concurrent closed-loop clients (one application per request, cycling through the same
+  applications) against the real server for ``--seconds``:
   ``credit_served_rows_per_s``, ``credit_served_vs_inprocess``, ``credit_p50_ms``,
   ``credit_p99_ms``, ``credit_p99_over_p50``, ``errors`` (non-200 answers and transport errors
   over the whole run);
@@ -148,7 +149,8 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _client(port: int, request: bytes, stop: float, lat: list, errors: list) -> None:
+async def _client(port: int, requests: list[bytes], stop: float, lat: list,
+                  errors: list) -> None:
     """One closed-loop HTTP/1.1 keep-alive client on raw asyncio streams (a Python HTTP
     client library costs more CPU per request than the server under test: httpx's async
     client managed 132 /healthz requests/s with 64 connections here, this one 6,700)."""
@@ -157,7 +159,10 @@ async def _client(port: int, request: bytes, stop: float, lat: list, errors: lis
     except OSError as e:
         errors.append(str(e))
         return
+    i = 0
     while time.perf_counter() < stop:
+        request = requests[i % len(requests)]
+        i += 1
         t0 = time.perf_counter()
         try:
             writer.write(request)
@@ -184,14 +189,15 @@ def http_post(path: str, body: bytes) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def closed_loop(port: int, clients: int, seconds: float, body: bytes, path: str):
-    """``clients`` concurrent closed-loop clients for ``seconds``: (latencies, errors, wall)."""
+async def closed_loop(port: int, clients: int, seconds: float, bodies: list[bytes], path: str):
+    """``clients`` concurrent closed-loop clients for ``seconds``, client ``c`` cycling through
+    ``bodies`` from body ``c`` on: (latencies, errors, wall)."""
     lat: list = []
     errors: list = []
     t0 = time.perf_counter()
-    request = http_post(path, body)
-    await asyncio.gather(*(_client(port, request, t0 + seconds, lat, errors)
-                           for _ in range(clients)))
+    requests = [http_post(path, b) for b in bodies]
+    await asyncio.gather(*(_client(port, requests[c:] + requests[:c], t0 + seconds, lat, errors)
+                           for c in range(clients)))
     return np.asarray(lat), len(errors), time.perf_counter() - t0
 
 
@@ -251,9 +257,11 @@ def main() -> None:
     apps = applications(rows * 8)
     sc.score_records(apps[:rows])
     t0 = time.perf_counter()
+    flagged = 0
     for a in range(0, len(apps), rows):
-        sc.score_records(apps[a:a + rows])
+        flagged += int((sc.score_records(apps[a:a + rows]).decision != "APPROVE").sum())
     res["credit_inprocess_rows_per_s"] = len(apps) / (time.perf_counter() - t0)
+    res["credit_flagged_share"] = flagged / len(apps)  # rows with attributions and reasons
     syms = [f"S{i}" for i in range(100)]
     bars = ticks_for(syms + ["ONE"], n_ticks + 10)
     ss = SymbolStreams(load_artifact(causal), None, 101, (1, 8, 32), warmup=2)
@@ -314,9 +322,11 @@ def main() -> None:
                                                 if served[k] else float("nan"))
             res[f"tick_overhead_p50_ms_{key}"] = sp - ip
         # credit, closed loop
-        body = json.dumps(applications(1)[0]).encode()
-        asyncio.run(closed_loop(port, args.clients, min(2.0, seconds), body, "/v1/credit/score"))
-        lat, errors, wall = asyncio.run(closed_loop(port, args.clients, seconds, body,
+        # one application per request, the same applications as the in-process reference
+        bodies = [json.dumps(a).encode() for a in apps]
+        asyncio.run(closed_loop(port, args.clients, min(2.0, seconds), bodies,
+                                "/v1/credit/score"))
+        lat, errors, wall = asyncio.run(closed_loop(port, args.clients, seconds, bodies,
                                                     "/v1/credit/score"))
         res["credit_requests"] = int(lat.size)
         res["credit_served_rows_per_s"] = lat.size / wall
@@ -335,7 +345,7 @@ def main() -> None:
         res["credit_mean_batch_rows"] = total / count if count else float("nan")
         # memory over a longer run
         res["rss_mb_before_soak"] = rss_mb(proc.pid)
-        lat2, errors2, _ = asyncio.run(closed_loop(port, args.clients, soak, body,
+        lat2, errors2, _ = asyncio.run(closed_loop(port, args.clients, soak, bodies,
                                                    "/v1/credit/score"))
         res["rss_mb_after_soak"] = rss_mb(proc.pid)
         res["soak_seconds"] = soak
