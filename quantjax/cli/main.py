@@ -13,6 +13,7 @@ import traceback
 
 from quantjax.cli import (
     backtest,
+    credit,
     data,
     demo,
     export,
@@ -26,7 +27,7 @@ from quantjax.cli import (
 from quantjax.cli.common import command_parser
 from quantjax.errors import UserError
 
-GROUPS = (data, train, sweep, backtest, score, export, replay, serve, report, demo)
+GROUPS = (data, train, sweep, backtest, score, credit, export, replay, serve, report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

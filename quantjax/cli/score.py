@@ -10,8 +10,10 @@ def register(sub, parents) -> None:
     ssub = p.add_subparsers(dest="score_command", metavar="MODEL", parser_class=type(p))
     ssub.required = True
     desc = ("Score credit applications with a 'quantjax train credit' run: calibrated PD, "
-            "LOW/MEDIUM/HIGH, APPROVE/REVIEW/DECLINE, confidence, reason codes (integrated "
-            "gradients) and modality importance per row.")
+            "score points, LOW/MEDIUM/HIGH, APPROVE/REVIEW/DECLINE, confidence, adverse-action "
+            "reasons (integrated gradients) and modality importance per row; writes "
+            "stability.json (PSI of the PD, CSI of each input against the training "
+            "population) beside the scores.")
     c = ssub.add_parser("credit", help="score credit applications", description=desc,
                         parents=parents)
     src = c.add_mutually_exclusive_group(required=True)
@@ -23,11 +25,15 @@ def register(sub, parents) -> None:
     c.add_argument("--no-explain", action="store_true",
                    help="skip reason codes and modality importance (faster)")
     c.add_argument("--batch-size", type=int, default=512, help="rows per compiled call")
+    c.add_argument("--stability", metavar="PATH",
+                   help="where to write the stability report (default: stability.json beside "
+                   "--out)")
     c.set_defaults(func=run_score_credit)
 
 
 def run_score_credit(args: argparse.Namespace) -> int:
     from quantjax.cli.common import console
+    from quantjax.cli.credit import stability_lines
     from quantjax.errors import UserError
 
     if args.batch_size < 1:
@@ -35,13 +41,21 @@ def run_score_credit(args: argparse.Namespace) -> int:
     if args.artifact:
         from quantjax.inference.credit_scorer import score_file as score_artifact_file
 
-        res = score_artifact_file(args.artifact, args.data, args.out, explain=not args.no_explain)
+        res, stab = score_artifact_file(args.artifact, args.data, args.out,
+                                        explain=not args.no_explain,
+                                        stability_out=args.stability)
     else:
         from quantjax.credit.scoring import score_file
 
-        res = score_file(args.checkpoint, args.data, args.out, explain=not args.no_explain,
-                         batch_size=args.batch_size)
+        res, stab = score_file(args.checkpoint, args.data, args.out, explain=not args.no_explain,
+                               batch_size=args.batch_size, stability_out=args.stability)
     counts = res["decision"].value_counts()
     shares = ", ".join(f"{d} {int(counts.get(d, 0))}" for d in ("APPROVE", "REVIEW", "DECLINE"))
     console.print(f"scored {len(res)} applications ({shares}); wrote {args.out}")
+    if stab is None:
+        console.print("no stability report: no stability reference (run or artifact made "
+                      "before stability bins were stored)")
+    else:
+        for line in stability_lines(stab, 3):
+            console.print(line)
     return 0

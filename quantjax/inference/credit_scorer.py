@@ -6,17 +6,19 @@ thresholds, reason codes per row, integrated-gradients steps), the explained fea
 two exported functions: ``predict`` (the logit) and ``attributions`` (integrated gradients
 of the reason codes). :class:`CreditArtifactScorer` runs them through compiled predictors
 and applies the credit package's decision functions
-(:func:`quantjax.credit.calibration.apply_temperature`, :func:`quantjax.credit.decisions.decide`,
-:func:`quantjax.credit.explain.reason_codes` / :func:`~quantjax.credit.explain.modality_importance`)
-exactly as :func:`quantjax.credit.scoring.score_frame` does.
+(:func:`quantjax.credit.calibration.apply_temperature`, :func:`quantjax.credit.points.points`,
+:func:`quantjax.credit.decisions.decide`, :func:`quantjax.credit.reasons.adverse_reasons`,
+:func:`~quantjax.credit.explain.modality_importance`) exactly as
+:func:`quantjax.credit.scoring.score_frame` does; ``score credit --artifact`` also writes the
+stability report (:func:`quantjax.credit.stability.stability_report`) when the artifact carries
+the run's stability reference.
+
+``extra["extensions"]`` holds what a run may lack: ``reasons`` (the schema's adverse-action
+statements; none: every statement is generated) and ``stability_reference`` (the run's
+``reference.json``; none: no stability report).
 
 Rows are scored independently: with a batch-invariant predictor (the service's setting) a
 row's answer is the same bits whatever rows it is scored with.
-
-Extension points (filled by the credit practice features, issue 22): ``extra["extensions"]``
-carries the run's ``reasons`` (schema statements), ``points`` and ``stability_reference`` when
-the run has them; :func:`reason_statement` is where schema statements replace the generated
-text, and :meth:`CreditArtifactScorer.score_frame` is where score points are added.
 """
 
 from __future__ import annotations
@@ -29,56 +31,40 @@ import pandas as pd
 
 from quantjax.credit.calibration import apply_temperature
 from quantjax.credit.decisions import decide
-from quantjax.credit.explain import MODALITIES, FeatureSpace, modality_importance, reason_codes
+from quantjax.credit.explain import MODALITIES, FeatureSpace, modality_importance
+from quantjax.credit.points import points
+from quantjax.credit.reasons import adverse_reasons
+from quantjax.credit.stability import check_reference, stability_report
 from quantjax.data.credit import CreditEncoder, check_credit_frame, encode, read_credit_table
 from quantjax.errors import UserError
 from quantjax.inference.artifact import load_artifact
 from quantjax.inference.predictor import DEFAULT_BUCKETS
+from quantjax.jsonio import write_json
 
 EXPLAIN_MODES = ("flagged", "all", "none")
 
 
 class CreditScores(NamedTuple):
-    """Scores of N rows. ``reason_index`` [N, k] (feature index, -1 = none), ``reason_text``
-    [N, k] object ('' = none), ``reason_attribution`` [N, k] float64 (NaN = none): only for
-    REVIEW/DECLINE rows; ``importance`` [N, 4] (:data:`MODALITIES`, NaN where not explained);
-    ``unseen`` / ``missing``: per row, the categorical columns whose value was not seen in
-    training (encoded as unseen) and the columns whose missing value the encoder imputed."""
+    """Scores of N rows (float64 [N] ``pd``, ``logit``, ``points``). ``reason_text`` [N, k]
+    object (adverse-action statement, '' = none), ``reason_attribution`` [N, k] float64 (its
+    summed attribution, NaN = none), ``reason_detail`` [N, k] object (the inputs behind it):
+    only for REVIEW/DECLINE rows (:func:`quantjax.credit.reasons.adverse_reasons`);
+    ``importance`` [N, 4] (:data:`MODALITIES`, NaN where not explained); ``unseen`` /
+    ``missing``: per row, the categorical columns whose value was not seen in training
+    (encoded as unseen) and the columns whose missing value the encoder imputed."""
 
     pd: np.ndarray
     logit: np.ndarray
+    points: np.ndarray
     risk_category: np.ndarray
     decision: np.ndarray
     confidence: np.ndarray
-    reason_index: np.ndarray
     reason_text: np.ndarray
     reason_attribution: np.ndarray
+    reason_detail: np.ndarray
     importance: np.ndarray
     unseen: list
     missing: list
-
-
-def _label(name: str) -> str:
-    return str(name).replace("_", " ")
-
-
-def reason_statement(fs: FeatureSpace, j: int, value: Any) -> str:
-    """The adverse-action text of explained feature ``j`` for an input ``value`` (the same
-    text as ``quantjax score credit --checkpoint``): ``duration = 48``, ``income is
-    missing``, ``purpose (text)``, ``balance history``. Extension point: the schema's
-    statements (issue 22) replace this text when the artifact carries them."""
-    kind, col = fs.kind[j], fs.columns[j]
-    if kind == "missing":
-        return f"{_label(col)} is missing"
-    if kind in ("numeric", "categorical"):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return f"{_label(col)} is missing"
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return f"{_label(col)} = {value}"
-    if kind == "text":
-        return f"{_label(col)} (text)"
-    return _label(fs.names[j])
 
 
 def feature_space_of(extra: dict) -> FeatureSpace:
@@ -127,7 +113,13 @@ class CreditArtifactScorer:
         d = extra["decision"]
         self.low, self.high = float(d.get("low", 0.1)), float(d.get("high", 0.3))
         self.k = int(d.get("reason_codes", 4))
+        self.points_scaling = {key: float(v) for key, v in dict(d.get("points") or {}).items()
+                               if key in ("pdo", "base_score", "base_odds")}
         self.extensions = dict(extra.get("extensions") or {})
+        self.reasons = dict(self.extensions.get("reasons") or {})
+        ref = self.extensions.get("stability_reference")
+        self.reference = (None if ref is None else
+                          check_reference(ref, f"{artifact.path}: stability_reference"))
         self.logits = artifact.predictor(buckets, warmup, **options)
         self.attributions = (artifact.predictor(buckets, warmup, function="attributions",
                                                 **options) if explain and self.k else None)
@@ -182,9 +174,9 @@ class CreditArtifactScorer:
         pd_ = apply_temperature(z - self.logit_shift, self.temperature)
         dec = decide(pd_, self.low, self.high)
         n, k = len(df), self.k
-        idx = np.full((n, k), -1, np.int64)
         text = np.full((n, k), "", dtype=object)
         attr = np.full((n, k), np.nan)
+        detail = np.full((n, k), "", dtype=object)
         imp = np.full((n, len(MODALITIES)), np.nan)
         flagged = dec["decision"] != "APPROVE"
         rows = (np.flatnonzero(flagged) if explain == "flagged" else
@@ -193,22 +185,16 @@ class CreditArtifactScorer:
             sub = {name: a[rows] for name, a in inputs.items()}
             values = np.asarray(self.attributions.predict(sub)["attributions"], np.float64)
             imp[rows] = modality_importance(values, self.features.modality)
-            codes = reason_codes(values, k)
-            for r_i, row in enumerate(rows):
-                if not flagged[row]:
-                    continue
-                for r in range(k):
-                    j = int(codes[r_i, r])
-                    if j < 0:
-                        continue
-                    col = self.features.columns[j]
-                    value = df[col].iloc[row] if col is not None else None
-                    idx[row, r] = j
-                    text[row, r] = reason_statement(self.features, j, value)
-                    attr[row, r] = values[r_i, j]
+            # the series level of each row (sign: above/below the training mean), as scoring
+            level = (sub["time_series"][:, :, 0].mean(axis=1)
+                     if sub["time_series"].shape[1] else None)
+            why = adverse_reasons(values, self.features, df.iloc[rows].reset_index(drop=True),
+                                  flagged[rows], self.encoder, self.reasons, k, level)
+            text[rows], attr[rows], detail[rows] = why.statements, why.attributions, why.details
         unseen, missing = self._policy_notes(df)
-        return CreditScores(pd_, z, dec["risk_category"], dec["decision"], dec["confidence"],
-                            idx, text, attr, imp, unseen, missing)
+        return CreditScores(pd_, z, points(pd_, **self.points_scaling), dec["risk_category"],
+                            dec["decision"], dec["confidence"], text, attr, detail, imp,
+                            unseen, missing)
 
     def _policy_notes(self, df: pd.DataFrame) -> tuple[list, list]:
         n = len(df)
@@ -226,26 +212,35 @@ class CreditArtifactScorer:
     # ------------------------------------------------------------------ outputs
     def to_json(self, scores: CreditScores, i: int) -> dict:
         """One row's answer (the service's response item)."""
-        reasons = [{"code": self.features.names[int(scores.reason_index[i, r])],
-                    "statement": str(scores.reason_text[i, r]),
-                    "attribution": float(scores.reason_attribution[i, r])}
-                   for r in range(self.k) if scores.reason_index[i, r] >= 0]
+        reasons = [{"statement": str(scores.reason_text[i, r]),
+                    "attribution": float(scores.reason_attribution[i, r]),
+                    "detail": str(scores.reason_detail[i, r])}
+                   for r in range(self.k) if scores.reason_text[i, r]]
         imp = scores.importance[i]
-        return {"pd": float(scores.pd[i]), "risk_category": str(scores.risk_category[i]),
+        return {"pd": float(scores.pd[i]), "points": float(scores.points[i]),
+                "risk_category": str(scores.risk_category[i]),
                 "decision": str(scores.decision[i]), "confidence": float(scores.confidence[i]),
                 "reasons": reasons,
                 "importance": (None if np.isnan(imp).any() else
                                {m: float(v) for m, v in zip(MODALITIES, imp, strict=True)}),
                 "unseen_categories": scores.unseen[i], "imputed_missing": scores.missing[i]}
 
-    def to_frame(self, df: pd.DataFrame, scores: CreditScores) -> pd.DataFrame:
-        """The columns of ``quantjax score credit`` (``row``, the input columns the schema does
-        not use, ``risk_score``, ``risk_category``, ``decision``, ``confidence``,
-        ``reason_1..k``, ``importance_<modality>``)."""
+    def output_columns(self, explain: bool = True) -> list[str]:
+        """The columns :meth:`to_frame` adds after ``row`` and the pass-through columns (those
+        of :func:`quantjax.credit.scoring.output_columns`)."""
+        cols = ["risk_score", "points", "risk_category", "decision", "confidence"]
+        if explain:
+            for r in range(1, self.k + 1):
+                cols += [f"reason_{r}", f"reason_{r}_attribution", f"reason_{r}_detail"]
+            cols += [f"importance_{m}" for m in MODALITIES]
+        return cols
+
+    def to_frame(self, df: pd.DataFrame, scores: CreditScores,
+                 explain: bool = True) -> pd.DataFrame:
+        """The columns of ``quantjax score credit``: ``row``, the input columns the schema does
+        not use, then :meth:`output_columns`."""
         used = set(self.schema.columns) | {self.schema.target}
-        out_cols = {"row", "risk_score", "risk_category", "decision", "confidence",
-                    *(f"reason_{r + 1}" for r in range(self.k)),
-                    *(f"importance_{m}" for m in MODALITIES)}
+        out_cols = {"row", *self.output_columns(explain)}
         keep = [c for c in df.columns if c not in used]
         clash = [str(c) for c in keep if c in out_cols]
         if clash:
@@ -255,13 +250,17 @@ class CreditArtifactScorer:
         for c in keep:
             out[c] = df[c].to_numpy()
         out["risk_score"] = scores.pd
+        out["points"] = scores.points
         out["risk_category"] = scores.risk_category
         out["decision"] = scores.decision
         out["confidence"] = scores.confidence
-        for r in range(self.k):
-            out[f"reason_{r + 1}"] = scores.reason_text[:, r]
-        for m, name in enumerate(MODALITIES):
-            out[f"importance_{name}"] = scores.importance[:, m]
+        if explain:
+            for r in range(self.k):
+                out[f"reason_{r + 1}"] = scores.reason_text[:, r]
+                out[f"reason_{r + 1}_attribution"] = scores.reason_attribution[:, r]
+                out[f"reason_{r + 1}_detail"] = scores.reason_detail[:, r]
+            for m, name in enumerate(MODALITIES):
+                out[f"importance_{name}"] = scores.importance[:, m]
         return out
 
     def describe(self) -> dict:
@@ -272,6 +271,8 @@ class CreditArtifactScorer:
                                   "categorical: the 'missing' index; text: empty",
                 "unseen_policy": "categorical values not seen in training: the 'unseen' index",
                 "bands": {"low": self.low, "high": self.high}, "reason_codes": self.k,
+                "points": self.points_scaling, "reason_statements": len(self.reasons),
+                "stability_reference": self.reference is not None,
                 "temperature": self.temperature, "logit_shift": self.logit_shift,
                 "extensions": sorted(self.extensions),
                 "predictor": self.logits.describe(),
@@ -279,18 +280,26 @@ class CreditArtifactScorer:
                                  else None)}
 
 
-def score_file(artifact_path, data, out, *, explain: bool = True,
-               buckets=DEFAULT_BUCKETS) -> pd.DataFrame:
+def score_file(artifact_path, data, out, *, explain: bool = True, buckets=DEFAULT_BUCKETS,
+               stability_out=None) -> tuple[pd.DataFrame, dict | None]:
     """``quantjax score credit --artifact``: read applications (CSV/Parquet), score them with
-    the artifact alone, write ``out`` (.csv or .parquet)."""
+    the artifact alone, write ``out`` (.csv or .parquet) and, when the artifact carries the
+    run's stability reference, ``stability.json`` beside it (or at ``stability_out``), as
+    :func:`quantjax.credit.scoring.score_file`. Returns ``(scores, stability or None)``."""
     scorer = CreditArtifactScorer(load_artifact(artifact_path), buckets, warmup=1,
                                   explain=explain)
     df = read_credit_table(data, scorer.schema, require_target=False)
-    res = scorer.to_frame(df, scorer.score_frame(df, "all" if explain else "none"))
+    res = scorer.to_frame(df, scorer.score_frame(df, "all" if explain else "none"), explain)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() in (".parquet", ".pq"):
         res.to_parquet(out, index=False)
     else:
         res.to_csv(out, index=False)
-    return res
+    stab = None
+    if scorer.reference is not None:
+        stab = stability_report(scorer.reference, df, res["risk_score"].to_numpy())
+        stab = {"scores": str(out), "data": str(data), "reference": str(artifact_path), **stab}
+        write_json(Path(stability_out) if stability_out else out.parent / "stability.json",
+                   stab)
+    return res, stab

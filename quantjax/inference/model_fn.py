@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from quantjax.credit.explain import feature_space, make_ig_fn
+from quantjax.credit.scoring import load_reference
 from quantjax.data.credit import CreditEncoder
 from quantjax.errors import UserError
 from quantjax.inference.predictor import DEFAULT_BUCKETS, Candidate, CompiledPredictor
@@ -33,10 +34,8 @@ from quantjax.models.registry import build, to_real_units
 from quantjax.train.checkpoint import load_for_inference
 
 #: optional keys of a credit run's ``calibration.json`` carried into the artifact as they are
-#: (extension points of the credit decision: see docs/serving.md)
-CREDIT_EXTENSION_KEYS = ("reasons", "points")
-#: a credit run's file with the stability reference (bins of the training population)
-STABILITY_REFERENCE = "reference.json"
+#: (``reasons``: the schema's adverse-action statements; the points scaling is in ``decision``)
+CREDIT_EXTENSION_KEYS = ("reasons",)
 
 
 class ModelFn(NamedTuple):
@@ -125,9 +124,9 @@ def _credit(run_dir, model_cfg, params, extra, config) -> ModelFn:
     decision = dict(cal.get("decision") or {})
     fs = feature_space(enc)
     extensions = {k: cal[k] for k in CREDIT_EXTENSION_KEYS if k in cal}
-    ref = run_dir / STABILITY_REFERENCE
-    if ref.is_file():
-        extensions["stability_reference"] = json.loads(ref.read_text())
+    ref = load_reference(run_dir)  # reference.json: stability bins of the training population
+    if ref is not None:
+        extensions["stability_reference"] = ref
     extra = dict(extra, encoder=cal["encoder"], temperature=float(cal["temperature"]),
                  logit_shift=float(cal["logit_shift"]), decision=decision,
                  feature_space={"names": list(fs.names), "columns": list(fs.columns),

@@ -75,14 +75,22 @@ def test_score_credit_cli_with_the_artifact_equals_the_checkpoint(credit_qjx, ti
     pd.read_csv(GERMAN_CSV, dtype=object).head(20).to_csv(data, index=False)
     assert main(["score", "credit", "--artifact", str(credit_qjx), "--data", str(data),
                  "--out", str(tmp_path / "a.csv")]) == 0
+    sa = json.loads((tmp_path / "stability.json").read_text())  # beside --out by default
     assert main(["score", "credit", "--checkpoint", str(tiny_credit_run), "--data", str(data),
-                 "--out", str(tmp_path / "c.csv")]) == 0
+                 "--out", str(tmp_path / "c.csv"), "--stability", str(tmp_path / "sc.json")]) == 0
+    sc = json.loads((tmp_path / "sc.json").read_text())
     a, c = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "c.csv")
     assert list(a.columns) == list(c.columns)
     np.testing.assert_allclose(a["risk_score"], c["risk_score"], atol=1e-6)
+    np.testing.assert_allclose(a["points"], c["points"], atol=1e-3)
     assert (a["decision"] == c["decision"]).all()
     for col in [c_ for c_ in a.columns if c_.startswith("importance_")]:
         np.testing.assert_allclose(a[col], c[col], atol=1e-5)
+    # the schema's statements (carried in the artifact) rank as with the checkpoint
+    assert (a["reason_1"].fillna("") == c["reason_1"].fillna("")).all()
+    np.testing.assert_allclose(a["reason_1_attribution"], c["reason_1_attribution"], atol=1e-5)
+    # the stability report against the carried reference equals the checkpoint's
+    assert sa["csi"] == sc["csi"] and sa["psi"] == pytest.approx(sc["psi"], abs=1e-9)
     assert main(["score", "credit", "--artifact", str(tmp_path / "none.qjx"), "--data",
                  str(data), "--out", str(tmp_path / "x.csv")]) == 2
 
@@ -93,5 +101,7 @@ def test_credit_artifact_carries_the_decision_as_data(credit_qjx, tiny_hft_artif
     for key in ("encoder", "temperature", "logit_shift", "decision", "feature_space",
                 "extensions"):
         assert key in art.extra
+    assert "points" in art.extra["decision"]
+    assert set(art.extra["extensions"]) == {"reasons", "stability_reference"}
     with pytest.raises(UserError, match="a credit artifact is needed"):
         CreditArtifactScorer(load_artifact(tiny_hft_artifact), (8,), warmup=0, tune=False)

@@ -152,6 +152,7 @@ def test_credit_answers_equal_in_process_scoring_bitwise(server, credit_ref):
     one = server["client"].post("/v1/credit/score", json=apps[5]).json()["results"]
     assert one == [got[5]]
     assert any(g["decision"] != "APPROVE" and g["reasons"] for g in got)
+    assert all(np.isfinite(g["points"]) for g in got)
     assert all(not g["reasons"] for g in got if g["decision"] == "APPROVE")
 
 
