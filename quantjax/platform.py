@@ -8,7 +8,9 @@ helpers here. Each records why it exists and what it measured (docs/benchmarks.m
   :func:`enable_fast_cpu_loops` (XLA:CPU compiles small while loops into one kernel: the
   backtest scan 2-4x faster), :func:`request_cpu_devices` (one XLA CPU device per core for
   sharded sweeps). :func:`backends_initialized` tells whether it is too late.
-- **Per-executable compiler options**: :func:`batch_compiler_options`.
+- **Per-executable compiler options**: :func:`batch_compiler_options` (the static rule of
+  batch work), :func:`compiler_option_choices` (the sets a compiled predictor times at
+  warm-up and chooses from, per bucket, on the running machine).
 - **Program choices** made inside traced code: :func:`fusion_barrier` (a CPU-only fusion
   boundary in the LSTM scans), :func:`is_cpu` (the default backend is a CPU).
 
@@ -118,6 +120,25 @@ def batch_compiler_options(rows: int, min_rows: int = 64) -> dict | None:
     if rows >= min_rows and is_cpu():
         return dict(CPU_BATCH_OPTIONS)
     return None
+
+
+def compiler_option_choices() -> dict[str, dict | None]:
+    """Named per-executable XLA option sets worth timing for an inference executable on this
+    backend: on CPU ``default`` (XLA's defaults) and ``ynn_off`` (:data:`CPU_BATCH_OPTIONS`),
+    elsewhere ``default`` only. Which one is faster depends on the CPU and the batch (the
+    2-core dev machine: ``ynn_off`` for 64+ rows, ``default`` for a single window), so
+    :class:`quantjax.inference.predictor.CompiledPredictor` measures them at warm-up."""
+    if is_cpu():
+        return {"default": None, "ynn_off": dict(CPU_BATCH_OPTIONS)}
+    return {"default": None}
+
+
+def option_set_name(options: dict | None) -> str:
+    """The :func:`compiler_option_choices` name of an option set (``custom`` if none)."""
+    for name, opts in compiler_option_choices().items():
+        if opts == (options or None):
+            return name
+    return "custom"
 
 
 def fusion_barrier(read, s):

@@ -6,7 +6,8 @@ Prints ONE JSON object:
   hft_lstm.yaml``, bidirectional, full window L=60, default features F): p50/p95/p99/max
   latency (ms) and throughput (windows/s); ``single_window_p50_ms`` = bucket 1;
 - reference in the same run: a plain ``jax.jit(model.apply)`` call at batch 1
-  (``jit_apply_p50_ms``, ``predictor_vs_jit_apply``);
+  (``jit_apply_p50_ms``, ``predictor_vs_jit_apply``; the predictor times its variants per
+  bucket at warm-up and keeps the fastest: ``predictor_choices``);
 - causal streaming (seed config with ``model.causal=true``): one O(1) update of the packed,
   AOT-compiled, state-donating :class:`~quantjax.inference.causal.CausalStream` for 1 and 100
   symbols (``stream_p50_us_1_symbol``, ``stream_p50_us_100_symbols``, p95/p99/max too; the
@@ -95,8 +96,8 @@ def main() -> None:
     from quantjax.features.config import FeaturesConfig
     from quantjax.hft.config import HFTConfig
     from quantjax.inference.causal import CausalStream
-    from quantjax.inference.model_fn import InputSpec, flatten_params, hft_fn
-    from quantjax.inference.predictor import CompiledPredictor
+    from quantjax.inference.model_fn import InputSpec, flatten_params, hft_fn, hft_variants
+    from quantjax.inference.predictor import Candidate, CompiledPredictor
     from quantjax.models.lstm_attention import LSTMAttentionModel
     from quantjax.models.registry import init_hft_params
 
@@ -120,8 +121,11 @@ def main() -> None:
     flat = flatten_params(params)
     fn = hft_fn(mcfg, {})
     t0 = time.perf_counter()
-    pred = CompiledPredictor(fn, flat, (InputSpec("x", (L, F), "float32"),), buckets, warmup=3)
+    # variants (rolled / unrolled at batch 1, XLA option sets) timed at warm-up, fastest kept
+    pred = CompiledPredictor([Candidate("rolled", fn), *hft_variants(mcfg, {})], flat,
+                             (InputSpec("x", (L, F), "float32"),), buckets, warmup=3)
     res["compile_and_warmup_s"] = time.perf_counter() - t0
+    res["predictor_choices"] = {str(b): c.to_json() for b, c in pred.choices.items()}
     res["buckets"] = {}
     for b in buckets:
         x = rng.normal(size=(b, L, F)).astype(np.float32)

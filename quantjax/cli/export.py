@@ -6,9 +6,12 @@ from quantjax.cli.common import Parser
 
 DESCRIPTION = (
     "Export the best checkpoint of a training run (--checkpoint RUN) as ONE portable artifact "
-    "file (--out MODEL.qjx): the jax.export-serialized model with a symbolic batch dimension, "
-    "the params without pickle (.npz), the feature scaler, the training config and version "
-    "metadata. Loading it needs only quantjax's runtime, not the model code."
+    "file (--out MODEL.qjx): the jax.export-serialized functions with a symbolic batch "
+    "dimension (HFT: the model and its unrolled one-window variant; credit: the calibrated "
+    "model and the reason-code attributions, with the encoder, calibration, thresholds and "
+    "bands), the params without pickle (.npz), the training config and version metadata, for "
+    "cpu and cuda by default. Loading it (quantjax serve, replay, score credit --artifact) "
+    "needs neither the model code nor the checkpoint."
 )
 
 
@@ -19,8 +22,8 @@ def register(sub, parents) -> None:
                    help="training run folder (the --workdir of quantjax train)")
     p.add_argument("--out", required=True, metavar="PATH", help="artifact file, e.g. hft.qjx")
     p.add_argument("--platforms", default=None,
-                   help="comma-separated export platforms (default: this process's backend), "
-                        "e.g. cpu,cuda")
+                   help="comma-separated export platforms (default: cpu,cuda; JAX lowers "
+                        "for CUDA without a GPU)")
     p.set_defaults(func=run_export)
 
 
@@ -28,7 +31,8 @@ def run_export(args) -> int:
     import time
 
     from quantjax.cli.common import console
-    from quantjax.inference.export import export_checkpoint, load_artifact
+    from quantjax.inference.artifact import load_artifact
+    from quantjax.inference.export import export_checkpoint
 
     t0 = time.perf_counter()
     plats = tuple(p.strip() for p in args.platforms.split(",")) if args.platforms else None
@@ -36,7 +40,7 @@ def run_export(args) -> int:
     art = load_artifact(out)  # verify it loads
     n = sum(int(a.size) for a in art.params.values())
     shapes = ", ".join(f"{s.name}[b, {', '.join(map(str, s.shape))}]" for s in art.inputs)
-    console.print(f"exported {art.task} model ({n} params, inputs {shapes}, platforms "
-                  f"{', '.join(art.exported.platforms)}) -> {out} "
+    console.print(f"exported {art.task} model ({n} params, inputs {shapes}, functions "
+                  f"{', '.join(art.functions)}, platforms {', '.join(art.platforms)}) -> {out} "
                   f"({out.stat().st_size / 1e6:.2f} MB, {time.perf_counter() - t0:.1f}s)")
     return 0

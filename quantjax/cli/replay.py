@@ -48,8 +48,8 @@ def run_replay(args) -> int:
     from quantjax.config import load, save
     from quantjax.data.market_io import load_market
     from quantjax.errors import UserError
+    from quantjax.inference.artifact import load_artifact
     from quantjax.inference.config import InferenceConfig
-    from quantjax.inference.export import load_artifact
     from quantjax.inference.replay import ReplayEngine, replay_market
     from quantjax.jsonio import write_json
 
@@ -88,7 +88,8 @@ def run_replay(args) -> int:
     if args.ticks:
         m["tick_execution"] = _tick_execution(args.ticks, bcfg, res, out, args.tick_by_tick)
     m.update(stream_model=cfg.stream.model, artifact=str(args.artifact), data=str(args.data),
-             mode=bcfg.backtest.mode, cpu_async_dispatch=async_dispatch)
+             mode=bcfg.backtest.mode, cpu_async_dispatch=async_dispatch,
+             predictor=engine.predictor.describe() if engine.predictor is not None else None)
     write_json(out / "metrics.json", m)
     import json
 

@@ -16,7 +16,10 @@ def register(sub, parents) -> None:
             "population) beside the scores.")
     c = ssub.add_parser("credit", help="score credit applications", description=desc,
                         parents=parents)
-    c.add_argument("--checkpoint", required=True, help="run folder of 'quantjax train credit'")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="run folder of 'quantjax train credit'")
+    src.add_argument("--artifact", help="credit artifact (.qjx of 'quantjax export'): needs "
+                                        "no checkpoint and no training code")
     c.add_argument("--data", required=True, help="applications CSV/Parquet (target optional)")
     c.add_argument("--out", required=True, help="output .csv or .parquet")
     c.add_argument("--no-explain", action="store_true",
@@ -31,19 +34,27 @@ def register(sub, parents) -> None:
 def run_score_credit(args: argparse.Namespace) -> int:
     from quantjax.cli.common import console
     from quantjax.cli.credit import stability_lines
-    from quantjax.credit.scoring import score_file
     from quantjax.errors import UserError
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size: must be >= 1, got {args.batch_size}")
-    res, stab = score_file(args.checkpoint, args.data, args.out, explain=not args.no_explain,
-                           batch_size=args.batch_size, stability_out=args.stability)
+    if args.artifact:
+        from quantjax.inference.credit_scorer import score_file as score_artifact_file
+
+        res, stab = score_artifact_file(args.artifact, args.data, args.out,
+                                        explain=not args.no_explain,
+                                        stability_out=args.stability)
+    else:
+        from quantjax.credit.scoring import score_file
+
+        res, stab = score_file(args.checkpoint, args.data, args.out, explain=not args.no_explain,
+                               batch_size=args.batch_size, stability_out=args.stability)
     counts = res["decision"].value_counts()
     shares = ", ".join(f"{d} {int(counts.get(d, 0))}" for d in ("APPROVE", "REVIEW", "DECLINE"))
     console.print(f"scored {len(res)} applications ({shares}); wrote {args.out}")
     if stab is None:
-        console.print("no stability report: the run has no reference.json (trained before "
-                      "stability bins were stored)")
+        console.print("no stability report: no stability reference (run or artifact made "
+                      "before stability bins were stored)")
     else:
         for line in stability_lines(stab, 3):
             console.print(line)

@@ -1,8 +1,8 @@
 """Predictions of a trained HFT model in real units.
 
-- :func:`to_real_units`: the one place the task's target scales are undone (``price`` =
-  predicted return, ``volatility`` = predicted future vol, ``direction_probs``);
-- :func:`predict_fn`: a jitted ``f(params, x[B, L, F])`` in real units;
+- :func:`predict_fn`: a jitted ``f(params, x[B, L, F])`` in real units
+  (:func:`quantjax.models.registry.to_real_units`, the one place the task's target scales
+  are undone: ``price`` = predicted return, ``volatility`` = predicted future vol);
 - ``predict_market(run_dir, market) -> (probs[S, T, 3], pred_return[S, T], pred_vol[S, T])``
   for model-driven backtests: features of ``market`` with the run's feature config,
   standardized with the run's saved scaler, windows ``[t-L+1, t]`` gathered in jit batches.
@@ -29,16 +29,9 @@ from quantjax.features.windows import gather_windows, sample_index, sample_valid
 from quantjax.hft.config import HFTConfig
 from quantjax.hft.dataset import features_config
 from quantjax.hft.walk_forward import is_walk_forward_run, oos_market_predictions
-from quantjax.models.registry import build
+from quantjax.models.registry import build, to_real_units
 from quantjax.platform import batch_compiler_options
 from quantjax.train.checkpoint import load_for_inference
-
-
-def to_real_units(out: dict, price_scale: float, vol_scale: float) -> dict:
-    """Model outputs (scaled targets, direction logits) -> ``direction_probs[..., 3]``,
-    ``price[...]`` (future return) and ``volatility[...]`` (future vol), in that key order."""
-    return {"direction_probs": jax.nn.softmax(out["direction"], -1),
-            "price": out["price"] * price_scale, "volatility": out["volatility"] * vol_scale}
 
 
 def predict_fn(model_cfg, extra: dict):

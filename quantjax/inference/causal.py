@@ -33,9 +33,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from quantjax.config import from_dict
 from quantjax.errors import UserError
-from quantjax.hft.predict import to_real_units
-from quantjax.inference.model_fn import unflatten_params
-from quantjax.models.registry import build, get
+from quantjax.inference.signature import unflatten_params
+from quantjax.models.registry import build, get, to_real_units
 
 
 def model_config(model_cfg: dict):

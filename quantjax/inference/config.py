@@ -22,6 +22,11 @@ class PredictorConfig:
                                     doc="batch sizes compiled at load; a request is padded "
                                         "to the next bucket (larger ones are split)")
     warmup: int = spec(3, ge=0, doc="warm-up calls per bucket at load time")
+    tune: bool = spec(True, doc="time the variants of every bucket at load (rolled/unrolled "
+                                "recurrences, XLA option sets) and keep the fastest on this "
+                                "machine; false: the rolled function with the static options")
+    tune_calls: int = spec(7, ge=3, doc="timed calls per variant when tuning (interleaved "
+                                        "rounds, median)")
 
     def validate(self) -> None:
         if not self.buckets or list(self.buckets) != sorted(set(self.buckets)):

@@ -1,13 +1,17 @@
-"""Pure inference functions ``fn(params_flat, inputs) -> outputs`` built from a checkpoint.
+"""Pure inference functions ``fn(params_flat, inputs) -> outputs`` built from a checkpoint
+(in-process model code; exporting and ``from_checkpoint`` predictors use it, serving does not).
 
-Params travel as a FLAT dict ``{"params/lstm_0/w_ih": array, ...}`` (sorted string keys), so
-the same function signature works in-process, in the compiled predictor and in an exported
-artifact, and the params can be stored without pickle. ``inputs`` is a dict of named arrays
-with a leading batch axis; outputs are a dict of arrays with the same batch axis.
+The signature (flat params, named inputs) is :mod:`quantjax.inference.signature`.
 
 HFT: ``inputs = {"x": [B, L, F] float32}`` (standardized feature windows) ->
 ``{"direction_probs": [B, 3], "price": [B] (predicted return), "volatility": [B]}`` in real
-units (the checkpoint's ``price_scale`` / ``vol_scale`` applied).
+units (the checkpoint's ``price_scale`` / ``vol_scale`` applied). A variant ``unrolled``
+(recurrences fully unrolled) computes the same outputs for one window; the compiled predictor
+times both and keeps the faster (:mod:`quantjax.inference.predictor`).
+
+Credit: ``{numeric, categorical, text, time_series}`` -> ``logit [B]``, ``pd [B]``; a second
+function ``attributions`` gives the integrated-gradients attributions of the reason codes
+(``attributions [B, F]``, ``logit [B]``, ``baseline_logit [B]``, :mod:`quantjax.credit.explain`).
 """
 
 from __future__ import annotations
@@ -17,74 +21,63 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import traverse_util
 
+from quantjax.credit.explain import feature_space, make_ig_fn
+from quantjax.credit.scoring import load_reference
 from quantjax.data.credit import CreditEncoder
 from quantjax.errors import UserError
-from quantjax.hft.predict import to_real_units
+from quantjax.inference.predictor import DEFAULT_BUCKETS, Candidate, CompiledPredictor
+from quantjax.inference.signature import InputSpec, flatten_params, unflatten_params
 from quantjax.models.credit import build_model
-from quantjax.models.registry import build
-from quantjax.platform import is_cpu
+from quantjax.models.registry import build, to_real_units
 from quantjax.train.checkpoint import load_for_inference
 
-SEP = "/"
-
-
-def flatten_params(params: Any) -> dict[str, np.ndarray]:
-    """Nested param dict -> ``{"a/b/c": float32 array}`` with sorted keys."""
-    flat = traverse_util.flatten_dict(jax.device_get(params), sep=SEP)
-    return {k: np.asarray(flat[k]) for k in sorted(flat)}
-
-
-def unflatten_params(flat: dict[str, Any]) -> dict:
-    """Inverse of :func:`flatten_params`."""
-    return traverse_util.unflatten_dict(dict(flat), sep=SEP)
-
-
-class InputSpec(NamedTuple):
-    """One named input: per-example shape (without batch) and dtype name."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
+#: optional keys of a credit run's ``calibration.json`` carried into the artifact as they are
+#: (``reasons``: the schema's adverse-action statements; the points scaling is in ``decision``)
+CREDIT_EXTENSION_KEYS = ("reasons",)
 
 
 class ModelFn(NamedTuple):
-    """Everything needed to compile or export one model."""
+    """Everything needed to compile or export one model.
+
+    ``variants``: :class:`~quantjax.inference.predictor.Candidate` functions computing the
+    same outputs as ``fn`` for the batch sizes they name; ``functions``: ``(name, fn)`` pairs
+    of further functions of the same params and inputs (credit: ``attributions``)."""
 
     task: str  # "hft" | "credit"
     fn: Any  # fn(params_flat, inputs: dict) -> dict
-    params: dict[str, np.ndarray]  # flat params
+    params: dict
     inputs: tuple[InputSpec, ...]
     outputs: tuple[str, ...]
     config: dict  # resolved config mapping of the run
     extra: dict  # task constants (scales, horizon, threshold, feature names...)
+    variants: tuple = ()
+    functions: tuple = ()
 
 
-def hft_fn(model_cfg, extra: dict, unroll_single: bool | None = None):
+def hft_fn(model_cfg, extra: dict, unroll: bool | None = None):
     """``fn(params_flat, {"x": [B, L, F]})`` of a registered HFT model (eval mode), real units.
 
-    ``unroll_single``: when traced for a concrete batch of 1 (the latency bucket of a compiled
-    predictor), fully unroll the recurrences (``apply(..., unroll=True)``: same outputs, about
-    10% lower single-window latency on the 2-core CPU, a few seconds more compile time at load).
-    ``None`` (default): only when JAX's default backend is a CPU, since on an H100 the unrolled
-    batch-1 program was 1.5x slower than the rolled one (2.03 vs 1.38 ms, docs/benchmarks.md).
-    Other batches, and a symbolic batch (``jax.export``), keep the model's ``unroll``."""
+    ``unroll=True``: the recurrences fully unrolled (``apply(..., unroll=True)``: same
+    outputs, more compile time; faster for one window on some CPUs, slower on others and on
+    an H100, so the compiled predictor times it, see :mod:`quantjax.inference.predictor`);
+    ``None``: the model's own ``unroll``."""
 
     model = build(model_cfg)
     ps = float(extra.get("price_scale", 1.0))
     vs = float(extra.get("vol_scale", 1.0))
 
     def fn(params_flat, inputs):
-        b = inputs["x"].shape[0]
-        single = is_cpu() if unroll_single is None else unroll_single
-        unroll = True if single and isinstance(b, int) and b == 1 else None
         out = model.apply(unflatten_params(params_flat), inputs["x"], unroll=unroll)
         return to_real_units(out, ps, vs)
 
     return fn
+
+
+def hft_variants(model_cfg, extra: dict) -> tuple[Candidate, ...]:
+    """The batch-1 variant of an HFT model: recurrences fully unrolled."""
+    return (Candidate("unrolled", hft_fn(model_cfg, extra, unroll=True), (1,)),)
 
 
 def credit_fn(model, temperature: float, logit_shift: float):
@@ -100,8 +93,24 @@ def credit_fn(model, temperature: float, logit_shift: float):
     return fn
 
 
+def credit_attributions_fn(model, steps: int):
+    """``fn(params_flat, inputs) -> {"attributions": [B, F], "logit": [B],
+    "baseline_logit": [B]}``: integrated gradients (:func:`quantjax.credit.explain.make_ig_fn`,
+    ``steps`` interpolation steps), F explained features in
+    :func:`quantjax.credit.explain.feature_space` order."""
+    ig = make_ig_fn(model, steps)
+
+    def fn(params_flat, inputs):
+        att, logit, base = ig(unflatten_params(params_flat), inputs["numeric"],
+                              inputs["categorical"], inputs["text"], inputs["time_series"])
+        return {"attributions": att, "logit": logit, "baseline_logit": base}
+
+    return fn
+
+
 def _credit(run_dir, model_cfg, params, extra, config) -> ModelFn:
-    cal_path = Path(run_dir) / "calibration.json"
+    run_dir = Path(run_dir)
+    cal_path = run_dir / "calibration.json"
     if not cal_path.is_file():
         raise UserError(f"{run_dir}: no calibration.json; export needs a finished "
                         "'quantjax train credit' run folder")
@@ -112,10 +121,22 @@ def _credit(run_dir, model_cfg, params, extra, config) -> ModelFn:
              InputSpec("categorical", (len(enc.cardinalities),), "int32"),
              InputSpec("text", (int(enc.text_len),), "int32"),
              InputSpec("time_series", (enc.series_len, 1), "float32"))
+    decision = dict(cal.get("decision") or {})
+    fs = feature_space(enc)
+    extensions = {k: cal[k] for k in CREDIT_EXTENSION_KEYS if k in cal}
+    ref = load_reference(run_dir)  # reference.json: stability bins of the training population
+    if ref is not None:
+        extensions["stability_reference"] = ref
     extra = dict(extra, encoder=cal["encoder"], temperature=float(cal["temperature"]),
-                 logit_shift=float(cal["logit_shift"]), decision=cal.get("decision"))
+                 logit_shift=float(cal["logit_shift"]), decision=decision,
+                 feature_space={"names": list(fs.names), "columns": list(fs.columns),
+                                "modality": [int(m) for m in fs.modality],
+                                "kind": list(fs.kind)},
+                 extensions=extensions)
     fn = credit_fn(model, float(cal["temperature"]), float(cal["logit_shift"]))
-    return ModelFn("credit", fn, flatten_params(params), specs, ("logit", "pd"), config, extra)
+    attributions = credit_attributions_fn(model, int(decision.get("ig_steps", 32)))
+    return ModelFn("credit", fn, flatten_params(params), specs, ("logit", "pd"), config, extra,
+                   functions=(("attributions", attributions),))
 
 
 def from_checkpoint(run_dir) -> ModelFn:
@@ -130,14 +151,20 @@ def from_checkpoint(run_dir) -> ModelFn:
         n_feat = int(extra.get("n_features") or len(scaler.mean))
         spec = InputSpec("x", (model_cfg.sequence_length, n_feat), "float32")
         return ModelFn("hft", hft_fn(model_cfg, extra), flat, (spec,),
-                       ("direction_probs", "price", "volatility"), config, extra)
+                       ("direction_probs", "price", "volatility"), config, extra,
+                       variants=hft_variants(model_cfg, extra))
     return _credit(run_dir, model_cfg, params, extra, config)
 
 
-def example_inputs(specs, batch: int, zeros: bool = True) -> dict[str, np.ndarray]:
-    """Zero inputs of ``batch`` examples for ``specs``."""
-    return {s.name: np.zeros((batch, *s.shape), np.dtype(s.dtype)) for s in specs}
+def predictor(mf: ModelFn, buckets=DEFAULT_BUCKETS, warmup: int = 3,
+              **options) -> CompiledPredictor:
+    """Compiled predictor of ``mf`` (its function and variants; ``options``: ``tune``,
+    ``tune_calls``, ``batch_invariant`` of :class:`CompiledPredictor`)."""
+    return CompiledPredictor([Candidate("rolled", mf.fn), *mf.variants], mf.params, mf.inputs,
+                             buckets, warmup, **options)
 
 
-def abstract_inputs(specs, batch) -> dict[str, jax.ShapeDtypeStruct]:
-    return {s.name: jax.ShapeDtypeStruct((batch, *s.shape), jnp.dtype(s.dtype)) for s in specs}
+def predictor_from_checkpoint(run_dir, buckets=DEFAULT_BUCKETS, warmup: int = 3,
+                              **options) -> CompiledPredictor:
+    """Compiled predictor of a training run folder (in-process model code)."""
+    return predictor(from_checkpoint(run_dir), buckets, warmup, **options)

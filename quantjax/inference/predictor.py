@@ -1,51 +1,180 @@
-"""Ahead-of-time compiled predictor with fixed batch buckets.
+"""Ahead-of-time compiled predictor with fixed batch buckets, variants chosen by timing.
 
-``CompiledPredictor(fn, params, inputs, buckets)`` lowers and compiles
-``jax.jit(fn).lower(params, inputs_of_bucket).compile()`` for every bucket at construction
-(params are ARGUMENTS of the executable, not baked-in constants, so new weights need no
-recompile), runs ``warmup`` calls per bucket, and serves ``predict(inputs)`` by padding the
-request to the next bucket (requests above the largest bucket are split into chunks of it).
-No call of :meth:`CompiledPredictor.predict` ever compiles. Buckets of 64 rows or more get
-:func:`quantjax.platform.batch_compiler_options` (on CPU: YNNPACK fusions off,
-measured faster for batched forward passes).
+``CompiledPredictor(fn_or_candidates, params, inputs, buckets)`` compiles
+``jax.jit(fn).lower(params, inputs_of_bucket).compile(compiler_options=...)`` for every bucket
+at construction (params are ARGUMENTS of the executable, not baked-in constants, so new
+weights need no recompile), warms it up and serves ``predict(inputs)`` by padding the request
+to the next bucket (requests above the largest bucket are split into chunks of it). No call
+of :meth:`CompiledPredictor.predict` ever compiles.
+
+**Variants chosen on the running machine** (``tune=True``, the default): a bucket may be
+computed by several *candidates* (the same function traced differently, e.g. the HFT model
+with its recurrences rolled or fully unrolled for one window) under several XLA option sets
+(:func:`quantjax.platform.compiler_option_choices`: on CPU XLA's defaults and YNNPACK fusions
+off). Every candidate of a bucket is compiled, warmed up and timed (``tune_calls``
+interleaved rounds, median); the fastest is kept and the others are dropped. Which one wins
+depends on the CPU: the 2-core dev machine was faster unrolled at batch 1, an AMD EPYC of
+the same size 1.8x slower. :attr:`CompiledPredictor.choices` records every bucket's choice
+and timings (the service's ``/v1/models``, the replay's ``metrics.json``). ``tune=False``
+compiles the first candidate with :func:`quantjax.platform.batch_compiler_options` only.
+
+**Batch invariance** (``batch_invariant=True``, the service's setting): XLA may compute a row
+with a different summation order in a different batch size or option set (last-bit
+differences), so a request's answer could depend on which requests it was batched with. In
+this mode the largest bucket is the reference (first candidate, the static options), every
+other candidate is run on the same probe rows and kept only when its outputs equal the
+reference's **bitwise**; a bucket without such a candidate is dropped (its requests use the
+next larger bucket; :attr:`CompiledPredictor.dropped` says why). Every answer is then the same
+bits whatever the batch it was computed in.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from quantjax.errors import UserError
-from quantjax.inference.model_fn import InputSpec, abstract_inputs, example_inputs
-from quantjax.inference.model_fn import from_checkpoint as mf_from_checkpoint
-from quantjax.platform import batch_compiler_options
+from quantjax.inference.signature import (
+    InputSpec,
+    abstract_inputs,
+    example_inputs,
+    probe_inputs,
+)
+from quantjax.platform import batch_compiler_options, compiler_option_choices, option_set_name
 
 DEFAULT_BUCKETS = (1, 8, 64, 512)
 
 
-class CompiledPredictor:
-    """See module docstring. ``inputs``: the :class:`InputSpec` of every named input."""
+class Candidate(NamedTuple):
+    """One way to compute the function: ``fn(params, inputs) -> dict`` for the bucket sizes
+    ``batches`` (None: every bucket)."""
 
-    def __init__(self, fn, params: Any, inputs: tuple[InputSpec, ...],
-                 buckets: tuple[int, ...] = DEFAULT_BUCKETS, warmup: int = 3):
+    name: str
+    fn: Any
+    batches: tuple[int, ...] | None = None
+
+
+class BucketChoice(NamedTuple):
+    """What serves one bucket: the candidate and option set kept, its median call time, the
+    median of every timed candidate (``"<candidate>/<options>"``) and the candidates
+    excluded (and why)."""
+
+    bucket: int
+    variant: str
+    options: str
+    p50_us: float
+    timings_us: dict
+    excluded: dict
+
+    def to_json(self) -> dict:
+        return {"bucket": self.bucket, "variant": self.variant, "options": self.options,
+                "p50_us": self.p50_us, "timings_us": self.timings_us, "excluded": self.excluded}
+
+
+def _host(out) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in jax.device_get(out).items()}
+
+
+def _same_rows(out: dict, ref: dict, n: int) -> bool:
+    return all(np.array_equal(out[k], ref[k][:n]) for k in ref)
+
+
+class CompiledPredictor:
+    """See module docstring. ``fn_or_candidates``: one function ``fn(params, inputs)`` or a
+    sequence of :class:`Candidate` (the first one must serve every bucket);
+    ``inputs``: the :class:`InputSpec` of every named input."""
+
+    def __init__(self, fn_or_candidates, params: Any, inputs: tuple[InputSpec, ...],
+                 buckets: tuple[int, ...] = DEFAULT_BUCKETS, warmup: int = 3, *,
+                 tune: bool = True, tune_calls: int = 7, batch_invariant: bool = False):
+        cands = ([Candidate("rolled", fn_or_candidates)] if callable(fn_or_candidates)
+                 else list(fn_or_candidates))
+        if not cands or cands[0].batches is not None:
+            raise ValueError("CompiledPredictor: the first candidate must serve every bucket")
         self.inputs = tuple(inputs)
-        self.buckets = tuple(sorted(set(int(b) for b in buckets)))
+        requested = tuple(sorted(set(int(b) for b in buckets)))
         self.params = jax.device_put(params)
-        abstract_params = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
-                                       self.params)
-        jitted = jax.jit(fn)
+        self.batch_invariant = bool(batch_invariant)
+        self.tuned = bool(tune)
+        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), self.params)
+        jitted = {c.name: jax.jit(c.fn) for c in cands}
+
+        def compile_one(cand, b, opts):
+            return (jitted[cand.name].lower(abstract, abstract_inputs(self.inputs, b))
+                    .compile(compiler_options=opts))
+
         t0 = time.perf_counter()
-        self._compiled = {b: jitted.lower(abstract_params, abstract_inputs(self.inputs, b))
-                          .compile(compiler_options=batch_compiler_options(b))
-                          for b in self.buckets}
-        self.compile_seconds = time.perf_counter() - t0
-        for b in self.buckets:
+        top = requested[-1]
+        ref = None
+        if self.batch_invariant:
+            ref_opts = batch_compiler_options(top)
+            ref_exe = compile_one(cands[0], top, ref_opts)
+            probe = probe_inputs(self.inputs, top)
+            ref = (ref_exe, option_set_name(ref_opts), _host(ref_exe(self.params, probe)))
+        self._compiled: dict[int, Any] = {}
+        self.choices: dict[int, BucketChoice] = {}
+        self.dropped: dict[int, str] = {}
+        for b in requested:
+            if ref is not None and b == top:
+                options = [(cands[0], ref[1], None)]
+            elif tune:
+                options = [(c, name, opts) for c in cands if c.batches is None or b in c.batches
+                           for name, opts in compiler_option_choices().items()]
+            else:
+                opts = batch_compiler_options(b)
+                options = [(cands[0], option_set_name(opts), opts)]
+            kept, excluded = [], {}
+            for cand, name, opts in options:
+                label = f"{cand.name}/{name}"
+                if ref is not None and b == top:
+                    kept.append((label, cand.name, name, ref[0]))
+                    continue
+                exe = compile_one(cand, b, opts)
+                if ref is not None and not _same_rows(
+                        _host(exe(self.params, {k: v[:b] for k, v in probe.items()})), ref[2], b):
+                    excluded[label] = f"not bitwise equal to bucket {top}"
+                    continue
+                kept.append((label, cand.name, name, exe))
+            if not kept:
+                self.dropped[b] = (f"no candidate bitwise equal to bucket {top} "
+                                   f"({', '.join(excluded)}); served by a larger bucket")
+                continue
             ex = example_inputs(self.inputs, b)
-            for _ in range(warmup):
-                jax.block_until_ready(self._compiled[b](self.params, ex))
+            for _ in range(max(warmup, 1 if len(kept) > 1 else 0)):
+                for *_, exe in kept:
+                    jax.block_until_ready(exe(self.params, ex))
+            timings = self._time(kept, probe_inputs(self.inputs, b, seed=1), tune_calls)
+            best = min(range(len(kept)), key=lambda i: timings[kept[i][0]])
+            label, variant, opt_name, exe = kept[best]
+            self._compiled[b] = exe
+            self.choices[b] = BucketChoice(b, variant, opt_name, timings[label], timings,
+                                           excluded)
+        self.buckets = tuple(sorted(self._compiled))
+        self.compile_seconds = time.perf_counter() - t0
+
+    def _time(self, kept, x, calls: int) -> dict[str, float]:
+        """Median call time (us) of every kept executable, in interleaved rounds (so a drift
+        of the machine's speed hits all of them alike); 3 rounds when there is one (its
+        figure is still recorded)."""
+        samples: dict[str, list[float]] = {k[0]: [] for k in kept}
+        rounds = max(3, calls) if len(kept) > 1 else 3
+        for _ in range(rounds):
+            for label, *_, exe in kept:
+                t0 = time.perf_counter()
+                jax.block_until_ready(exe(self.params, x))
+                samples[label].append((time.perf_counter() - t0) * 1e6)
+        return {k: float(np.median(v)) for k, v in samples.items()}
+
+    def describe(self) -> dict:
+        """JSON-able summary: buckets kept, the choice per bucket, dropped buckets."""
+        return {"buckets": list(self.buckets), "tuned": self.tuned,
+                "batch_invariant": self.batch_invariant,
+                "choices": {str(b): c.to_json() for b, c in self.choices.items()},
+                "dropped": {str(b): why for b, why in self.dropped.items()},
+                "compile_seconds": self.compile_seconds}
 
     def bucket_for(self, n: int) -> int:
         """Smallest bucket >= n (the largest bucket when n exceeds it)."""
@@ -95,14 +224,3 @@ class CompiledPredictor:
     def set_params(self, params: Any) -> None:
         """Swap weights of the same shapes (no recompilation)."""
         self.params = jax.device_put(params)
-
-
-def from_model_fn(mf, buckets=DEFAULT_BUCKETS, warmup: int = 3) -> CompiledPredictor:
-    """Compiled predictor of a :class:`quantjax.inference.model_fn.ModelFn`."""
-    return CompiledPredictor(mf.fn, mf.params, mf.inputs, buckets, warmup)
-
-
-def from_checkpoint(run_dir, buckets=DEFAULT_BUCKETS, warmup: int = 3) -> CompiledPredictor:
-    """Compiled predictor of a training run folder (in-process model code)."""
-
-    return from_model_fn(mf_from_checkpoint(run_dir), buckets, warmup)

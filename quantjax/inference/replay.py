@@ -59,7 +59,7 @@ def _market_axes(quotes: bool) -> MarketStep:
 class ReplayEngine:
     """Replay engine for one artifact (see module docstring).
 
-    ``artifact``: :class:`quantjax.inference.export.Artifact` (HFT). ``risk``: RiskParams.
+    ``artifact``: :class:`quantjax.inference.artifact.Artifact` (HFT). ``risk``: RiskParams.
     ``symbols``/``fields``: the universe and the per-tick value order (market FIELDS order).
     """
 
@@ -97,8 +97,9 @@ class ReplayEngine:
             self.cstate = self.causal.init(S)
             self.predictor = None
         else:
-            self.predictor = predictor or artifact.predictor(cfg.predictor.buckets,
-                                                             cfg.predictor.warmup)
+            pc = cfg.predictor
+            self.predictor = predictor or artifact.predictor(pc.buckets, pc.warmup, tune=pc.tune,
+                                                             tune_calls=pc.tune_calls)
         self.mode = mode
         self.risk = risk
         self.rstate = (jax.vmap(lambda _: _init(risk))(jnp.arange(S)) if mode == "independent"

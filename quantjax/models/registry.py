@@ -84,6 +84,13 @@ def build(cfg: Any):
     return spec_of(cfg).module(cfg)
 
 
+def to_real_units(out: dict, price_scale: float, vol_scale: float) -> dict:
+    """HFT model outputs (scaled targets, direction logits) -> ``direction_probs[..., 3]``,
+    ``price[...]`` (future return) and ``volatility[...]`` (future vol), in that key order."""
+    return {"direction_probs": jax.nn.softmax(out["direction"], -1),
+            "price": out["price"] * price_scale, "volatility": out["volatility"] * vol_scale}
+
+
 def init_hft_params(cfg: Any, n_features: int, key: jax.Array) -> dict:
     """Parameters of the HFT model ``cfg`` for inputs ``[B, cfg.sequence_length, n_features]``."""
     x = jnp.zeros((1, cfg.sequence_length, n_features), jnp.float32)

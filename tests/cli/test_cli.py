@@ -9,7 +9,8 @@ import pytest
 
 from quantjax.cli.main import build_parser, main
 
-GROUPS = ["data", "train", "sweep", "backtest", "score", "export", "replay", "report", "demo"]
+GROUPS = ["data", "train", "sweep", "backtest", "score", "export", "replay", "serve", "report",
+          "demo"]
 
 
 def _subcommands(parser):

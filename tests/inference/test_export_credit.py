@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantjax.inference.export import export_checkpoint, load_artifact
+from quantjax.inference.artifact import load_artifact
+from quantjax.inference.export import export_checkpoint
 
 from support.paths import GERMAN_CSV
 
@@ -40,6 +41,6 @@ def test_credit_artifact_equals_in_process_apply(credit_run, tmp_path):
     np.testing.assert_allclose(got["logit"], z, atol=1e-6)
     p = apply_temperature(z - sc.logit_shift, sc.temperature)
     np.testing.assert_allclose(got["pd"], p, atol=1e-6)
-    pred = art.predictor(buckets=(1, 8), warmup=0)
+    pred = art.predictor(buckets=(1, 8), warmup=0, tune=False)
     np.testing.assert_allclose(pred.predict({k: v[:5] for k, v in inputs.items()})["logit"],
                                z[:5], atol=1e-6)

@@ -14,10 +14,11 @@ from quantjax.config import from_dict, load
 from quantjax.errors import UserError
 from quantjax.features.config import FeaturesConfig
 from quantjax.hft.config import HFTConfig
+from quantjax.inference.artifact import load_artifact
 from quantjax.inference.config import InferenceConfig
-from quantjax.inference.export import load_artifact
 from quantjax.inference.model_fn import from_checkpoint
-from quantjax.inference.predictor import CompiledPredictor, from_model_fn
+from quantjax.inference.model_fn import predictor as from_model_fn
+from quantjax.inference.predictor import CompiledPredictor
 
 from support.hft_runs import TINY_FEATURES, slice_market, tiny_market
 
@@ -36,7 +37,7 @@ def hft_artifact(tiny_hft_artifact):
 def test_predictor_buckets_pad_and_match_apply(hft_run):
     run, cfg, ds = hft_run
     mf = from_checkpoint(run)
-    pred = from_model_fn(mf, buckets=(1, 8), warmup=1)
+    pred = from_model_fn(mf, buckets=(1, 8), warmup=1, tune=False)
     L, F = mf.inputs[0].shape
     x = np.random.default_rng(0).normal(size=(11, L, F)).astype(np.float32)
     out = pred.predict(x)  # 11 > largest bucket: split into 8 + 3 (padded to 8)
@@ -60,7 +61,7 @@ def test_large_buckets_use_the_cpu_batch_options_and_match_apply(hft_run):
     assert batch_compiler_options(64) == (CPU_BATCH_OPTIONS if jax.default_backend() == "cpu"
                                           else None)
     mf = from_checkpoint(hft_run[0])
-    pred = from_model_fn(mf, buckets=(8, 64), warmup=0)
+    pred = from_model_fn(mf, buckets=(8, 64), warmup=0, tune=False)
     L, F = mf.inputs[0].shape
     x = np.random.default_rng(2).normal(size=(40, L, F)).astype(np.float32)
     out = pred.predict(x)  # 40 rows: the 64-row bucket
@@ -87,9 +88,12 @@ def test_artifact_equals_in_process_apply(hft_run, hft_artifact):
     art = load_artifact(hft_artifact)
     with zipfile.ZipFile(hft_artifact) as z:
         names = set(z.namelist())
-        assert names == {"manifest.json", "module.mlirbc", "params.npz"}
+        assert names == {"manifest.json", "functions/predict.jaxexport",
+                         "functions/predict@unrolled.jaxexport", "params.npz"}
         man = json.loads(z.read("manifest.json"))
-    assert man["task"] == "hft" and man["export"]["in_avals"][-1][0].startswith("b,")
+    assert man["task"] == "hft" and man["functions"]["predict"]["batch"] == "b"
+    assert man["functions"]["predict@unrolled"]["batch"] == 1
+    assert man["platforms"] == ["cpu", "cuda"]  # exported for CUDA on a CPU-only machine
     L, F = art.inputs[0].shape
     apply = jax.jit(LSTMAttentionModel(model_cfg).apply)
     for n in (1, 37):  # symbolic batch dimension
@@ -102,7 +106,8 @@ def test_artifact_equals_in_process_apply(hft_run, hft_artifact):
                                    np.asarray(ref["price"]) * extra["price_scale"], atol=1e-6)
         np.testing.assert_allclose(np.asarray(got["volatility"]),
                                    np.asarray(ref["volatility"]) * extra["vol_scale"], atol=1e-6)
-    pred = art.predictor(buckets=(1, 8), warmup=1)
+    pred = art.predictor(buckets=(1, 8), warmup=1)  # tuned: rolled vs unrolled at batch 1
+    assert set(pred.choices[1].timings_us) >= {"rolled/default", "unrolled/default"}
     x = np.random.default_rng(9).normal(size=(3, L, F)).astype(np.float32)
     np.testing.assert_allclose(pred.predict(x)["price"],
                                np.asarray(art.fn(art.params, {"x": x})["price"]), atol=1e-6)
@@ -139,7 +144,7 @@ def replay_setup(hft_artifact):
     art = load_artifact(hft_artifact)
     market = slice_market(tiny_market(2, 500, seed=3), 0, 120)
     risk = risk_params(load(BacktestConfig, "configs/backtest.yaml"))
-    pred = art.predictor(icfg.predictor.buckets, icfg.predictor.warmup)
+    pred = art.predictor(icfg.predictor.buckets, icfg.predictor.warmup, tune=False)
     return art, icfg, market, risk, pred
 
 
@@ -289,6 +294,8 @@ def test_cli_export_and_replay(hft_run, tmp_path):
         assert k in m
     assert m["bars"] == 60 and m["predictions"] > 0
     assert m["cpu_async_dispatch"] is True  # JAX already started in this process: unchanged
+    choice = m["predictor"]["choices"]["1"]  # the variant timed fastest here, recorded
+    assert choice["variant"] in ("rolled", "unrolled") and len(choice["timings_us"]) >= 2
     assert (rd / "alerts.jsonl").exists() and (rd / "replay.parquet").exists()
     assert main(["export", "--checkpoint", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert main(["replay", "--artifact", str(tmp_path / "nope.qjx"), "--data", str(data),
@@ -312,24 +319,80 @@ def test_cpu_async_dispatch_is_set_before_jax_starts():
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-2000:]
 
 
-def test_batch_one_bucket_unrolls_only_on_cpu_by_default(monkeypatch):
-    # on an H100 the unrolled batch-1 program was slower than the rolled one (docs/benchmarks.md)
+def _tiny_hft_fn():
     import dataclasses
 
-    from quantjax.inference.model_fn import flatten_params, hft_fn
+    from quantjax.inference.model_fn import hft_fn, hft_variants
+    from quantjax.inference.signature import InputSpec, flatten_params
     from quantjax.models.registry import init_hft_params
 
     cfg = dataclasses.replace(load(HFTConfig, "configs/hft_lstm_tiny.yaml").model,
                               sequence_length=5, num_layers=1)
-    # tracing needs no parameter values: zeros of the parameters' shapes, no init compile
-    shapes = jax.eval_shape(lambda: init_hft_params(cfg, 3, jax.random.key(0)))
-    flat = flatten_params(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes))
-    x = np.zeros((1, cfg.sequence_length, 3), np.float32)
+    flat = flatten_params(init_hft_params(cfg, 3, jax.random.key(0)))
+    return hft_fn(cfg, {}), hft_variants(cfg, {}), flat, (InputSpec("x", (5, 3), "float32"),)
 
-    def unrolled(**kw):  # a full unroll is a scan with unroll = sequence length
-        text = str(jax.make_jaxpr(hft_fn(cfg, {}, **kw))(flat, {"x": x}))
-        return f"unroll={cfg.sequence_length}" in text
 
-    assert unrolled() and not unrolled(unroll_single=False)  # this test runs on CPU
-    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    assert not unrolled() and unrolled(unroll_single=True)
+def test_predictor_keeps_the_fastest_timed_variant():
+    """Every candidate x option set of a bucket is compiled and timed; the fastest is kept and
+    recorded (replaces the former 'unroll batch 1 on every CPU' rule)."""
+    from quantjax.inference.predictor import Candidate
+
+    fn, variants, flat, specs = _tiny_hft_fn()
+
+    def slow(p, inputs):  # same outputs, far more work: never the fastest
+        out = fn(p, inputs)
+        x = inputs["x"]
+        for _ in range(200):
+            x = jax.numpy.tanh(x @ jax.numpy.ones((3, 3)) * 1e-3)
+        return {**out, "price": out["price"] + 0.0 * x.sum((1, 2))}
+
+    cands = [Candidate("rolled", fn), *variants, Candidate("slow", slow, (1,))]
+    pred = CompiledPredictor(cands, flat, specs, buckets=(1, 4), warmup=1, tune_calls=3)
+    c1 = pred.choices[1]
+    assert {"rolled/default", "unrolled/default", "slow/default"} <= set(c1.timings_us)
+    assert c1.variant != "slow"
+    assert c1.timings_us[f"{c1.variant}/{c1.options}"] == min(c1.timings_us.values())
+    assert "unrolled/default" not in pred.choices[4].timings_us  # a batch-1 variant only
+    x = np.random.default_rng(0).normal(size=(3, 5, 3)).astype(np.float32)
+    ref = jax.jit(fn)(flat, {"x": x})
+    for n in (1, 3):
+        np.testing.assert_allclose(pred.predict(x[:n])["price"], np.asarray(ref["price"])[:n],
+                                   atol=1e-6)
+    d = pred.describe()
+    assert d["choices"]["1"]["variant"] == c1.variant and d["tuned"] is True
+
+
+def test_batch_invariant_predictor_gives_the_same_bits_in_any_batch():
+    fn, variants, flat, specs = _tiny_hft_fn()
+    from quantjax.inference.predictor import Candidate
+
+    pred = CompiledPredictor([Candidate("rolled", fn), *variants], flat, specs,
+                             buckets=(1, 4, 16), warmup=0, tune_calls=3, batch_invariant=True)
+    assert 16 in pred.buckets  # the reference bucket is always kept
+    for b, why in pred.dropped.items():
+        assert "bitwise" in why and b not in pred.buckets
+    x = np.random.default_rng(1).normal(size=(16, 5, 3)).astype(np.float32)
+    full = pred.predict(x)
+    for n in (1, 3, 4, 9):
+        part = pred.predict(x[:n])
+        for k in full:
+            np.testing.assert_array_equal(part[k], full[k][:n])
+
+
+def test_artifact_written_by_a_newer_jax_or_format_is_refused(hft_artifact, tmp_path):
+    def rewrite(name, **changes):
+        out = tmp_path / name
+        with zipfile.ZipFile(hft_artifact) as zi, zipfile.ZipFile(out, "w") as zo:
+            for n in zi.namelist():
+                data = zi.read(n)
+                if n == "manifest.json":
+                    data = json.dumps({**json.loads(data), **changes})
+                zo.writestr(n, data)
+        return out
+
+    with pytest.raises(UserError, match="written by jax 99.1.0, newer than this jax"):
+        load_artifact(rewrite("new.qjx", jax_version="99.1.0"))
+    with pytest.raises(UserError, match="format_version 1 is not supported"):
+        load_artifact(rewrite("v1.qjx", format_version=1))
+    with pytest.raises(UserError, match="exported for platforms \\['tpu'\\]"):
+        load_artifact(rewrite("tpu.qjx", platforms=["tpu"]))

@@ -12,8 +12,9 @@ from quantjax.config import from_dict, load, to_dict
 from quantjax.errors import UserError
 from quantjax.features.batch import feature_names
 from quantjax.features.config import FeaturesConfig
+from quantjax.inference.artifact import load_artifact
 from quantjax.inference.config import InferenceConfig
-from quantjax.inference.export import export_model, load_artifact
+from quantjax.inference.export import export_model
 from quantjax.inference.model_fn import InputSpec, ModelFn, flatten_params, hft_fn
 from quantjax.inference.replay import ReplayEngine, replay_market
 from quantjax.models.lstm_attention import LSTMAttentionConfig
@@ -46,7 +47,7 @@ def test_causal_replay_matches_window_model_on_fresh_windows(tmp_path):
     for mode in ("causal", "window"):
         cfg = load(InferenceConfig, "configs/inference.yaml",
                    [f"stream.model={mode}", "strategy.confidence=0.0", "predictor.buckets=[2]",
-                    "predictor.warmup=0"])
+                    "predictor.warmup=0", "predictor.tune=false"])
         res[mode] = replay_market(ReplayEngine(art, risk, market.symbols, market.fields, cfg),
                                   market)
     c, w = res["causal"].probs, res["window"].probs

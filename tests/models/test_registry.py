@@ -74,8 +74,9 @@ def test_gru_trains_exports_scores_and_backtests(tmp_path):
     export a .qjx, score with the compiled predictor, drive a backtest from the checkpoint,
     and the causal stream refuses it by name."""
     from quantjax.cli.main import main
+    from quantjax.inference.artifact import load_artifact
     from quantjax.inference.causal import CausalStream
-    from quantjax.inference.export import export_checkpoint, load_artifact
+    from quantjax.inference.export import export_checkpoint
     from quantjax.inference.model_fn import from_checkpoint
     from quantjax.train.checkpoint import load_for_inference
 
