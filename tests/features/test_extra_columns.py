@@ -163,7 +163,7 @@ def test_extra_columns_train_backtest_export_and_replay(tmp_path):
                  str(tmp_path / "bt2")]) == 2
     art = tmp_path / "hft.qjx"
     assert main(["export", "--checkpoint", str(run), "--out", str(art)]) == 0
-    from quantjax.inference.export import load_artifact
+    from quantjax.inference.artifact import load_artifact
 
     a = load_artifact(art)
     assert a.extra["feature_names"][-1] == "ofi"
