@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantjax.cli.common import Parser, add_config_args
+from quantjax.cli.common import Parser, add_config_args, add_distributed_arg, start_distributed
 from quantjax.cli.train_credit import register_credit
 
 
@@ -24,11 +24,13 @@ def register(sub, parents) -> None:
     h.add_argument("--workdir", default="runs/hft", help="run folder (default: runs/hft)")
     h.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_distributed_arg(h)
     h.set_defaults(func=run_hft)
     register_credit(tsub, parents)
 
 
 def run_hft(args) -> int:
+    start_distributed(args)  # before any JAX computation
     from quantjax.cli.common import console
     from quantjax.hft.run import train_hft_run
 

@@ -49,6 +49,7 @@ from quantjax.data.credit import (
     target_array,
 )
 from quantjax.data.synth_credit import generate_credit
+from quantjax.distributed import is_main_process
 from quantjax.errors import UserError
 from quantjax.models.credit import build_model, check_model_inputs
 from quantjax.platform import batch_compiler_options
@@ -200,7 +201,8 @@ def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
                 "temperature": temp, "logit_shift": shift,
                 "class_weight_shift": logit_shift(cfg, w), "encoder": enc.to_dict(),
                 "decision": to_dict(cfg.decision), "model": to_dict(cfg.model)}
-    (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
+    if is_main_process():  # a multi-process run: process 0 writes the run files
+        (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
     return Fitted(model, params, enc, tuple(batches), w, res, step, temp, shift, z_va)
 
 

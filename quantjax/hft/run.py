@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from quantjax.config import load, save, to_dict
+from quantjax.distributed import is_main_process
 from quantjax.hft.config import HFTConfig
 from quantjax.hft.dataset import load_hft_dataset
 from quantjax.hft.evaluate import evaluate, write_prediction_files
@@ -38,7 +39,8 @@ def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bo
                            feature_names=getattr(ds, "feature_names", ()))
     res = fit(task, cfg.train, hp, data, workdir, meta=meta, resume=resume, progress=progress,
               log=log)
-    write_prediction_files(cfg, res.best_params, ds, data, extra, workdir)
+    if is_main_process():  # a multi-process run: process 0 writes the run files
+        write_prediction_files(cfg, res.best_params, ds, data, extra, workdir)
     return {
         "val": evaluate(cfg, res.best_params, ds, data, extra, "val"),
         "test": evaluate(cfg, res.best_params, ds, data, extra, "test", bayes_accuracy),
@@ -64,9 +66,11 @@ def train_hft_run(config: str | None, workdir, *, data: str | None = None,
     # is written: config.yaml of the existing run must survive a refused call
     check_workdir(workdir, resume=resume, config=to_dict(cfg))
     ds, info = load_hft_dataset(cfg, data, log=log)
-    save(cfg, workdir)
+    if is_main_process():
+        save(cfg, workdir)
     metrics = train_hft(cfg, ds, workdir, resume=resume, progress=progress,
                         bayes_accuracy=info.get("bayes_accuracy"), log=log)
     metrics["data"] = info
-    write_json(workdir / "metrics.json", metrics)
+    if is_main_process():
+        write_json(workdir / "metrics.json", metrics)
     return metrics
