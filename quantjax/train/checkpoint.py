@@ -57,16 +57,16 @@ class CheckpointStore:
         # best_fn only makes orbax WRITE each step's metrics to disk (retention is the policy);
         # without it a reopened manager (--resume) sees no score for the earlier steps and
         # BestN deletes the best checkpoint at the next save.
-        multi = {}
+        multi: dict[str, Any] = {"create": True}
         if this_process_only and jax.process_count() > 1:
             me = jax.process_index()
-            multi = {"multiprocessing_options": ocp.options.MultiprocessingOptions(
+            self.directory.mkdir(parents=True, exist_ok=True)  # orbax: no create= with it
+            multi = {"create": False, "multiprocessing_options": ocp.options.MultiprocessingOptions(
                 primary_host=me, active_processes={me},
                 barrier_sync_key_prefix=f"quantjax_p{me}")}
         options = ocp.CheckpointManagerOptions(
             preservation_policy=policy, best_fn=_score, best_mode="max",
-            enable_async_checkpointing=async_save,
-            cleanup_tmp_directories=True, create=True, **multi)
+            enable_async_checkpointing=async_save, cleanup_tmp_directories=True, **multi)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, state, meta: dict, score: float) -> None:
@@ -134,7 +134,7 @@ def _abstract(tree):
 def one_device_template(item_dir: Path) -> Any:
     """``ShapeDtypeStruct`` tree of a saved pytree item (orbax metadata), every leaf placed on
     this process's first device: restoring with it ignores the saved device layout."""
-    tree = ocp.StandardCheckpointer().metadata(item_dir).item_metadata.tree
+    tree = ocp.StandardCheckpointHandler().metadata(Path(item_dir)).tree
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree)
 

@@ -34,15 +34,15 @@ COMPUTE_DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
 
 def data_mesh(cfg: TrainConfig, batch: int) -> Mesh | None:
     """The ``("data",)`` mesh of every device of the run, or None (one device, or
-    ``train.data_parallel: off``). ``batch`` (the global batch) must divide evenly."""
+    ``train.data_parallel: never``). ``batch`` (the global batch) must divide evenly."""
     n = jax.device_count()
-    if cfg.data_parallel == "off" or (cfg.data_parallel == "auto" and n == 1):
+    if cfg.data_parallel == "never" or (cfg.data_parallel == "auto" and n == 1):
         return None
     if batch % n:
         raise ConfigError(
             f"train.batch_size: the global batch of {batch} does not split evenly over the "
             f"{n} devices of the data-parallel mesh; choose a multiple of {n} or set "
-            "train.data_parallel=off")
+            "train.data_parallel=never")
     return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
 
 
