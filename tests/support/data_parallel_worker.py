@@ -5,7 +5,6 @@ tests/train/test_data_parallel.py with ``--xla_force_host_platform_device_count=
 - ``dp8``: data parallel over the 8 devices (batch 32: 4 rows per device);
 - ``dp8_host``: the same with the prefetching host loop (``train.device_data_limit_mb=0``);
 - ``dp1``: ``train.data_parallel=never`` (one device);
-- ``ck8``: 1 epoch on 8 devices, resumed on 1 device by the test;
 - ``nan``: a NaN loss weight on 8 devices (the NaN guard's message);
 - ``odd_batch``: a batch of 36 rows (the one-line error: it does not split over 8 devices);
 
@@ -63,7 +62,6 @@ def main() -> None:
     train(out, "dp8", [])
     train(out, "dp8_host", ["train.device_data_limit_mb=0"])
     train(out, "dp1", ["train.data_parallel=never"])
-    train(out, "ck8", ["train.epochs=1"])
     from quantjax.train.loop import TrainingDiverged
 
     try:

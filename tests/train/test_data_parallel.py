@@ -69,13 +69,14 @@ def test_nan_guard_works_sharded(runs):
 
 def test_checkpoint_of_8_devices_loads_and_resumes_on_1_device(runs, tmp_path):
     # the CPU-side restore of a sharded checkpoint (as one written on GPUs would be)
-    _, params, _, extra = load_for_inference(runs / "ck8")
+    _, params, _, extra = load_for_inference(runs / "dp8")
     leaf = jax.tree.leaves(params)[0]
-    assert len(leaf.sharding.device_set) == 1 and extra["step"] == 12
-    run = tmp_path / "resumed"
-    shutil.copytree(runs / "ck8", run)
+    assert len(leaf.sharding.device_set) == 1 and extra["step"] == 24
+    run = tmp_path / "resumed"  # the 8-device run as if stopped after its first epoch
+    shutil.copytree(runs / "dp8", run)
+    shutil.rmtree(run / "checkpoints" / "24")
     m = train_hft(tiny_config(OVERRIDES), toy_dataset(), run, resume=True, progress=False,
-                  log=lambda *a, **k: None)
+                  log=lambda *a, **k: None)  # the second epoch on this process's 1 device
     assert m["steps"] == 24
     from support.data_parallel_worker import save_params
 
