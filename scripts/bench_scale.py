@@ -135,9 +135,9 @@ def worker_train(args) -> dict:
            "samples_per_s": batch / step_s, "first_call_s": compile_s,
            "n_params": int(sum(np.size(a) for a in jax.tree.leaves(state.params)))}
     if mesh is not None:  # a gradient-sized all-reduce between the processes (gloo)
-        size = out["n_params"]
-        x = distributed.from_process_local(np.ones((1, size), np.float32),
-                                           NamedSharding(mesh, P("data")), (n, size))
+        size, ndev = out["n_params"], mesh.devices.size
+        x = distributed.from_process_local(np.ones((jax.local_device_count(), size), np.float32),
+                                           NamedSharding(mesh, P("data")), (ndev, size))
         reduce = jax.jit(lambda a: jnp.sum(a, axis=0), out_shardings=parallel.replicated(mesh))
         jax.block_until_ready(reduce(x))
         rt = []

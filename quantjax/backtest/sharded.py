@@ -87,11 +87,12 @@ def _to_global(tree: Any, mesh: Mesh, spec_fn) -> Any:
                         tree)
 
 
-def _gathered(x: jax.Array) -> np.ndarray:
-    """Host copy of a global array on every process."""
+def _gathered(x: Any) -> Any:
+    """Host copy of a global array (or a pytree of them, in one collective call) on every
+    process."""
     if jax.process_count() > 1:
-        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(x)
+        return jax.tree.map(np.asarray, multihost_utils.process_allgather(x, tiled=True))
+    return jax.tree.map(np.asarray, x)
 
 
 def _device_position(mesh: Mesh) -> dict[int, int]:
@@ -176,15 +177,15 @@ def run_sharded(params: RiskParams, market: MarketArrays, signals: np.ndarray, *
             final, rec = programs[key](params_g, state, ser_g, sig_g)
             if prog_level != "trades":
                 break
-            counts = _gathered(rec.events.count)
+            eq, counts, trip = _gathered((rec.equity, rec.events.count, rec.breaker_step))
             if counts.max() <= cap:
                 break
             cap = fills.grow_capacity(int(counts.max()))  # every process sees the same counts
         state = final
         if prog_level == "trades":
-            equity.append(_gathered(rec.equity))
+            equity.append(eq)
             events += _local_events(rec.events, pos, per_device, a)
-            trip = _gathered(rec.breaker_step).astype(np.int64)
+            trip = trip.astype(np.int64)
             trips.append(np.where(trip == fills.NEVER, fills.NEVER, trip + a))
         elif dense:
             equity.append(_gathered(rec.equity))
@@ -192,10 +193,10 @@ def run_sharded(params: RiskParams, market: MarketArrays, signals: np.ndarray, *
             events += evs
             trips.append(trip)
         elif level == "full":
-            full.append(jax.tree.map(_gathered, rec))
+            full.append(_gathered(rec))
         else:
             equity.append(_gathered(rec))
-    final_host = jax.tree.map(lambda x: _gathered(x)[:S], state)
+    final_host = jax.tree.map(lambda x: x[:S], _gathered(state))
     records = _records(record, level, dense, equity, events, trips, full, S, S_pad, per_device,
                        series, init_state(params, S, "independent"), dtype)
     return BacktestResult(records, final_host, market.symbols, market.timestamps, "independent",
