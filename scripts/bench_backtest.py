@@ -42,9 +42,13 @@ import time
 
 import numpy as np
 
+# the benchmark's random markets are the tests' toy markets (tests/support/toy_market.py)
+TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+sys.path.insert(0, TESTS)
+
 
 def make_data(S: int, T: int, seed: int = 0):
-    from quantjax.backtest.toy import random_ohlc
+    from support.toy_market import random_ohlc
 
     rng = np.random.default_rng(seed)
     o, h, lo, c, v = random_ohlc(rng, S, T, vol=0.01)
@@ -56,7 +60,7 @@ def make_data(S: int, T: int, seed: int = 0):
 
 def make_device_data(S: int, T: int, seed: int = 0, vol: float = 0.01):
     """:func:`make_data`'s random walk and signals drawn on the default device (float32,
-    time-major ``[T, S]``; same distributions as :func:`quantjax.backtest.toy.random_ohlc`)."""
+    time-major ``[T, S]``; same distributions as ``random_ohlc`` of tests/support/toy_market.py)."""
     import jax
     import jax.numpy as jnp
 
@@ -187,7 +191,7 @@ import numpy as np
 S, T, chunk = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 import jax
 from quantjax.backtest.runner import run_chunked
-from quantjax.backtest.toy import random_series, random_targets
+from support.toy_market import random_series, random_targets
 from quantjax.risk import make_params
 params = make_params(max_drawdown=0.0)
 rng = np.random.default_rng(0)
@@ -212,7 +216,8 @@ print(rss, wall, float(total[-1]))
 
 
 def chunk_peak(S: int, T: int, chunk: int) -> tuple[int, float]:
-    env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"),
+               PYTHONPATH=os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, "-c", CHUNK_CHILD, str(S), str(T), str(chunk)],
                          capture_output=True, text=True, env=env, check=True)
     rss, wall, _ = out.stdout.split()

@@ -34,6 +34,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the benchmark's random markets are the tests' toy markets (tests/support/toy_market.py)
+TESTS = os.path.join(ROOT, "tests")
+sys.path.insert(0, TESTS)
 
 
 def _free_port() -> int:
@@ -157,8 +160,9 @@ def worker_backtest(args) -> dict:
     import numpy as np
 
     from quantjax.backtest import pipeline, strategies
-    from quantjax.backtest.toy import random_market
-    from quantjax.config.backtest import BacktestConfig
+    from quantjax.backtest.config import BacktestConfig
+
+    from support.toy_market import random_market
 
     n = jax.process_count()
     S, T = args.bt_symbols * n, args.bt_steps

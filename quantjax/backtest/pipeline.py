@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from quantjax.backtest import budget, sharded, strategies
+from quantjax.backtest.config import BacktestConfig
 from quantjax.backtest.runner import (
     BacktestResult,
     check_signals,
@@ -19,7 +20,6 @@ from quantjax.backtest.runner import (
     slice_series,
     trades_records,
 )
-from quantjax.config.backtest import BacktestConfig
 from quantjax.config.data import freq_seconds, hhmm_seconds
 from quantjax.data.market import MarketArrays
 from quantjax.errors import UserError
@@ -70,6 +70,12 @@ def builtin_signals(cfg: BacktestConfig, market: MarketArrays) -> np.ndarray:
     return np.where(market.mask, sig, np.nan)
 
 
+def strategy_params(cfg: BacktestConfig, dtype=np.float32):
+    """The model strategy's traced parameters from the ``strategy`` config section."""
+    return strategies.make_strategy_params(
+        dtype=dtype, **{p.name: getattr(cfg.strategy, p.name) for p in strategies.MODEL_PARAMS})
+
+
 def model_signals(cfg: BacktestConfig, market: MarketArrays, probs, pred_return,
                   pred_vol) -> np.ndarray:
     """``[S, T]`` targets from a model's outputs through :func:`strategies.model_signal`:
@@ -77,9 +83,7 @@ def model_signals(cfg: BacktestConfig, market: MarketArrays, probs, pred_return,
     units, NaN where the model has no output (e.g. :func:`quantjax.hft.predict.predict_market`
     of a trained run, which the CLI's ``--checkpoint`` uses)."""
     st = cfg.strategy
-    sp = strategies.make_strategy_params(
-        confidence=st.confidence, kelly_fraction=st.kelly_fraction, vol_target=st.vol_target,
-        min_position=st.min_position, max_position=st.max_position)
+    sp = strategy_params(cfg)
     close = market.field("close")
     with np.errstate(invalid="ignore", divide="ignore"):
         rets = np.concatenate([np.full((close.shape[0], 1), np.nan),

@@ -14,37 +14,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.risk.engine import traced_params
+from quantjax.risk.params import Param, traced_params
 
-STRATEGY_DEFAULTS = dict(
-    confidence=0.7,  # spec: trade only when max(prob) >= 0.7
-    kelly_fraction=0.5,  # fraction of the Kelly bet
-    avg_win=0.005,  # spec's calculate_position_size: 0.5% average win
-    avg_loss=0.003,  # spec: 0.3% average loss
-    vol_target=0.01,  # per-bar volatility target of one position
-    vol_floor=1e-6,  # lower bound of the volatility estimate
-    pred_vol_weight=0.0,  # vol = sqrt((1-w) ewma^2 + w pred_vol^2)
-    min_position=0.0,  # smallest non-zero |target| (the spec's minimum size)
-    max_position=1.0,  # largest |target|
-    min_edge=0.0,  # require |pred_return| >= min_edge (in the direction traded)
-    temperature=0.02,  # smooth mode only: width of the soft threshold
+#: the model strategy's parameters, declared once: :class:`StrategyParams` (traced, sweepable),
+#: :data:`STRATEGY_DEFAULTS` and the ``strategy`` config section
+#: (``quantjax.backtest.config.StrategyConfig``) derive from them
+MODEL_PARAMS = (
+    Param("confidence", 0.7, "model strategy: trade only when max(prob) >= this (spec 0.7)",
+          ge=0, le=1),
+    Param("kelly_fraction", 0.5, "model strategy: fraction of the Kelly bet", ge=0, le=1),
+    Param("avg_win", 0.005, "model strategy: average win of the Kelly size (spec 0.5%)", gt=0),
+    Param("avg_loss", 0.003, "model strategy: average loss of the Kelly size (spec 0.3%)", ge=0),
+    Param("vol_target", 0.01, "model strategy: per-bar volatility target of one position", gt=0),
+    Param("vol_floor", 1e-6, "model strategy: lower bound of the volatility estimate", gt=0),
+    Param("pred_vol_weight", 0.0, "model strategy: vol = sqrt((1-w) ewma^2 + w pred_vol^2)",
+          ge=0, le=1),
+    Param("min_position", 0.0, "model strategy: smallest non-zero |target| (spec minimum size)",
+          ge=0, le=1),
+    Param("max_position", 1.0, "model strategy: largest |target|", gt=0, le=1),
+    Param("min_edge", 0.0, "model strategy: require |pred_return| >= this in the direction traded",
+          ge=0),
+    Param("temperature", 0.02, "smooth (differentiable) mode only: width of the soft threshold",
+          gt=0),
 )
+STRATEGY_DEFAULTS = {p.name: p.default for p in MODEL_PARAMS}
 
-
-class StrategyParams(NamedTuple):
-    """Traced scalars of :func:`model_signal` (see :data:`STRATEGY_DEFAULTS`)."""
-
-    confidence: jax.Array
-    kelly_fraction: jax.Array
-    avg_win: jax.Array
-    avg_loss: jax.Array
-    vol_target: jax.Array
-    vol_floor: jax.Array
-    pred_vol_weight: jax.Array
-    min_position: jax.Array
-    max_position: jax.Array
-    min_edge: jax.Array
-    temperature: jax.Array
+#: traced scalars of :func:`model_signal`, one per :data:`MODEL_PARAMS` entry (each ``[]``)
+StrategyParams = NamedTuple("StrategyParams", [(p.name, jax.Array) for p in MODEL_PARAMS])
 
 
 def make_strategy_params(dtype=jnp.float32, **overrides) -> StrategyParams:

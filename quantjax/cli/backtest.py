@@ -41,8 +41,8 @@ def register(sub, parents) -> None:
 def _load_config(args: argparse.Namespace):
     from pathlib import Path
 
+    from quantjax.backtest.config import BacktestConfig
     from quantjax.config import load
-    from quantjax.config.backtest import BacktestConfig
 
     path = args.config
     if path == "configs/backtest.yaml" and not Path(path).is_file():

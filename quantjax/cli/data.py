@@ -1,8 +1,8 @@
-"""``quantjax data ...``: validate, synth-market, synth-credit, features."""
+"""``quantjax data ...``: validate, synth-market, synth-credit, features, import."""
 
 from __future__ import annotations
 
-from quantjax.cli import data_credit, data_features, data_market
+from quantjax.cli import data_credit, data_features, data_import, data_market
 
 
 def register(sub, parents) -> None:
@@ -12,3 +12,4 @@ def register(sub, parents) -> None:
     data_market.register(dsub, parents)
     data_credit.register(dsub, parents)
     data_features.register(dsub, parents)
+    data_import.register(dsub, parents)

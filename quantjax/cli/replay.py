@@ -33,10 +33,10 @@ def run_replay(args) -> int:
 
     import numpy as np
 
+    from quantjax.backtest.config import BacktestConfig
     from quantjax.backtest.pipeline import infer_periods_per_year, risk_params
     from quantjax.cli.common import console
     from quantjax.config import load, save
-    from quantjax.config.backtest import BacktestConfig
     from quantjax.data.market_io import load_market
     from quantjax.errors import UserError
     from quantjax.inference.config import InferenceConfig

@@ -240,8 +240,17 @@ def _csv_source(p: Path) -> _Source:
         opener: Any = gzip.open
     else:
         opener = open
-    with opener(p, "rt", newline="", encoding="utf-8-sig") as fh:
-        header = next(csv.reader(fh), None)
+    try:
+        with opener(p, "rb") as fh:
+            first = fh.readline()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{p}: cannot read: {_one_line(e)}") from None
+    try:
+        header_text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{p}: header: not UTF-8 text (byte 0x{first[e.start]:02x}); save the "
+                        "file as UTF-8") from None
+    header = next(csv.reader([header_text]), None)
     if not header:
         raise DataError(f"{p}: empty file")
     types = {}
@@ -258,9 +267,11 @@ def _csv_source(p: Path) -> _Source:
 
     try:
         table = read(types)
-    except pa.ArrowInvalid as e:
+    except (pa.ArrowInvalid, OSError, EOFError) as e:
         msg = _one_line(e)
-        if "conversion error" not in msg:
+        if "UTF8" in msg:
+            raise _utf8_error(p, opener) from None
+        if "conversion error" not in msg or not isinstance(e, pa.ArrowInvalid):
             raise DataError(f"{p}: cannot parse CSV: {msg}") from None
         # A non-numeric cell: reread as text so the error can name its row and symbol.
         try:
@@ -268,6 +279,18 @@ def _csv_source(p: Path) -> _Source:
         except pa.ArrowInvalid as e2:
             raise DataError(f"{p}: cannot parse CSV: {_one_line(e2)}") from None
     return _Source(str(p), list(table.column_names), table.num_rows, table.column)
+
+
+def _utf8_error(p: Path, opener: Any) -> DataError:
+    """The error naming the first data row of a CSV that is not UTF-8 text."""
+    with opener(p, "rb") as fh:
+        for number, line in enumerate(fh):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return DataError(f"{p}: row {number} (line {number + 1}): not UTF-8 text "
+                                 f"(byte 0x{line[e.start]:02x}); save the file as UTF-8")
+    return DataError(f"{p}: not UTF-8 text; save the file as UTF-8")
 
 
 # ----------------------------------------------------------------------------- building
@@ -351,7 +374,7 @@ def _build(src: _Source) -> tuple[MarketArrays, LoadReport]:
     if bad.any():
         s, t = np.argwhere(bad)[0]
         row = int(np.flatnonzero(lin == s * T + t)[0])
-        raise rows.error(row, "high", f"high {hi[s, t]!r} < low {lo[s, t]!r}")
+        raise rows.error(row, "high", f"high {float(hi[s, t])!r} < low {float(lo[s, t])!r}")
     crossed = 0
     if "bid" in fields:
         crossed = int(np.count_nonzero(

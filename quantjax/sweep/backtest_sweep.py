@@ -24,9 +24,9 @@ from jax.sharding import PartitionSpec as P
 
 from quantjax.backtest import metrics as perf
 from quantjax.backtest import runner, strategies
+from quantjax.backtest.config import BacktestConfig, StrategyConfig
 from quantjax.backtest.pipeline import infer_periods_per_year
 from quantjax.config import apply_overrides, from_dict, load_dict
-from quantjax.config.backtest import BacktestConfig, StrategyConfig
 from quantjax.config.base import set_path
 from quantjax.data.market_io import load_market as _load
 from quantjax.data.market_io import market_from_frame

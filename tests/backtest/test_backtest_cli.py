@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from quantjax.backtest.signals import read_signals
-from quantjax.backtest.toy import random_market
 from quantjax.cli.main import main
 from quantjax.errors import DataError
+
+from support.toy_market import random_market
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from quantjax.backtest import budget, pipeline, strategies
-from quantjax.backtest.toy import random_market
+from quantjax.backtest.config import BacktestConfig
 from quantjax.cli.main import main
-from quantjax.config.backtest import BacktestConfig
 from quantjax.errors import UserError
+
+from support.toy_market import random_market
 
 S, T = 4, 240
 

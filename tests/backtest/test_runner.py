@@ -16,8 +16,9 @@ from quantjax.backtest.runner import (
     simulate,
     slice_series,
 )
-from quantjax.backtest.toy import random_market
 from quantjax.risk import make_params
+
+from support.toy_market import random_market
 
 
 @pytest.mark.parametrize("mode", ["independent", "portfolio"])

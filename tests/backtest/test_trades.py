@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -25,9 +24,11 @@ from quantjax.backtest.runner import (
     slice_series,
     trades_records,
 )
-from quantjax.backtest.toy import random_market
 from quantjax.jsonio import jsonable
 from quantjax.risk import StepRecord, make_params
+
+from support.paths import child_env
+from support.toy_market import random_market
 
 RULES = dict(max_drawdown=0.08, trailing_stop=0.03, daily_loss_limit=0.03, fee_fixed=0.5,
              stop_loss=0.01, take_profit=0.01)
@@ -123,7 +124,7 @@ from quantjax.platform import enable_fast_cpu_loops
 assert enable_fast_cpu_loops()
 from quantjax.backtest import strategies
 from quantjax.backtest.runner import run
-from quantjax.backtest.toy import random_market
+from support.toy_market import random_market
 from quantjax.risk import make_params
 m = random_market(3, 120, seed=2, missing=0.05, bar_seconds=3600)
 sig = strategies.momentum_signal(m.field("close"), 4)
@@ -135,8 +136,7 @@ for rec in ("full", "trades"):
 
 
 def test_fast_cpu_loops_are_bitwise_identical(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["JAX_PLATFORMS"] = "cpu"
+    env = {k: v for k, v in child_env(JAX_PLATFORMS="cpu").items() if k != "XLA_FLAGS"}
     subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "fast")], env=env, check=True)
     # this pytest process runs with XLA's defaults (unless XLA_FLAGS says otherwise)
     m = random_market(3, 120, seed=2, missing=0.05, bar_seconds=3600)
@@ -153,7 +153,7 @@ def test_pipeline_trades_equals_full(chunk):
     import dataclasses
 
     from quantjax.backtest import pipeline
-    from quantjax.config.backtest import BacktestConfig
+    from quantjax.backtest.config import BacktestConfig
 
     cfg = BacktestConfig()
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, chunk_steps=chunk))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantjax.credit import metrics as M
+from quantjax.credit import metrics as credit_metrics
 from quantjax.credit.calibration import (
     apply_temperature,
     fit_temperature,
@@ -38,17 +38,17 @@ def test_auc_ks_match_brute_force_with_ties(rows):
     y = np.array([r[0] for r in rows])
     p = np.array([r[1] for r in rows], float) / 6.0
     if y.min() == y.max():
-        assert np.isnan(M.auc(y, p))
+        assert np.isnan(credit_metrics.auc(y, p))
         return
-    assert M.auc(y, p) == pytest.approx(_auc_brute(y, p))
-    assert float(M.auc_jax(y, p)) == pytest.approx(_auc_brute(y, p), abs=1e-5)
-    assert M.ks(y, p) == pytest.approx(_ks_brute(y, p))
+    assert credit_metrics.auc(y, p) == pytest.approx(_auc_brute(y, p))
+    assert float(credit_metrics.auc_jax(y, p)) == pytest.approx(_auc_brute(y, p), abs=1e-5)
+    assert credit_metrics.ks(y, p) == pytest.approx(_ks_brute(y, p))
 
 
 def test_threshold_metrics_by_hand():
     y = np.array([1, 1, 0, 0, 0, 1])
     p = np.array([0.9, 0.4, 0.6, 0.1, 0.2, 0.7])
-    m = M.all_metrics(y, p, threshold=0.5)
+    m = credit_metrics.all_metrics(y, p, threshold=0.5)
     # predicted default: rows 0, 2, 5 -> tp 2, fp 1, fn 1, tn 2
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["precision"] == pytest.approx(2 / 3)
@@ -64,10 +64,10 @@ def test_threshold_metrics_by_hand():
 def test_ece_by_hand_and_calibrated_is_small():
     y = np.array([0, 1, 1, 1])
     p = np.array([0.05, 0.05, 0.95, 0.95])  # bin0: mean .05 rate .5; bin9: mean .95 rate 1
-    assert M.ece(y, p, bins=10) == pytest.approx(0.5 * 0.45 + 0.5 * 0.05)
+    assert credit_metrics.ece(y, p, bins=10) == pytest.approx(0.5 * 0.45 + 0.5 * 0.05)
     rng = np.random.default_rng(0)
     q = rng.uniform(size=50_000)
-    assert M.ece(rng.uniform(size=q.size) < q, q) < 0.01
+    assert credit_metrics.ece(rng.uniform(size=q.size) < q, q) < 0.01
 
 
 def test_temperature_scaling_recovers_temperature():
@@ -77,8 +77,8 @@ def test_temperature_scaling_recovers_temperature():
     t = fit_temperature(y, true * 3.0)  # overconfident by 3x
     assert t == pytest.approx(3.0, rel=0.05)
     p = apply_temperature(true * 3.0, t)
-    assert M.ece(y, p) < 0.02
-    assert M.auc(y, p) == pytest.approx(M.auc(y, true))  # monotone: ranking kept
+    assert credit_metrics.ece(y, p) < 0.02
+    assert credit_metrics.auc(y, p) == pytest.approx(credit_metrics.auc(y, true))  # monotone: ranking kept
 
 
 def test_temperature_and_shift_recover_class_weighted_logits():
@@ -91,9 +91,9 @@ def test_temperature_and_shift_recover_class_weighted_logits():
     t, shift = fit_temperature_shift(y, z, shift0=0.8)  # analytic shift 0.8 is wrong
     assert t == pytest.approx(2.0, rel=0.05) and shift == pytest.approx(1.2, abs=0.1)
     p = apply_temperature(z - shift, t)
-    assert M.ece(y, p) < 0.02
+    assert credit_metrics.ece(y, p) < 0.02
     assert abs(p.mean() - y.mean()) < 1e-6  # the maximum-likelihood intercept: mean PD = rate
-    assert M.ece(y, apply_temperature(z - 0.8, fit_temperature(y, z - 0.8))) > M.ece(y, p)
+    assert credit_metrics.ece(y, apply_temperature(z - 0.8, fit_temperature(y, z - 0.8))) > credit_metrics.ece(y, p)
     # already calibrated: T = 1, shift = 0 up to noise
     t1, s1 = fit_temperature_shift(y, true, shift0=0.5)
     assert t1 == pytest.approx(1.0, abs=0.05) and s1 == pytest.approx(0.0, abs=0.05)
@@ -163,6 +163,6 @@ def test_logreg_baseline_learns_planted_signal():
 
     (tr, _), (va, _), (te, zte) = draw(3000), draw(1000), draw(2000)
     params, info = fit_logreg(tr, va, (5,), 6, (1e-3, 1e-1), steps=300)
-    auc = M.auc(te.target, predict_logreg(params, te))
-    assert auc > M.auc(te.target, zte) - 0.01
+    auc = credit_metrics.auc(te.target, predict_logreg(params, te))
+    assert auc > credit_metrics.auc(te.target, zte) - 0.01
     assert info["l2"] in (1e-3, 1e-1)

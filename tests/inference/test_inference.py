@@ -130,8 +130,8 @@ def test_incompatible_artifact_refused(hft_artifact, tmp_path):
 # ----------------------------------------------------------------------------- replay
 @pytest.fixture(scope="session")
 def replay_setup(hft_artifact):
+    from quantjax.backtest.config import BacktestConfig
     from quantjax.backtest.pipeline import risk_params
-    from quantjax.config.backtest import BacktestConfig
 
     icfg = load(InferenceConfig, "configs/inference.yaml",
                 ["strategy.confidence=0.0", "strategy.vol_target=1.0", "predictor.buckets=[1,2]",

@@ -106,7 +106,7 @@ def backtest(work: Path, tag: str, shard: bool, budget_mb: float) -> None:
     import numpy as np
 
     from quantjax.backtest import pipeline
-    from quantjax.config.backtest import BacktestConfig
+    from quantjax.backtest.config import BacktestConfig
     from quantjax.config.data import SynthMarketConfig
     from quantjax.data.market_io import market_from_frame
     from quantjax.data.synth_market import generate

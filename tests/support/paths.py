@@ -10,3 +10,12 @@ CONFIGS = ROOT / "configs"
 GERMAN_CSV = ROOT / "tests" / "support" / "german_like.csv"
 #: the persistent JAX compilation cache of the test suite (also for test subprocesses)
 JAX_CACHE = ROOT / ".jax_cache"
+
+
+def child_env(**extra: str) -> dict:
+    """Environment for a test's Python subprocess: this one's, with ``tests/`` on ``PYTHONPATH``
+    (so the child imports ``support.*`` as the tests do) and ``extra`` set."""
+    import os
+
+    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}

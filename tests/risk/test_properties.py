@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantjax.backtest.runner import run
-from quantjax.backtest.toy import random_market
 from quantjax.risk import BREAKER, make_params
+
+from support.toy_market import random_market
 
 S, T = 3, 40
 SETTINGS = settings(max_examples=6, deadline=None, derandomize=True)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from quantjax.backtest.runner import init_state, run, simulate
-from quantjax.backtest.toy import random_market
 from quantjax.data.market import FIELDS, MarketArrays
 from quantjax.risk import (
     BREAKER,
@@ -23,6 +22,8 @@ from quantjax.risk import (
     reset_breaker,
     step,
 )
+
+from support.toy_market import random_market
 
 DAY = 86_400 * 10**9
 NO_RULES = dict(fee_rate=0.0, slippage_bps=0.0, stop_loss=0.0, take_profit=0.0,
