@@ -98,6 +98,10 @@ def initialize() -> None:
                         "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, run "
                         "under srun, or use quantjax launch") from None
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # the first collective sets up the CPU collectives' (gloo) context, whose key exchange
+    # times out after 30 s: done here, while the processes are in step, and not at the first
+    # step of a program that one process may finish compiling much later than another
+    barrier("quantjax-start")
 
 
 def is_active() -> bool:

@@ -48,8 +48,9 @@ e2e_stage() {  # the GPU path end to end (see the header)
     rc=$?
     echo "[gpu-bench] e2e_train: rc=$rc in $((SECONDS - t0)) s" | tee -a "$out/summary.txt"
     if [ "$rc" -ne 0 ] && [ "$py" != echo ]; then  # stopped at the limit: evaluate what is done
-        epochs=$(wc -l <"$w/metrics.jsonl" 2>/dev/null || echo 0)
-        if [ "${epochs:-0}" -lt 1 ]; then
+        epochs=0
+        [ -f "$w/metrics.jsonl" ] && epochs=$(wc -l <"$w/metrics.jsonl")
+        if [ "$epochs" -lt 1 ]; then
             echo "[gpu-bench] e2e: no epoch finished within E2E_TRAIN_S; stage stopped" \
                 | tee -a "$out/summary.txt"
             return

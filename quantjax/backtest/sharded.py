@@ -14,6 +14,7 @@ to rounding, not bitwise).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -54,15 +55,22 @@ def _pad_symbols(x: np.ndarray, axis: int, size: int) -> np.ndarray:
     return np.take(x, idx, axis=axis)
 
 
-def _series_specs(series: MarketStep) -> MarketStep:
+def _series_specs(quotes: tuple[bool, bool]) -> MarketStep:
     sym = P(None, AXIS)
-    return MarketStep(sym, sym, sym, sym, sym, sym, P(), None if series.bid is None else sym,
-                      None if series.ask is None else sym)
+    return MarketStep(sym, sym, sym, sym, sym, sym, P(), sym if quotes[0] else None,
+                      sym if quotes[1] else None)
 
 
 def _program(mesh: Mesh, series: MarketStep, level: str, capacity: int):
-    """``f(params, state, series, signals) -> (state, records)`` over the mesh."""
+    """``f(params, state, series, signals) -> (state, records)`` over the mesh; one jitted
+    program per mesh, quote fields, level and capacity for the process (a new function
+    object would be traced and compiled again at every backtest)."""
+    return _cached_program(mesh, (series.bid is not None, series.ask is not None), level,
+                           capacity)
 
+
+@functools.lru_cache(maxsize=64)
+def _cached_program(mesh: Mesh, quotes: tuple[bool, bool], level: str, capacity: int):
     def local(params, state, ser, sig):
         final, rec = simulate(params, state, ser, sig, mode="independent", record=level,
                               capacity=capacity)
@@ -76,7 +84,7 @@ def _program(mesh: Mesh, series: MarketStep, level: str, capacity: int):
         rec_spec = fills.TradesRecord(P(None, AXIS), fills.EventLog(*([P(AXIS)] * 5)), book)
     else:
         rec_spec = P(None, AXIS)
-    fn = jax.shard_map(local, mesh=mesh, in_specs=(P(), book, _series_specs(series),
+    fn = jax.shard_map(local, mesh=mesh, in_specs=(P(), book, _series_specs(quotes),
                                                    P(None, AXIS)),
                        out_specs=(book, rec_spec), check_vma=False)
     return jax.jit(fn)
