@@ -11,11 +11,23 @@ import argparse
 import sys
 import traceback
 
-from quantjax.cli import backtest, data, demo, export, launch, replay, report, score, sweep, train
+from quantjax.cli import (
+    backtest,
+    credit,
+    data,
+    demo,
+    export,
+    launch,
+    replay,
+    report,
+    score,
+    sweep,
+    train,
+)
 from quantjax.cli.common import command_parser
 from quantjax.errors import UserError
 
-GROUPS = (data, train, sweep, backtest, score, export, replay, report, demo, launch)
+GROUPS = (data, train, sweep, backtest, score, credit, export, replay, report, demo, launch)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,8 +12,10 @@ def register(sub, parents) -> None:
     ssub = p.add_subparsers(dest="score_command", metavar="MODEL", parser_class=type(p))
     ssub.required = True
     desc = ("Score credit applications with a 'quantjax train credit' run: calibrated PD, "
-            "LOW/MEDIUM/HIGH, APPROVE/REVIEW/DECLINE, confidence, reason codes (integrated "
-            "gradients) and modality importance per row.")
+            "score points, LOW/MEDIUM/HIGH, APPROVE/REVIEW/DECLINE, confidence, adverse-action "
+            "reasons (integrated gradients) and modality importance per row; writes "
+            "stability.json (PSI of the PD, CSI of each input against the training "
+            "population) beside the scores.")
     c = ssub.add_parser("credit", help="score credit applications", description=desc,
                         parents=parents)
     c.add_argument("--checkpoint", required=True, help="run folder of 'quantjax train credit'")
@@ -22,6 +24,9 @@ def register(sub, parents) -> None:
     c.add_argument("--no-explain", action="store_true",
                    help="skip reason codes and modality importance (faster)")
     c.add_argument("--batch-size", type=int, default=512, help="rows per compiled call")
+    c.add_argument("--stability", metavar="PATH",
+                   help="where to write the stability report (default: stability.json beside "
+                   "--out)")
     add_distributed_arg(c)
     c.set_defaults(func=run_score_credit)
 
@@ -33,13 +38,20 @@ def run_score_credit(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size: must be >= 1, got {args.batch_size}")
     split = start_distributed(args)  # before any JAX computation
     from quantjax.cli.common import console
+    from quantjax.cli.credit import stability_lines
     from quantjax.credit.distributed_scoring import score_file_split
     from quantjax.credit.scoring import score_file
 
     score = score_file_split if split else score_file  # --distributed: rows split
-    res = score(args.checkpoint, args.data, args.out, explain=not args.no_explain,
-                batch_size=args.batch_size)
+    res, stab = score(args.checkpoint, args.data, args.out, explain=not args.no_explain,
+                      batch_size=args.batch_size, stability_out=args.stability)
     counts = res["decision"].value_counts()
     shares = ", ".join(f"{d} {int(counts.get(d, 0))}" for d in ("APPROVE", "REVIEW", "DECLINE"))
     console.print(f"scored {len(res)} applications ({shares}); wrote {args.out}")
+    if stab is None:
+        console.print("no stability report: the run has no reference.json (trained before "
+                      "stability bins were stored)")
+    else:
+        for line in stability_lines(stab, 3):
+            console.print(line)
     return 0

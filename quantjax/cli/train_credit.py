@@ -95,6 +95,8 @@ def run_train_credit(args: argparse.Namespace) -> int:
                 np.savez(fdir / "oof.npz", **m["_oof"])
             folds.append(m)
         out = credit_pipeline.summarize_cv(folds, cfg.decision)
+        out.update(credit_pipeline.cv_groups(cfg, ds, folds))
+        out["features"] = credit_pipeline.feature_strength_of(cfg, ds, np.arange(len(y)))
         if not args.no_refit:
             out["refit"] = credit_pipeline.refit_run(cfg, ds, folds, work, resume=args.resume,
                                        progress=progress, log=log)
@@ -102,6 +104,7 @@ def run_train_credit(args: argparse.Namespace) -> int:
         idx = credit_pipeline.split_indices(cfg, y)
         out = credit_pipeline.train_run(cfg, ds, idx, work, resume=args.resume, progress=progress, log=log)
         out.pop("_oof", None)
+        out["features"] = credit_pipeline.feature_strength_of(cfg, ds, idx[0])
     out["data"] = {**ds.info, "rows": len(ds.df), "positive_rate": float((y == 1).mean())}
     if main:
         write_json(work / "metrics.json", out)
@@ -113,8 +116,38 @@ def run_train_credit(args: argparse.Namespace) -> int:
     if "bayes_auc" in t:
         parts.append(f"Bayes AUC {pm('bayes_auc')}")
     console.print(("CV " if args.cv else "test ") + ", ".join(parts))
+    for line in practice_summary(out):
+        console.print(line)
     if args.cv and "refit" in out:
         console.print(f"scoring model: refit on all rows ({out['refit']['epochs']} epochs) in "
                       f"{work}; use 'quantjax score credit --checkpoint {work}'")
     console.print(f"wrote {work / 'metrics.json'}")
     return 0
+
+
+def practice_summary(m: dict) -> list[str]:
+    """Lines on the credit-practice checks of a metrics.json dict: strongest inputs and IV
+    flags, monotonicity flags, the smallest adverse impact ratios."""
+    lines = []
+    feats = m.get("features") or {}
+    iv = feats.get("iv") or {}
+    if iv:
+        top = ", ".join(f"{k} {v:.3f}" for k, v in list(iv.items())[:3])
+        flags = feats.get("flags") or {}
+        weak = [k for k, v in flags.items() if v == "not predictive"]
+        leak = [k for k, v in flags.items() if v == "check for leakage"]
+        line = f"information value: {top}"
+        if weak:
+            line += f"; not predictive (IV < {feats['settings']['weak_iv']}): {len(weak)}"
+        if leak:
+            line += f"; check for leakage (IV > {feats['settings']['leak_iv']}): {', '.join(leak)}"
+        lines.append(line)
+    for col, r in (m.get("monotonicity") or {}).items():
+        mark = "FLAGGED" if r["flagged"] else "ok"
+        lines.append(f"monotonicity {col} ({r['direction']}): {r['share']:.1%} of validation "
+                     f"rows against it ({mark})")
+    for col, r in (m.get("fairness") or {}).items():
+        role = "a model input" if r["model_input"] else "not a model input"
+        lines.append(f"fairness {col} ({role}): min adverse impact ratio "
+                     f"{r['min_adverse_impact_ratio']:.2f}, AUC gap {r['auc_gap']:.3f}")
+    return lines

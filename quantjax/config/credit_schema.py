@@ -8,6 +8,12 @@ The schema YAML is a public contract (see ``docs/credit_data.md``)::
     time_series: [bal_m1, bal_m2]        # optional; ordered columns of one series ([] if none)
     target: default_flag                 # target column
     positive: "1"                        # the target value that means default (bad, yes, 1)
+    # optional credit-practice keys (docs/credit.md):
+    segments: [region]                   # report AUC, KS, ECE, approval rate per value
+    protected: [sex]                     # fairness: adverse impact ratio, AUC gap per group
+    protected_inputs: false              # true: a protected column may also be a model input
+    reasons: {debt_ratio: "Debt is high relative to income"}   # adverse-action statements
+    monotone: {income: decreasing}       # expected direction of the PD in a numeric input
 
 Load it with ``quantjax.config.load(CreditSchema, path)``: unknown keys, wrong types and
 missing required keys are errors naming the key.
@@ -16,9 +22,12 @@ missing required keys are errors naming the key.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from quantjax.config.base import spec
 from quantjax.errors import ConfigError
+
+MONOTONE_DIRECTIONS = ("increasing", "decreasing")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -33,12 +42,24 @@ class CreditSchema:
     positive: str | int | bool = spec(
         doc="target value meaning default, compared as a string (e.g. bad, yes, 1)"
     )
+    segments: tuple[str, ...] = spec(
+        (), doc="columns whose values split the report's metrics (AUC, KS, ECE, approval rate)")
+    protected: tuple[str, ...] = spec(
+        (), doc="protected-attribute columns: adverse impact ratio and AUC gap per group")
+    protected_inputs: bool = spec(
+        False, doc="allow a protected column to be a model input too (default: an error)")
+    reasons: Any = spec(
+        default_factory=dict, doc="adverse-action statement per input: {input: statement}; "
+        "inputs mapped to the same statement form a group")
+    monotone: Any = spec(
+        default_factory=dict, doc="expected direction of the PD in a numeric input: "
+        "{input: increasing | decreasing}")
 
     def __post_init__(self) -> None:
         # ``positive: 1`` in YAML is an int: compare labels as strings everywhere.
         if isinstance(self.positive, int) and not isinstance(self.positive, bool):
             object.__setattr__(self, "positive", str(self.positive))
-        for name in ("numeric", "categorical", "time_series"):
+        for name in ("numeric", "categorical", "time_series", "segments", "protected"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -72,6 +93,59 @@ class CreditSchema:
                 "schema lists no input columns: give at least one of numeric, categorical, "
                 "text, time_series"
             )
+        self._validate_practice(seen)
+
+    def _validate_practice(self, roles: dict[str, str]) -> None:
+        """segments, protected, reasons and monotone name known columns and valid values."""
+        for key in ("segments", "protected"):
+            cols = getattr(self, key)
+            for col in cols:
+                if not col:
+                    raise ConfigError(f"{key}: empty column name")
+                if col == self.target:
+                    raise ConfigError(f"{key}: '{col}' is the target column")
+            if len(set(cols)) != len(cols):
+                dup = next(c for c in cols if cols.count(c) > 1)
+                raise ConfigError(f"{key}: column '{dup}' is listed twice")
+        if not self.protected_inputs:
+            for col in self.protected:
+                if col in roles:
+                    raise ConfigError(
+                        f"protected: column '{col}' is also a model input ({roles[col]}); "
+                        "remove it from the inputs or set protected_inputs: true")
+        if not isinstance(self.reasons, dict):
+            raise ConfigError("reasons: expected a mapping {input: statement}")
+        valid = self.reason_keys
+        for k, v in self.reasons.items():
+            if k not in valid:
+                raise ConfigError(f"reasons: unknown input '{k}'; valid inputs: "
+                                  f"{', '.join(valid)}")
+            if not isinstance(v, str) or not v.strip():
+                raise ConfigError(f"reasons.{k}: expected a non-empty statement string")
+        if not isinstance(self.monotone, dict):
+            raise ConfigError("monotone: expected a mapping {numeric input: increasing | "
+                              "decreasing}")
+        for k, v in self.monotone.items():
+            if k not in self.numeric:
+                raise ConfigError(f"monotone: '{k}' is not a numeric input; numeric inputs: "
+                                  f"{', '.join(self.numeric) or 'none'}")
+            if v not in MONOTONE_DIRECTIONS:
+                raise ConfigError(f"monotone.{k}: {v!r} is not one of "
+                                  f"{list(MONOTONE_DIRECTIONS)}")
+
+    @property
+    def reason_keys(self) -> tuple[str, ...]:
+        """Input names ``reasons`` may map: every input column, ``<numeric>_missing`` (the
+        missing-value indicator) and ``time_series`` (the whole series)."""
+        keys = self.numeric + tuple(f"{c}_missing" for c in self.numeric) + self.categorical
+        keys += (self.text,) if self.text is not None else ()
+        keys += ("time_series",) if self.time_series else ()
+        return keys
+
+    @property
+    def group_columns(self) -> tuple[str, ...]:
+        """The segment and protected columns, each once, in schema order."""
+        return tuple(dict.fromkeys(self.segments + self.protected))
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -4,7 +4,8 @@
 (tests, demo). Sections: ``model`` (architecture), ``data`` (schema, splits, synthetic generator),
 ``loss`` (class-imbalance handling), ``calibration`` (temperature and shift), ``train``
 (:class:`quantjax.train.config.TrainConfig`), ``decision`` (risk bands, reason codes, metric
-settings) and ``logreg`` (the JAX baseline).
+settings, score points), ``logreg`` (the JAX baseline), and the credit-practice checks:
+``strength`` (WoE/IV), ``stability`` (PSI/CSI), ``monotonicity`` and ``fairness``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,16 @@ class CreditCalibrationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PointsConfig:
+    """Score points from the PD in the usual log-odds scaling (:mod:`quantjax.credit.points`):
+    ``points = base_score + pdo / ln 2 * ln(odds / base_odds)``, ``odds = (1 - PD) / PD``."""
+
+    pdo: float = spec(20.0, gt=0, doc="points that double the good:bad odds")
+    base_score: float = spec(600.0, doc="points at the base odds")
+    base_odds: float = spec(50.0, gt=0, doc="good:bad odds that score base_score (50 = 50:1)")
+
+
+@dataclasses.dataclass(frozen=True)
 class CreditDecisionConfig:
     """Risk bands, decisions, reason codes and metric settings."""
 
@@ -86,13 +97,71 @@ class CreditDecisionConfig:
     threshold: float = spec(
         0.5, gt=0, lt=1, doc="PD threshold for accuracy/precision/recall/F1/FPR"
     )
-    reason_codes: int = spec(4, ge=0, le=20, doc="reason codes per REVIEW/DECLINE row")
+    reason_codes: int = spec(
+        4, ge=0, le=4, doc="adverse-action statements per REVIEW/DECLINE row (deduplicated by "
+        "statement, ranked by attribution; at most 4)")
     ig_steps: int = spec(32, ge=2, le=512, doc="integrated-gradients interpolation steps")
     ece_bins: int = spec(10, ge=2, le=100, doc="equal-width reliability bins for ECE")
+    points: PointsConfig = spec(default_factory=PointsConfig,
+                                doc="score points beside the PD (never change a decision)")
 
     def validate(self) -> None:
         if self.low >= self.high:
             raise ConfigError(f"decision.low: {self.low} must be < decision.high {self.high}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StrengthConfig:
+    """Weight of evidence and information value of every input (:mod:`quantjax.credit.woe`)."""
+
+    bins: int = spec(10, ge=2, le=100, doc="training-quantile bins of a numeric input before "
+                     "the merge to monotone WoE")
+    weak_iv: float = spec(0.02, ge=0, doc="IV below this: flagged 'not predictive'")
+    leak_iv: float = spec(0.5, gt=0, doc="IV above this: flagged 'check for leakage'")
+
+    def validate(self) -> None:
+        if self.weak_iv >= self.leak_iv:
+            raise ConfigError(f"strength.weak_iv: {self.weak_iv} must be < strength.leak_iv "
+                              f"{self.leak_iv}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilityConfig:
+    """Population stability (PSI of the PD, CSI of each input; :mod:`quantjax.credit.stability`).
+    Stored with the reference bins in ``reference.json``, so scoring uses the training run's."""
+
+    bins: int = spec(10, ge=2, le=100, doc="training-quantile bins of the PD and of each "
+                     "numeric input (missing values and unseen categories get their own bins)")
+    watch: float = spec(0.1, gt=0, doc="index at or above this: 'watch'")
+    act: float = spec(0.25, gt=0, doc="index at or above this: 'act'")
+    floor: float = spec(1e-4, gt=0, lt=0.01, doc="zero-cell convention: a bin share of 0 "
+                        "counts as this share")
+
+    def validate(self) -> None:
+        if self.watch >= self.act:
+            raise ConfigError(f"stability.watch: {self.watch} must be < stability.act {self.act}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonotonicityConfig:
+    """Partial-dependence check of the schema's ``monotone`` directions
+    (:mod:`quantjax.credit.monotone`)."""
+
+    grid: int = spec(9, ge=2, le=50, doc="grid points: training quantiles from 5% to 95%")
+    tolerance: float = spec(1e-3, ge=0, doc="a PD step against the direction larger than this "
+                            "(PD units) is a violation")
+    max_share: float = spec(0.05, ge=0, le=1, doc="share of validation rows in violation above "
+                            "which the report flags the input")
+
+
+@dataclasses.dataclass(frozen=True)
+class FairnessConfig:
+    """Outcomes across the schema's ``protected`` columns (:mod:`quantjax.credit.segments`)."""
+
+    min_air: float = spec(0.8, gt=0, le=1, doc="adverse impact ratio below this is flagged "
+                          "(the four-fifths rule)")
+    min_rows: int = spec(30, ge=1, doc="groups with fewer rows are shown but left out of the "
+                         "reference group, the smallest ratio, the flags and the AUC gap")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +187,10 @@ class CreditConfig:
     train: TrainConfig = spec(default_factory=TrainConfig)
     decision: CreditDecisionConfig = spec(default_factory=CreditDecisionConfig)
     logreg: LogRegConfig = spec(default_factory=LogRegConfig)
+    strength: StrengthConfig = spec(default_factory=StrengthConfig)
+    stability: StabilityConfig = spec(default_factory=StabilityConfig)
+    monotonicity: MonotonicityConfig = spec(default_factory=MonotonicityConfig)
+    fairness: FairnessConfig = spec(default_factory=FairnessConfig)
 
     def validate(self) -> None:
         if self.train.class_weights is not None and len(self.train.class_weights) != 2:

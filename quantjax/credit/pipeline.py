@@ -11,7 +11,12 @@ One run (:func:`train_run`):
    ``log(w_pos / w_neg)`` for weighted BCE) is fitted jointly with T (``calibration.*``);
 4. fit the JAX logistic-regression baseline on the same encoded inputs;
 5. compute the test metrics; on synthetic data also the Bayes AUC (AUC of ``true_pd``) on the
-   same test rows; write ``calibration.json`` (encoder, temperature, thresholds).
+   same test rows; write ``calibration.json`` (encoder, temperature, thresholds, points scaling,
+   reason statements) and ``reference.json`` (the stability bins of the training split);
+6. the credit-practice checks: the monotonicity of the schema's ``monotone`` inputs on the
+   validation split, metrics by segment and across protected groups on the test split, and the
+   score-points scaling (feature strength: :func:`feature_strength_of`, called by the CLI on the
+   training split, or on all rows under CV).
 
 K-fold CV (:func:`cv_indices`, :func:`summarize_cv`) runs one such run per fold under
 ``cv/fold_k/``; then :func:`refit_run` trains the folder's scoring model on all rows for the
@@ -38,7 +43,12 @@ from quantjax.credit import metrics as credit_metrics
 from quantjax.credit.calibration import apply_temperature, fit_temperature, fit_temperature_shift
 from quantjax.credit.config import CreditConfig, CreditDecisionConfig
 from quantjax.credit.logreg import fit_logreg, predict_logreg
+from quantjax.credit.monotone import grid_values, monotonicity_report
+from quantjax.credit.points import points_summary
+from quantjax.credit.segments import group_reports
+from quantjax.credit.stability import build_reference
 from quantjax.credit.task import Arrays, balanced_weights, make_task, predict_logits_fn, to_arrays
+from quantjax.credit.woe import feature_strength
 from quantjax.data.credit import (
     check_credit_frame,
     encode,
@@ -51,6 +61,7 @@ from quantjax.data.credit import (
 from quantjax.data.synth_credit import generate_credit
 from quantjax.distributed import is_main_process
 from quantjax.errors import UserError
+from quantjax.jsonio import write_json
 from quantjax.models.credit import build_model, check_model_inputs
 from quantjax.platform import batch_compiler_options
 from quantjax.train.checkpoint import checkpoint_meta
@@ -59,6 +70,7 @@ from quantjax.train.trainer import hparams_from_config
 from quantjax.train.trainer import steps_per_epoch as spe
 
 ARTIFACT = "calibration.json"
+REFERENCE = "reference.json"
 
 
 class Dataset(NamedTuple):
@@ -200,10 +212,53 @@ def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
     artifact = {"format": "quantjax.credit_model/1", "best_step": step,
                 "temperature": temp, "logit_shift": shift,
                 "class_weight_shift": logit_shift(cfg, w), "encoder": enc.to_dict(),
-                "decision": to_dict(cfg.decision), "model": to_dict(cfg.model)}
+                "decision": to_dict(cfg.decision), "model": to_dict(cfg.model),
+                "reasons": dict(ds.schema.reasons)}
+    # the training population's stability bins, for scoring and the service
+    p_tr = apply_temperature(predict_logits(model, params, btr, cfg.train.eval_batch_size)
+                             - shift, temp)
+    st = cfg.stability
     if is_main_process():  # a multi-process run: process 0 writes the run files
         (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
+        write_json(workdir / REFERENCE, build_reference(
+            ds.df.iloc[idx[0]], ds.schema, p_tr, st.bins, st.watch, st.act, st.floor,
+            population=f"training split ({len(idx[0])} rows)"))
     return Fitted(model, params, enc, tuple(batches), w, res, step, temp, shift, z_va)
+
+
+def pd_function(cfg: CreditConfig, f: Fitted):
+    """``predict_pd(CreditBatch) -> calibrated PD [N]`` of a fitted run."""
+    def predict_pd(batch):
+        z = predict_logits(f.model, f.params, batch, cfg.train.eval_batch_size)
+        return apply_temperature(z - f.shift, f.temperature)
+    return predict_pd
+
+
+def monotonicity_of(cfg: CreditConfig, ds: Dataset, f: Fitted, train_rows, batch) -> dict:
+    """metrics.json ``monotonicity`` on ``batch`` (the validation split): the schema's
+    ``monotone`` inputs, grids from the training rows ``train_rows``; {} if none declared."""
+    directions = dict(ds.schema.monotone)
+    if not directions:
+        return {}
+    df_tr = ds.df.iloc[train_rows]
+    mc = cfg.monotonicity
+    grids = {c: grid_values(df_tr[c].to_numpy(np.float64), mc.grid) for c in directions}
+    return monotonicity_report(pd_function(cfg, f), batch, f.encoder, grids, directions,
+                               mc.tolerance, mc.max_share)
+
+
+def feature_strength_of(cfg: CreditConfig, ds: Dataset, rows) -> dict:
+    """metrics.json ``features`` (WoE/IV, :mod:`quantjax.credit.woe`) on ``rows``."""
+    sc = cfg.strength
+    y = target_of(ds)[rows]
+    return feature_strength(ds.df.iloc[rows], y, ds.schema, sc.bins, sc.weak_iv, sc.leak_iv)
+
+
+def groups_of(cfg: CreditConfig, ds: Dataset, rows, y, p) -> dict:
+    """metrics.json ``segments`` / ``fairness`` of rows ``rows`` with outcomes y, PDs p."""
+    dc = cfg.decision
+    return group_reports(ds.df.iloc[rows], ds.schema, y, p, dc.low, dc.ece_bins,
+                         cfg.fairness.min_air, cfg.fairness.min_rows)
 
 
 def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -249,7 +304,13 @@ def train_run(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, np.ndarray,
     }
     # the settings of the threshold metrics and the ECE, so summarize_cv pools with the same
     out["metric_settings"] = metric_settings(dc)
-    out["_oof"] = {"y": np.asarray(bte.target), "p": p_te, "p_logreg": p_lr}
+    out["points"] = points_summary(dc)
+    mono = monotonicity_of(cfg, ds, f, idx[0], bva)
+    if mono:
+        out["monotonicity"] = mono
+    out.update(groups_of(cfg, ds, idx[2], bte.target, p_te))
+    out["_oof"] = {"y": np.asarray(bte.target), "p": p_te, "p_logreg": p_lr,
+                   "rows": np.asarray(idx[2])}
     return out
 
 
@@ -307,7 +368,8 @@ def refit_run(cfg: CreditConfig, ds: Dataset, folds: list[dict], workdir: str | 
     bva = f.batches[1]
     p_va = apply_temperature(f.z_val - f.shift, f.temperature)
     dc = cfg.decision
-    return {"epochs": epochs, "fold_best_epochs": [_best_epochs(m["train"]) for m in folds],
+    mono = monotonicity_of(cfg, ds, f, idx[0], bva)
+    return {**({"monotonicity": mono} if mono else {}), "epochs": epochs, "fold_best_epochs": [_best_epochs(m["train"]) for m in folds],
             "steps": f.step, "n_train": len(idx[0]), "n_calibration": len(idx[1]),
             "calibration": {"temperature": f.temperature, "logit_shift": f.shift,
                             "class_weight_shift": logit_shift(cfg, f.weights)},
@@ -396,7 +458,40 @@ def summarize_cv(folds: list[dict],
           "logit_shift": [f["calibration"]["logit_shift"] for f in folds]}
     if ms is not None:
         cv["metric_settings"] = ms
-    return {"test": mean, "test_std": std, "cv": cv}
+    out = {"test": mean, "test_std": std, "cv": cv}
+    if folds and "points" in folds[0]:
+        out["points"] = folds[0]["points"]
+    mono = cv_monotonicity(folds)
+    if mono:
+        out["monotonicity"] = mono
+    return out
+
+
+def cv_monotonicity(folds: list[dict]) -> dict:
+    """``monotonicity`` of a CV run: per input the mean violating share over folds (each on
+    its validation split), ``fold_shares``, and ``flagged`` when the mean exceeds max_share."""
+    out = {}
+    if not all("monotonicity" in f for f in folds):
+        return out
+    for col, first in folds[0]["monotonicity"].items():
+        shares = [f["monotonicity"][col]["share"] for f in folds]
+        mean = float(np.mean(shares))
+        out[col] = {"direction": first["direction"], "share": mean, "fold_shares": shares,
+                    "rows": int(sum(f["monotonicity"][col]["rows"] for f in folds)),
+                    "violations": int(sum(f["monotonicity"][col]["violations"] for f in folds)),
+                    "flagged": mean > first["max_share"], "tolerance": first["tolerance"],
+                    "max_share": first["max_share"]}
+    return out
+
+
+def cv_groups(cfg: CreditConfig, ds: Dataset, folds: list[dict]) -> dict:
+    """``segments`` / ``fairness`` of the pooled out-of-fold PDs (every row once)."""
+    if not all("_oof" in f and "rows" in f["_oof"] for f in folds):
+        return {}
+    rows = np.concatenate([f["_oof"]["rows"] for f in folds])
+    y = np.concatenate([f["_oof"]["y"] for f in folds])
+    p = np.concatenate([f["_oof"]["p"] for f in folds])
+    return groups_of(cfg, ds, rows, y, p)
 
 
 def target_of(ds: Dataset) -> np.ndarray:

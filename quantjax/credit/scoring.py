@@ -1,11 +1,14 @@
-"""Scoring applications with a trained credit run: calibrated PD, risk band, decision,
-confidence, integrated-gradients reason codes and modality importance per row.
+"""Scoring applications with a trained credit run: calibrated PD, score points, risk band,
+decision, confidence, adverse-action reasons (integrated gradients) and modality importance per
+row, and the population stability of the scored rows against the training population.
 
 A run folder (``quantjax train credit --workdir RUN``) holds ``checkpoints/`` (the shared
-trainer's orbax checkpoints) and ``calibration.json`` (encoder, temperature, logit shift,
-decision thresholds, model config, best step). Rows are never dropped: unseen categories,
-missing values, over-long and empty text follow the loader's rules
-(:mod:`quantjax.data.credit`); a column of the wrong type is a DataError naming it.
+trainer's orbax checkpoints), ``calibration.json`` (encoder, temperature, logit shift,
+decision settings with the points scaling, the schema's reason statements, model config, best
+step) and ``reference.json`` (the stability bins of the training population,
+:mod:`quantjax.credit.stability`). Rows are never dropped: unseen categories, missing values,
+over-long and empty text follow the loader's rules (:mod:`quantjax.data.credit`); a column of
+the wrong type is a DataError naming it.
 """
 
 from __future__ import annotations
@@ -29,14 +32,18 @@ from quantjax.credit.explain import (
     feature_space,
     integrated_gradients,
     modality_importance,
-    reason_codes,
 )
+from quantjax.credit.points import points_of
+from quantjax.credit.reasons import adverse_reasons
+from quantjax.credit.stability import check_reference, stability_report
 from quantjax.data.credit import CreditEncoder, check_credit_frame, encode, read_credit_table
 from quantjax.errors import UserError
+from quantjax.jsonio import write_json
 from quantjax.models.credit import build_model
 from quantjax.train.checkpoint import CheckpointStore
 
 ARTIFACT = "calibration.json"
+REFERENCE = "reference.json"
 
 
 class CreditScorer(NamedTuple):
@@ -49,6 +56,20 @@ class CreditScorer(NamedTuple):
     logit_shift: float
     decision: CreditDecisionConfig
     features: FeatureSpace
+    reasons: dict  # schema ``reasons``: input -> adverse-action statement
+    reference: dict | None  # reference.json (stability bins), None for older runs
+
+
+def load_reference(run_dir: str | Path) -> dict | None:
+    """The run's ``reference.json`` (stability bins of its training population), or None."""
+    path = Path(run_dir) / REFERENCE
+    if not path.is_file():
+        return None
+    try:
+        ref = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    return check_reference(ref, str(path))
 
 
 def load_scorer(run_dir: str | Path) -> CreditScorer:
@@ -78,35 +99,17 @@ def load_scorer(run_dir: str | Path) -> CreditScorer:
     return CreditScorer(model, params, enc, float(art["temperature"]),
                         float(art["logit_shift"]), from_dict(CreditDecisionConfig,
                                                              art["decision"]),
-                        feature_space(enc))
-
-
-def _label(name: str) -> str:
-    return name.replace("_", " ")
-
-
-def _reason_text(fs: FeatureSpace, j: int, df: pd.DataFrame, row: int) -> str:
-    kind, col = fs.kind[j], fs.columns[j]
-    if kind == "missing":
-        return f"{_label(col)} is missing"
-    if kind in ("numeric", "categorical"):
-        v = df[col].iloc[row]
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            return f"{_label(col)} is missing"
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        return f"{_label(col)} = {v}"
-    if kind == "text":
-        return f"{_label(col)} (text)"
-    return _label(fs.names[j])
+                        feature_space(enc), dict(art.get("reasons") or {}),
+                        load_reference(run_dir))
 
 
 def output_columns(decision: CreditDecisionConfig, explain: bool = True) -> list[str]:
     """The columns :func:`score_frame` adds (in order, after ``row`` and the pass-through
     input columns)."""
-    cols = ["risk_score", "risk_category", "decision", "confidence"]
+    cols = ["risk_score", "points", "risk_category", "decision", "confidence"]
     if explain:
-        cols += [f"reason_{r + 1}" for r in range(decision.reason_codes)]
+        for r in range(decision.reason_codes):
+            cols += [f"reason_{r + 1}", f"reason_{r + 1}_attribution", f"reason_{r + 1}_detail"]
         cols += [f"importance_{name}" for name in MODALITIES]
     return cols
 
@@ -135,9 +138,13 @@ def score_frame(scorer: CreditScorer, df: pd.DataFrame, *, explain: bool = True,
     """Score every row of ``df`` (validated against the encoder's schema; target optional).
 
     Output columns: ``row`` (0-based input row), the input columns not used by the schema
-    (ids...), ``risk_score`` (calibrated PD), ``risk_category``, ``decision``, ``confidence``,
-    ``reason_1..reason_k`` (REVIEW/DECLINE rows only), ``importance_<modality>``. An input
-    column named like an output column is a UserError (:func:`check_passthrough_columns`).
+    (ids...), ``risk_score`` (calibrated PD), ``points`` (:mod:`quantjax.credit.points`),
+    ``risk_category``, ``decision``, ``confidence``; with ``explain``, for r = 1..k
+    (``decision.reason_codes``) ``reason_r`` (adverse-action statement, REVIEW/DECLINE rows
+    only, :mod:`quantjax.credit.reasons`), ``reason_r_attribution`` (its summed attribution,
+    logit units) and ``reason_r_detail`` (the inputs behind it), then
+    ``importance_<modality>``. An input column named like an output column is a UserError
+    (:func:`check_passthrough_columns`).
     """
 
     enc, dc = scorer.encoder, scorer.decision
@@ -153,6 +160,7 @@ def score_frame(scorer: CreditScorer, df: pd.DataFrame, *, explain: bool = True,
     for c in passthrough:
         out[c] = df[c].to_numpy()
     out["risk_score"] = pd_
+    out["points"] = points_of(dc, pd_)
     out["risk_category"] = dec["risk_category"]
     out["decision"] = dec["decision"]
     out["confidence"] = dec["confidence"]
@@ -160,14 +168,14 @@ def score_frame(scorer: CreditScorer, df: pd.DataFrame, *, explain: bool = True,
     if explain:
         att = integrated_gradients(scorer.model, scorer.params, batch, dc.ig_steps,
                                    chunk=min(batch_size, 256))
-        codes = reason_codes(att.values, k)
-        flagged = dec["decision"] != "APPROVE"
         fs = scorer.features
+        level = batch.time_series[:, :, 0].mean(axis=1) if batch.time_series.shape[1] else None
+        why = adverse_reasons(att.values, fs, df, dec["decision"] != "APPROVE", enc,
+                              scorer.reasons, k, level)
         for r in range(k):
-            col = np.full(len(df), "", dtype=object)
-            for i in np.flatnonzero(flagged & (codes[:, r] >= 0)):
-                col[i] = _reason_text(fs, int(codes[i, r]), df, int(i))
-            out[f"reason_{r + 1}"] = col
+            out[f"reason_{r + 1}"] = why.statements[:, r]
+            out[f"reason_{r + 1}_attribution"] = why.attributions[:, r]
+            out[f"reason_{r + 1}_detail"] = why.details[:, r]
         imp = modality_importance(att.values, fs.modality)
         for m, name in enumerate(MODALITIES):
             out[f"importance_{name}"] = imp[:, m]
@@ -175,8 +183,12 @@ def score_frame(scorer: CreditScorer, df: pd.DataFrame, *, explain: bool = True,
 
 
 def score_file(run_dir: str | Path, data: str | Path, out: str | Path, *,
-               explain: bool = True, batch_size: int = 512) -> pd.DataFrame:
-    """Read applications (CSV/Parquet), score them, write ``out`` (.csv or .parquet)."""
+               explain: bool = True, batch_size: int = 512,
+               stability_out: str | Path | None = None) -> tuple[pd.DataFrame, dict | None]:
+    """Read applications (CSV/Parquet), score them, write ``out`` (.csv or .parquet) and
+    ``stability.json`` beside it (or at ``stability_out``): the PSI of the PDs and the CSI of
+    each input against the run's training population (:func:`stability_report`). Returns
+    ``(scores, stability)``; stability is None for a run without ``reference.json``."""
 
     scorer = load_scorer(run_dir)
     df = read_credit_table(data, scorer.encoder.schema, require_target=False)
@@ -187,4 +199,9 @@ def score_file(run_dir: str | Path, data: str | Path, out: str | Path, *,
         res.to_parquet(out, index=False)
     else:
         res.to_csv(out, index=False)
-    return res
+    stab = None
+    if scorer.reference is not None:
+        stab = stability_report(scorer.reference, df, res["risk_score"].to_numpy())
+        stab = {"scores": str(out), "data": str(data), "reference": str(Path(run_dir)), **stab}
+        write_json(Path(stability_out) if stability_out else out.parent / "stability.json", stab)
+    return res, stab

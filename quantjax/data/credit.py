@@ -84,7 +84,7 @@ def read_credit_table(
             df = pd.read_parquet(p)
         elif p.name.lower().endswith((".csv", ".csv.gz", ".txt")):
             # Categories, text and target are read as strings so codes like "007" survive.
-            as_str = list(schema.categorical) + [schema.target]
+            as_str = list(schema.categorical) + [schema.target] + list(schema.group_columns)
             if schema.text is not None:
                 as_str.append(schema.text)
             df = pd.read_csv(p, dtype=dict.fromkeys(as_str, object), low_memory=False)
@@ -125,6 +125,15 @@ def check_credit_frame(
         out[schema.text] = _text_column(df[schema.text], schema.text)
     if schema.target in df.columns:
         out[schema.target] = _target_column(df[schema.target], schema, require_target)
+    inputs = set(schema.columns)
+    for c in schema.group_columns:  # segments / protected: strings, missing = None
+        if c in inputs:
+            continue
+        if c in df.columns:
+            out[c] = _category_column(df[c], c)
+        elif require_target:
+            role = "segments" if c in schema.segments else "protected"
+            raise DataError(f"missing column '{c}' named in the schema's {role}")
     return out
 
 

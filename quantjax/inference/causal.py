@@ -17,7 +17,7 @@ variant whose accuracy is reported beside the window model (docs/inference.md).
   reference and the baseline of ``scripts/bench_inference.py``);
 - :class:`CausalStream`: the fast path, the same step with its weights fused on the host
   (:func:`pack_params`), a 5-array state and one AOT-compiled executable per symbol count;
-  tested equal to the reference (tests/test_stream_causal_packed.py).
+  tested equal to the reference (tests/inference/test_causal_packed.py).
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def lstm_recurrence(unroll: int | bool = 1):
     product per step) and writes the gate gradients ``dproj`` in the same layout; the
     recurrent weight gradient is then one matmul over all steps (``sum_t h_prev_t^T dproj_t``)
     instead of a small matmul and an accumulator update in every reverse step, as autodiff of
-    the scan does. Equal to autodiff of the scan to float rounding (tests/test_hft_model.py).
+    the scan does. Equal to autodiff of the scan to float rounding (tests/models/test_lstm_attention.py).
     """
 
     def forward(proj, w_hh, residuals: bool):

@@ -1,5 +1,7 @@
 """Credit model report: ROC with AUC/Gini, KS plot, reliability before/after calibration,
-score distributions by class, decision counts, reason-code frequency, modality importance.
+score distributions by class, decision counts, reason frequency, modality importance, then the
+credit-practice sections (:mod:`quantjax.report.credit_practice`: score points, feature
+strength, monotonicity, segments, fairness, stability).
 
 Curves need the scored test rows: ``test_scores.parquet`` / ``.csv`` (or ``scores.*``,
 ``scored.*``) with a label column (``target`` | ``y`` | ``label`` | ``default``), the calibrated
@@ -13,12 +15,16 @@ with ``;``). Modality importance: ``metrics.json`` ``modality_importance`` (or
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from quantjax.credit.metrics import reliability
+from quantjax.credit.points import pd_at_points
+from quantjax.credit.points import points as score_points
+from quantjax.report import credit_practice
 from quantjax.report.credit_predict import from_checkpoint
 from quantjax.report.detect import first_file, read_config, read_table
 from quantjax.report.figures import new_figure, style
@@ -78,10 +84,11 @@ def build(rep: Report, run_dir: Path, m: dict, recompute: bool = True) -> None:
     bins = int(((read_config(run_dir).get("decision") or {}).get("ece_bins")) or 10)
     _roc_ks(rep, scores)
     _reliability(rep, scores, bins)
-    _distributions(rep, scores)
+    _distributions(rep, scores, m.get("points"))
     _decisions(rep, scores, m)
     _reasons(rep, scores)
     _modalities(rep, run_dir, m, scores)
+    credit_practice.build(rep, run_dir, m)
 
 
 def _scores(rep: Report, run_dir: Path, m: dict, recompute: bool):
@@ -178,7 +185,7 @@ def _reliability(rep: Report, s, bins: int) -> None:
                  "the calibrated curve is drawn.")
 
 
-def _distributions(rep: Report, s) -> None:
+def _distributions(rep: Report, s, points: dict | None = None) -> None:
     rep.section("Score distributions by class")
     if s is None or "y" not in s:
         rep.note("No scored test rows: no score distributions.")
@@ -192,7 +199,19 @@ def _distributions(rep: Report, s) -> None:
             ax.hist(x, bins=edges, density=True, alpha=0.55, color=c, label=name)
     ax.legend(fontsize=8)
     style(ax, "Calibrated probability of default by true class", xlabel="PD", ylabel="density")
-    rep.figure(fig, f"From {s['name']}.", "score distributions by class")
+    caption = f"From {s['name']}."
+    if isinstance(points, dict) and {"pdo", "base_score", "base_odds"} <= set(points):
+        _points_axis(ax, points)
+        caption += " Top axis: score points (metrics.json points: the run's scaling)."
+    rep.figure(fig, caption, "score distributions by class")
+
+
+def _points_axis(ax, scale: dict) -> None:
+    """A top axis in score points over a PD axis (metrics.json ``points``: the run's scaling)."""
+    args = (float(scale["pdo"]), float(scale["base_score"]), float(scale["base_odds"]))
+    ax.secondary_xaxis("top", functions=(lambda p: score_points(p, *args),
+                                         lambda v: pd_at_points(v, *args))
+                       ).set_xlabel("points", fontsize=8)
 
 
 def _decisions(rep: Report, s, m: dict) -> None:
@@ -226,8 +245,7 @@ def _reasons(rep: Report, s) -> None:
     df = None if s is None else s["df"]
     counts: Counter = Counter()
     if df is not None:
-        rcols = [c for c in df.columns if c.startswith(("reason_", "reason"))
-                 and c != "reason_codes"]
+        rcols = [c for c in df.columns if re.fullmatch(r"reason(_code)?_\d+", str(c))]
         for c in rcols:
             counts.update(reason_name(v) for v in df[c].dropna().astype(str) if v.strip())
         if "reason_codes" in df.columns:
@@ -242,7 +260,8 @@ def _reasons(rep: Report, s) -> None:
     fig, ax = new_figure(8, 0.6 + 0.28 * len(top))
     ax.barh([k for k, _ in top][::-1], [v for _, v in top][::-1], color="tab:cyan")
     style(ax, "Reason-code frequency", xlabel="rows citing the code")
-    rep.figure(fig, f"The most frequent reason codes (at most twenty, counted per feature) in "
+    rep.figure(fig, f"The most frequent reasons (at most twenty; adverse-action statements, or "
+               f"raw codes counted per feature) in "
                f"{s['name']}.",
                "reason code frequency")
 

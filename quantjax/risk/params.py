@@ -4,7 +4,7 @@ Every view of the parameters derives from these declarations: the traced
 :class:`~quantjax.risk.RiskParams` NamedTuple and ``make_params`` (engine), the strict
 ``risk`` config section (``quantjax.backtest.config.RiskConfig``, through
 :meth:`Param.field`) and the "Risk parameters" table of ``docs/backtest.md`` (checked
-against the declarations by ``tests/test_risk_rules.py``).
+against the declarations by ``tests/risk/test_rules.py``).
 """
 
 from __future__ import annotations

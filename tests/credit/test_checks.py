@@ -110,9 +110,10 @@ def test_scoring_input_columns_clashing_with_output_columns_are_named():
     schema = CreditSchema(numeric=("a",), categorical=("c",), text=None, time_series=(),
                           target="y", positive="bad")
     dc = CreditDecisionConfig()
-    assert output_columns(dc, explain=False) == ["risk_score", "risk_category", "decision",
-                                                 "confidence"]
+    assert output_columns(dc, explain=False) == ["risk_score", "points", "risk_category",
+                                                 "decision", "confidence"]
     assert "reason_4" in output_columns(dc) and "importance_text" in output_columns(dc)
+    assert "reason_4_attribution" in output_columns(dc) and "reason_1_detail" in output_columns(dc)
     ok = ["id", "a", "c", "y", "note"]
     assert check_passthrough_columns(ok, schema, dc) == ["id", "note"]
     bad = ["id", "a", "risk_score", "c", "row", "reason_2", "importance_numerical"]

@@ -241,3 +241,21 @@ def test_fmt_value_rule():
 
 def test_report_path_is_package_relative():
     assert Path(render.__code__.co_filename).parent.name == "report"
+
+
+def test_credit_practice_sections(runs, pages):
+    html = pages["credit"]
+    for title in ("Score points", "Feature strength", "Monotonicity", "Metrics by segment",
+                  "Fairness across protected groups", "Population stability"):
+        assert f"<h2>{title}" in html, title
+    keys = {p for p, _ in parse(html).keyed}
+    assert {("features", "iv", "income"), ("features", "flags", "region"),
+            ("features", "woe", "income", "bins", 0, "woe"), ("points", "at_low"),
+            ("monotonicity", "income", "share"), ("segments", "region", "north", "auc"),
+            ("fairness", "sex", "groups", "f", "adverse_impact_ratio"),
+            ("fairness", "sex", "auc_gap"), ("fairness", "sex", "model_input")} <= keys
+    assert "sex was not a model input" in html
+    assert "Top axis: score points" in html  # the PD distribution carries a points axis
+    stab = json.loads((runs["credit"] / "stability.json").read_text())
+    cells = parse(html)
+    assert len(cells.sourced) == 3 * (1 + len(stab["ranked"]))  # PD row + one per input

@@ -95,8 +95,38 @@ def hft_run(d: Path, predictions: bool = True) -> Path:
     return d
 
 
+def credit_practice_metrics(rng, y, p) -> tuple[dict, dict]:
+    """``(metrics.json keys, stability.json)`` of the credit-practice checks, computed by the
+    library on a small synthetic frame: ``features``, ``points``, ``monotonicity``,
+    ``segments``, ``fairness``."""
+    from quantjax.config.credit_schema import CreditSchema
+    from quantjax.credit.config import CreditDecisionConfig
+    from quantjax.credit.points import points_summary
+    from quantjax.credit.segments import group_reports
+    from quantjax.credit.stability import build_reference, stability_report
+    from quantjax.credit.woe import feature_strength
+
+    n = len(y)
+    df = pd.DataFrame({"income": np.where(rng.random(n) < 0.05, np.nan, rng.normal(50, 10, n)
+                                          - 8 * y),
+                       "region": rng.choice(["north", "south", "east"], n),
+                       "sex": np.where(rng.random(n) < 0.5, "f", "m")})
+    schema = CreditSchema(numeric=("income",), categorical=("region",), target="y",
+                          positive="1", segments=("region",), protected=("sex",))
+    out = {"features": feature_strength(df, y, schema, bins=5),
+           "points": points_summary(CreditDecisionConfig())}
+    out.update(group_reports(df, schema, y, p, low=0.1))
+    out["monotonicity"] = {"income": {"direction": "decreasing", "grid": [40.0, 50.0, 60.0],
+                                      "share": 0.0625, "violations": 5, "rows": 80,
+                                      "flagged": True, "tolerance": 0.001, "max_share": 0.05}}
+    ref = build_reference(df.iloc[: n // 2], schema, p[: n // 2], bins=5)
+    stab = stability_report(ref, df.iloc[n // 2:], p[n // 2:])
+    return out, stab
+
+
 def credit_run(d: Path, scores: bool = True, importance_in_metrics: bool = True) -> Path:
     from quantjax.credit import metrics as credit_metrics
+    from quantjax.jsonio import write_json
 
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(2)
@@ -115,7 +145,10 @@ def credit_run(d: Path, scores: bool = True, importance_in_metrics: bool = True)
     if importance_in_metrics:
         metrics["modality_importance"] = {"numeric": 0.41, "categorical": 0.22, "text": 0.17,
                                           "time_series": 0.2}
-    _dump(d / "metrics.json", metrics)
+    practice, stability = credit_practice_metrics(rng, y, p)
+    metrics.update(practice)
+    write_json(d / "stability.json", stability)
+    _dump(d / "metrics.json", json.loads(json.dumps(metrics, default=float)))
     (d / "calibration.json").write_text("{}")
     if scores:
         dec = np.array(["APPROVE", "REVIEW", "DECLINE"])[(p >= 0.1).astype(int)
