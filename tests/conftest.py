@@ -33,6 +33,9 @@ from support.paths import JAX_CACHE  # noqa: E402
 _CACHE = Path(os.environ.get("QUANTJAX_TEST_JAX_CACHE", JAX_CACHE))
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+# test subprocesses (CLI runs, multi-device and multi-process children) share the same cache
+os.environ["JAX_COMPILATION_CACHE_DIR"] = str(_CACHE)
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
 
 def shared_folder(tmp_path_factory, name: str, build) -> Path:
     """``build(folder)`` once per test session, also across pytest-xdist workers (their base
