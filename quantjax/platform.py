@@ -7,10 +7,12 @@ helpers here. Each records why it exists and what it measured (docs/benchmarks.m
   :func:`set_cpu_async_dispatch` (inline CPU calls for latency-critical serving),
   :func:`enable_fast_cpu_loops` (XLA:CPU compiles small while loops into one kernel: the
   backtest scan 2-4x faster), :func:`request_cpu_devices` (one XLA CPU device per core for
-  sharded sweeps). :func:`backends_initialized` tells whether it is too late.
+  sharded sweeps), :func:`use_cpu_collectives` (gloo collectives between CPU processes of a
+  ``jax.distributed`` run). :func:`backends_initialized` tells whether it is too late.
 - **Per-executable compiler options**: :func:`batch_compiler_options` (the static rule of
   batch work), :func:`compiler_option_choices` (the sets a compiled predictor times at
   warm-up and chooses from, per bucket, on the running machine).
+- **Device facts**: :func:`device_free_bytes` (what a memory budget may use).
 - **Program choices** made inside traced code: :func:`fusion_barrier` (a CPU-only fusion
   boundary in the LSTM scans), :func:`is_cpu` (the default backend is a CPU).
 
@@ -87,6 +89,22 @@ def request_cpu_devices(n: int) -> int:
     return int(n)
 
 
+CPU_COLLECTIVES = "gloo"
+
+
+def use_cpu_collectives(implementation: str = CPU_COLLECTIVES) -> bool:
+    """Let CPU devices of different processes run collectives (``jax_cpu_collectives_implementation``,
+    gloo over TCP), which a multi-process run on CPUs needs: without it a cross-process
+    reduction fails at compile time. Call before JAX starts a backend; returns whether the
+    setting is in effect (it is harmless on GPU hosts, whose collectives are NCCL's)."""
+    if jax.config.values.get("jax_cpu_collectives_implementation") == implementation:
+        return True
+    if backends_initialized():
+        return False
+    jax.config.update("jax_cpu_collectives_implementation", implementation)
+    return True
+
+
 def fast_cpu_loops_flag(byte_threshold: int = FAST_LOOP_BYTES) -> str:
     """The ``XLA_FLAGS`` entry that compiles small while loops (scans) into one CPU kernel."""
     return f"--xla_backend_extra_options={SMALL_LOOP_OPTION}={int(byte_threshold)}"
@@ -110,6 +128,25 @@ def enable_fast_cpu_loops(byte_threshold: int = FAST_LOOP_BYTES) -> bool:
         return False
     os.environ["XLA_FLAGS"] = f"{flags} {fast_cpu_loops_flag(byte_threshold)}".strip()
     return True
+
+
+def device_free_bytes() -> int:
+    """Free memory of one local device: ``memory_stats`` on accelerators, else the host's
+    available RAM divided by the number of local devices (CPU devices share the RAM)."""
+    dev = jax.local_devices()[0]
+    try:
+        st = dev.memory_stats() or {}
+    except Exception:  # noqa: BLE001 - backends without stats
+        st = {}
+    if "bytes_limit" in st:
+        return int(st["bytes_limit"] - st.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            info = {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in f}
+        avail = info.get("MemAvailable", 8 << 30)
+    except OSError:
+        avail = 8 << 30
+    return int(avail // max(jax.local_device_count(), 1))
 
 
 def batch_compiler_options(rows: int, min_rows: int = 64) -> dict | None:

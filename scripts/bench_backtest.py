@@ -111,23 +111,46 @@ def _engine_inputs(data, dtype):
 
 
 def quantjax_run(data, *, fees, slippage_bps, sl, tp, dtype, repeat=3, return_fn=False,
-                 record="equity", unroll=1, execution=None):
+                 record="equity", unroll=1, execution=None, budget_mb=None):
     """Time the engine at one record level. ``return_fn=True``: ``(fn, first_call_s, info)``;
-    ``"hlo"``: the compiled HLO text; else ``(final_equity[S], best_s, first_call_s)``."""
+    ``"hlo"``: the compiled HLO text; else ``(final_equity[S], best_s, first_call_s)``.
+    ``budget_mb`` (MB, 0 = half the device's free memory; None = one shot): time chunks that
+    fit the budget (:mod:`quantjax.backtest.budget`, what ``quantjax backtest`` does), run
+    with ``runner.run_chunked``; ``info["chunk_steps"]`` says the chunk."""
     import jax
 
-    from quantjax.backtest.runner import init_state, simulate, simulate_trades
+    from quantjax.backtest import budget
+    from quantjax.backtest.runner import (
+        init_state,
+        run_chunked,
+        simulate,
+        simulate_trades,
+        slice_series,
+    )
     from quantjax.risk import make_params
 
-    S = data[3].shape[1]
+    T, S = data[3].shape
     series, sig = _engine_inputs(data, dtype)
     params = make_params(dtype=dtype, fee_rate=fees, slippage_bps=slippage_bps, stop_loss=sl,
                          take_profit=tp, max_drawdown=0.0, initial_cash=100_000.0,
                          **(execution or {}))
     state = init_state(params, S, "independent")
     info: dict = {}
+    chunk = T
+    if budget_mb is not None and return_fn != "hlo":
+        chunk = budget.chunk_steps(T, S, record, "independent", budget.budget_bytes(budget_mb))
+        info["chunk_steps"] = chunk
 
     def once():
+        if chunk < T:  # memory-bounded: time chunks carrying the state, records to the host
+            pieces = ((slice_series(series, a, min(a + chunk, T)), sig[a:min(a + chunk, T)])
+                      for a in range(0, T, chunk))
+            st, rec = run_chunked(params, pieces, S, mode="independent", record=record,
+                                  state=state, unroll=unroll)
+            if record == "trades":
+                info["events"] = len(rec.events["step"])
+            eq = rec if record in ("equity", "total") else rec.equity
+            return np.asarray(st.cash + st.position * st.last_price), eq
         if record == "trades":  # what the CLI runs: event log to host, overflow handled
             st, tr = simulate_trades(params, state, series, sig, mode="independent",
                                      unroll=unroll)
@@ -262,6 +285,10 @@ def main() -> None:
                          "total); must include the headline level 'trades'")
     ap.add_argument("--unroll", type=int, default=1,
                     help="time steps per scan iteration (lax.scan's unroll)")
+    ap.add_argument("--memory-budget", default=None, metavar="SIZE",
+                    help="run every level in time chunks that fit SIZE of device memory (e.g. "
+                         "8GB), as quantjax backtest does; 'auto': half the device's free "
+                         "memory (default: one shot)")
     ap.add_argument("--xla-default", action="store_true",
                     help="do not enable the fast CPU loop option (A/B against XLA defaults)")
     a = ap.parse_args()
@@ -291,15 +318,24 @@ def main() -> None:
     out["record_levels"] = list(levels)
     out["headline_record_level"] = headline
     cost = dict(fees=0.0005, sl=0.02, tp=0.01)
+    budget_mb = None
+    if a.memory_budget is not None:
+        from quantjax.backtest.budget import parse_size_mb
+
+        budget_mb = 0.0 if a.memory_budget == "auto" else parse_size_mb(a.memory_budget)
     qkw = dict(slippage_bps=1.0, dtype=np.float32, unroll=a.unroll, **cost)
     out["unroll"] = a.unroll
+    out["memory_budget_mb"] = budget_mb
     hlo = {lv: quantjax_run(data, return_fn="hlo", record=lv, **qkw) for lv in levels}
     out["xla_single_kernel_loop"] = {lv: "xla_cpu_small_call" in t for lv, t in hlo.items()}
     out["hlo_instructions"] = {lv: _hlo_instructions(t) for lv, t in hlo.items()}
     fns, infos = {}, {}
     for lv in levels:
-        fns[lv], first, infos[lv] = quantjax_run(data, return_fn=True, record=lv, **qkw)
+        fns[lv], first, infos[lv] = quantjax_run(data, return_fn=True, record=lv,
+                                                 budget_mb=budget_mb, **qkw)
         out.setdefault("quantjax_first_call_seconds", {})[lv] = first
+        if "chunk_steps" in infos[lv]:
+            out.setdefault("chunk_steps", {})[lv] = infos[lv]["chunk_steps"]
     for name, extra in (("execution", EXECUTION), ("execution_carry", {**EXECUTION, **CARRY})):
         fns[name], first, infos[name] = quantjax_run(data, return_fn=True, record=headline,
                                                      execution=extra, **qkw)

@@ -51,7 +51,10 @@ class BacktestSection:
     periods_per_year: float = spec(
         0.0, ge=0, doc="annualization factor; 0 = infer from the bar spacing (see docs)"
     )
-    chunk_steps: int = spec(0, ge=0, doc="run in time chunks of this many steps; 0 = one shot")
+    chunk_steps: int = spec(0, ge=0, doc="run in time chunks of this many steps; 0 = chunks "
+                            "from the memory budget (one shot when the run fits)")
+    memory_budget_mb: float = spec(0.0, ge=0, doc="device memory one chunk of the engine may "
+                                   "use, MB; 0 = half of the device's free memory")
     benchmark: str = spec("none", choices=("none", "equal_weight"),
                           doc="benchmark for alpha/beta/IR: equal-weight buy and hold")
     min_days_annualized: int = spec(

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quantjax.backtest import strategies
+from quantjax.backtest import budget, sharded, strategies
 from quantjax.backtest.config import BacktestConfig
 from quantjax.backtest.runner import (
     BacktestResult,
@@ -98,15 +98,31 @@ def model_signals(cfg: BacktestConfig, market: MarketArrays, probs, pred_return,
 
 
 def run_backtest(cfg: BacktestConfig, market: MarketArrays, signals: np.ndarray,
-                 record: str = "trades") -> BacktestResult:
-    """Run the engine (one shot or in ``backtest.chunk_steps`` chunks).
+                 record: str = "trades", shard: bool | None = None) -> BacktestResult:
+    """Run the engine in time chunks that fit the memory budget (one shot when the run fits).
 
-    ``record="trades"`` (default, what the CLI uses) keeps equity and a sparse fill
-    log; the result's records are identical to ``record="full"``.
+    The chunk length is ``backtest.chunk_steps``, else the one of
+    :func:`quantjax.backtest.budget.chunk_steps` for ``backtest.memory_budget_mb`` (or half
+    the device's free memory): every record level, bitwise equal to one shot.
+    ``record="trades"`` (default, what the CLI uses) keeps equity and a sparse fill log; the
+    result's records are identical to ``record="full"``. ``shard`` (default: when the run
+    has more than one device, e.g. ``--distributed``): independent books split over the
+    symbols of every device of every process (:mod:`quantjax.backtest.sharded`).
     """
     params = risk_params(cfg)
     mode = cfg.backtest.mode
-    chunk = cfg.backtest.chunk_steps
+    n_dev = jax.device_count()
+    if shard is None:
+        shard = n_dev > 1 and mode == "independent"
+    if shard and mode != "independent":
+        raise UserError("backtest.mode: portfolio books share cash across symbols, so they "
+                        "cannot be split over devices or processes; use "
+                        "backtest.mode=independent, or run in one process")
+    n_sym = -(-market.n_symbols // n_dev) if shard else market.n_symbols
+    chunk = cfg.backtest.chunk_steps or budget.chunk_steps(
+        market.n_steps, n_sym, record, mode, budget.budget_bytes(cfg.backtest.memory_budget_mb))
+    if shard:
+        return sharded.run_sharded(params, market, signals, record=record, chunk_steps=chunk)
     if chunk <= 0 or chunk >= market.n_steps:
         return run(params, market, signals, mode=mode, record=record)
     sig = check_signals(signals, market)
@@ -120,11 +136,14 @@ def run_backtest(cfg: BacktestConfig, market: MarketArrays, signals: np.ndarray,
                               state=state)
     if record == "trades":
         records = trades_records(recs, series, state, mode)
-    else:
+    elif record == "full":
         records = {k: (np.asarray(v).T if np.asarray(v).ndim == 2 else np.asarray(v))
                    for k, v in recs._asdict().items()}
-    return BacktestResult(records, final, market.symbols, market.timestamps, mode,
-                          float(params.initial_cash), record)
+    else:  # equity [T, S] (portfolio: [T]) or total [T]
+        a = np.asarray(recs)
+        records = {"equity": a.T if a.ndim == 2 else a}
+    return BacktestResult(records, jax.device_get(final), market.symbols, market.timestamps,
+                          mode, float(params.initial_cash), record)
 
 
 def equal_weight_benchmark(market: MarketArrays) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from quantjax.cli.common import Parser, add_config_args
+from quantjax.cli.common import Parser, add_config_args, add_distributed_arg, start_distributed
 
 DESCRIPTION = (
     "Backtest target positions with the risk engine (fills at t+1, fees, slippage, stops, "
@@ -30,6 +30,11 @@ def register(sub, parents) -> None:
                    help="built-in rule when neither --signals nor --checkpoint is given "
                         "(same as --set strategy.name=...)")
     p.add_argument("--out", default="runs/bt", help="output folder (default: runs/bt)")
+    p.add_argument("--memory-budget", metavar="SIZE", default=None,
+                   help="device memory one time chunk of the engine may use, e.g. 512MB or 2GB "
+                        "(same as --set backtest.memory_budget_mb=...; default: half the "
+                        "device's free memory); longer runs go in chunks, with the same results")
+    add_distributed_arg(p)
     p.set_defaults(func=run_backtest_cmd)
 
 
@@ -45,6 +50,10 @@ def _load_config(args: argparse.Namespace):
     overrides = list(args.overrides)
     if args.strategy:
         overrides.append(f"strategy.name={args.strategy}")
+    if args.memory_budget is not None:
+        from quantjax.backtest.budget import parse_size_mb
+
+        overrides.append(f"backtest.memory_budget_mb={parse_size_mb(args.memory_budget):.6g}")
     return load(BacktestConfig, path, overrides)
 
 
@@ -111,6 +120,7 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
     import time
 
     fast = _fast_cpu_loops()  # before any JAX computation
+    start_distributed(args)
 
     import numpy as np
 
@@ -162,6 +172,10 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         ppy = (pipeline.synthetic_periods_per_year(cfg.synthetic) if args.synthetic
                else pipeline.infer_periods_per_year(market.timestamps))
     bench = pipeline.equal_weight_benchmark(market) if cfg.backtest.benchmark != "none" else None
+    from quantjax.distributed import is_main_process
+
+    if not is_main_process():  # a multi-process run: process 0 writes the results
+        return 0
     save(cfg, args.out)
     bt = cfg.backtest
     with console.status("writing results"):

@@ -54,3 +54,23 @@ def command_parser(groups) -> argparse.ArgumentParser:
     for group in groups:
         group.register(sub, [debug])
     return parser
+
+
+def add_distributed_arg(p: argparse.ArgumentParser) -> None:
+    """``--distributed``: join a multi-process run (``quantjax.distributed``)."""
+    p.add_argument("--distributed", action="store_true",
+                   help="one process of a multi-process run: jax.distributed.initialize() "
+                        "from JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID or "
+                        "SLURM (also when QUANTJAX_DISTRIBUTED=1; quantjax launch sets them); "
+                        "see docs/gpu.md")
+
+
+def start_distributed(args: argparse.Namespace) -> bool:
+    """Join the multi-process run when ``--distributed`` (or ``QUANTJAX_DISTRIBUTED=1``) asks
+    for it; call before any JAX computation. Returns whether it did."""
+    from quantjax import distributed
+
+    if not distributed.requested(getattr(args, "distributed", False)):
+        return False
+    distributed.initialize()
+    return True

@@ -17,6 +17,7 @@ from quantjax.cli import (
     data,
     demo,
     export,
+    launch,
     replay,
     report,
     score,
@@ -27,7 +28,8 @@ from quantjax.cli import (
 from quantjax.cli.common import command_parser
 from quantjax.errors import UserError
 
-GROUPS = (data, train, sweep, backtest, score, credit, export, replay, serve, report, demo)
+GROUPS = (data, train, sweep, backtest, score, credit, export, replay, serve, report, demo,
+          launch)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,12 +47,41 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         msg = str(e).replace("\n", " ")
-        sys.stderr.write(f"quantjax: error: {msg}\n")
-        return 2
+        where = f"[{_distributed().describe()}] " if _distributed() else ""
+        sys.stderr.write(f"quantjax: error: {where}{msg}\n")
+        return _leave(2)
     except KeyboardInterrupt:
         sys.stderr.write("quantjax: interrupted\n")
-        return 130
+        return _leave(130)
+    except SystemExit:
+        raise
+    except BaseException:
+        if not _distributed():
+            raise
+        traceback.print_exc()
+        sys.stderr.write(f"quantjax: error: [{_distributed().describe()}] crashed (traceback "
+                         "above)\n")
+        return _leave(1)
     return int(rc or 0)
+
+
+def _leave(code: int) -> int:
+    """``code``; in a multi-process run leave at once (the other processes are stopped by
+    their heartbeat or by ``quantjax launch``, see :mod:`quantjax.distributed`)."""
+    dist = _distributed()
+    if dist:
+        dist.exit_now(code)
+    return code
+
+
+def _distributed():
+    """The :mod:`quantjax.distributed` module when this process is part of a multi-process
+    run, else None (without importing JAX when no command has started it)."""
+    if "quantjax.distributed" not in sys.modules:
+        return None
+    from quantjax import distributed
+
+    return distributed if distributed.is_active() else None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from quantjax.cli.common import add_distributed_arg, start_distributed
+
 
 def register(sub, parents) -> None:
     p = sub.add_parser("score", help="score applications with a trained model", parents=parents)
@@ -28,16 +30,22 @@ def register(sub, parents) -> None:
     c.add_argument("--stability", metavar="PATH",
                    help="where to write the stability report (default: stability.json beside "
                    "--out)")
+    add_distributed_arg(c)
     c.set_defaults(func=run_score_credit)
 
 
 def run_score_credit(args: argparse.Namespace) -> int:
-    from quantjax.cli.common import console
-    from quantjax.cli.credit import stability_lines
     from quantjax.errors import UserError
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if args.artifact and args.distributed:
+        raise UserError("--distributed: scoring with --artifact runs in one process "
+                        "(use --checkpoint to split the rows over processes)")
+    split = start_distributed(args)  # before any JAX computation
+    from quantjax.cli.common import console
+    from quantjax.cli.credit import stability_lines
+
     if args.artifact:
         from quantjax.inference.credit_scorer import score_file as score_artifact_file
 
@@ -45,10 +53,12 @@ def run_score_credit(args: argparse.Namespace) -> int:
                                         explain=not args.no_explain,
                                         stability_out=args.stability)
     else:
+        from quantjax.credit.distributed_scoring import score_file_split
         from quantjax.credit.scoring import score_file
 
-        res, stab = score_file(args.checkpoint, args.data, args.out, explain=not args.no_explain,
-                               batch_size=args.batch_size, stability_out=args.stability)
+        score = score_file_split if split else score_file  # --distributed: rows split
+        res, stab = score(args.checkpoint, args.data, args.out, explain=not args.no_explain,
+                          batch_size=args.batch_size, stability_out=args.stability)
     counts = res["decision"].value_counts()
     shares = ", ".join(f"{d} {int(counts.get(d, 0))}" for d in ("APPROVE", "REVIEW", "DECLINE"))
     console.print(f"scored {len(res)} applications ({shares}); wrote {args.out}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from quantjax.cli.common import add_config_args
+from quantjax.cli.common import add_config_args, add_distributed_arg, start_distributed
 
 
 def register(sub, parents) -> None:
@@ -17,14 +17,13 @@ def register(sub, parents) -> None:
     add_config_args(p, default="configs/sweep_hft.yaml")
     p.add_argument("--workdir", default="runs/sweep", help="output folder (default: runs/sweep)")
     p.add_argument("--max-parallel", type=int, default=0, metavar="N",
-                   help="trials per compiled call (default: from a memory estimate)")
-    p.add_argument("--distributed", action="store_true",
-                   help="multi-host run: call jax.distributed.initialize() first "
-                        "(also when QUANTJAX_DISTRIBUTED=1); see docs/sweep.md")
+                   help="strategy sweeps: parameter sets per compiled call (default: from a "
+                        "memory estimate); training sweeps use sweep.chunk")
+    add_distributed_arg(p)
     p.add_argument("--cpu-devices", type=int, default=None, metavar="N",
-                   help="XLA CPU devices for this process, over which trials are sharded "
-                        "(default: QUANTJAX_CPU_DEVICES, else one per core; results are "
-                        "identical for any N)")
+                   help="XLA CPU devices for this process, over which chunks of trials are "
+                        "spread (default: QUANTJAX_CPU_DEVICES, else one per core; the trial "
+                        "table is identical for any N)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_sweep_cmd)
 
@@ -51,17 +50,16 @@ def _cpu_devices(n: int | None) -> int:
 
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
-    import os
-
     from quantjax.errors import UserError
 
     if args.max_parallel < 0:
         raise UserError(f"--max-parallel: must be >= 1, got {args.max_parallel}")
-    _cpu_devices(args.cpu_devices)  # before any JAX computation
-    if args.distributed or os.environ.get("QUANTJAX_DISTRIBUTED") == "1":
-        from quantjax.sweep.sharding import init_distributed
+    if args.cpu_devices is not None:  # a process of a distributed run reads it too
+        import os
 
-        init_distributed()
+        os.environ["QUANTJAX_CPU_DEVICES"] = str(args.cpu_devices)
+    if not start_distributed(args):  # before any JAX computation
+        _cpu_devices(args.cpu_devices)
     from quantjax.cli.common import console
     from quantjax.config import load
     from quantjax.sweep.config import SweepConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantjax.cli.common import Parser, add_config_args
+from quantjax.cli.common import Parser, add_config_args, add_distributed_arg, start_distributed
 from quantjax.cli.train_credit import register_credit
 
 
@@ -28,6 +28,7 @@ def register(sub, parents) -> None:
                         "trained on the data before its test block; writes out-of-sample "
                         "predictions (oos_predictions.npz) and per-fold and pooled metrics")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_distributed_arg(h)
     h.set_defaults(func=run_hft)
     register_credit(tsub, parents)
 
@@ -80,6 +81,7 @@ def walk_forward_lines(metrics: dict) -> list[str]:
 
 
 def run_hft(args) -> int:
+    start_distributed(args)  # before any JAX computation
     from quantjax.cli.common import console
 
     if args.walk_forward:

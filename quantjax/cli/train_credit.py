@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from quantjax.cli.common import add_config_args
+from quantjax.cli.common import add_config_args, add_distributed_arg, start_distributed
 
 
 def register_credit(tsub, parents) -> None:
@@ -30,10 +30,12 @@ def register_credit(tsub, parents) -> None:
                    "CV-chosen number of epochs, calibrated on a held-out share)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_distributed_arg(p)
     p.set_defaults(func=run_train_credit)
 
 
 def run_train_credit(args: argparse.Namespace) -> int:
+    start_distributed(args)  # before any JAX computation
     import json
     import shutil
     from pathlib import Path
@@ -44,6 +46,7 @@ def run_train_credit(args: argparse.Namespace) -> int:
     from quantjax.config import load, save, to_dict
     from quantjax.credit import pipeline as credit_pipeline
     from quantjax.credit.config import CreditConfig
+    from quantjax.distributed import barrier, is_main_process
     from quantjax.errors import UserError
     from quantjax.jsonio import write_json
     from quantjax.train.loop import check_workdir
@@ -60,15 +63,18 @@ def run_train_credit(args: argparse.Namespace) -> int:
                         "or choose a new --workdir")
     if not args.cv:  # an unfinished single run: refuse before config.yaml is overwritten
         check_workdir(work, resume=args.resume, config=to_dict(cfg), log=console.print)
-    save(cfg, work)
+    main = is_main_process()  # a multi-process run: process 0 writes the run files
+    if main:
+        save(cfg, work)
     y = credit_pipeline.target_of(ds)
     log = console.print
     progress = not args.no_progress
     if args.cv:
-        if not args.resume:  # a stale refit model of an unfinished earlier CV run
+        if not args.resume and main:  # a stale refit model of an unfinished earlier CV run
             shutil.rmtree(work / "checkpoints", ignore_errors=True)
             for name in (credit_pipeline.ARTIFACT, "metrics.jsonl"):
                 (work / name).unlink(missing_ok=True)
+        barrier("train-credit-cv-start")
         folds = []
         for k, idx in enumerate(credit_pipeline.cv_indices(cfg, y, args.cv)):
             fdir = work / "cv" / f"fold_{k}"
@@ -78,13 +84,15 @@ def run_train_credit(args: argparse.Namespace) -> int:
                 m["_oof"] = {a: np.asarray(v) for a, v in np.load(fdir / "oof.npz").items()}
                 folds.append(m)
                 continue
-            if fdir.exists() and not args.resume:
+            if fdir.exists() and not args.resume and main:
                 shutil.rmtree(fdir)
+            barrier(f"train-credit-fold-{k}")
             log(f"fold {k + 1}/{args.cv}: train {len(idx[0])}, val {len(idx[1])}, "
                 f"test {len(idx[2])}")
             m = credit_pipeline.train_run(cfg, ds, idx, fdir, resume=args.resume, progress=progress, log=log)
-            write_json(done, {a: v for a, v in m.items() if a != "_oof"})
-            np.savez(fdir / "oof.npz", **m["_oof"])
+            if main:
+                write_json(done, {a: v for a, v in m.items() if a != "_oof"})
+                np.savez(fdir / "oof.npz", **m["_oof"])
             folds.append(m)
         out = credit_pipeline.summarize_cv(folds, cfg.decision)
         out.update(credit_pipeline.cv_groups(cfg, ds, folds))
@@ -98,7 +106,8 @@ def run_train_credit(args: argparse.Namespace) -> int:
         out.pop("_oof", None)
         out["features"] = credit_pipeline.feature_strength_of(cfg, ds, idx[0])
     out["data"] = {**ds.info, "rows": len(ds.df), "positive_rate": float((y == 1).mean())}
-    write_json(work / "metrics.json", out)
+    if main:
+        write_json(work / "metrics.json", out)
     t = out["test"]
     std = out.get("test_std", {})
     pm = lambda k: f"{t[k]:.4f}" + (f" ± {std[k]:.4f}" if k in std else "")  # noqa: E731

@@ -60,6 +60,7 @@ from quantjax.data.credit import (
     target_array,
 )
 from quantjax.data.synth_credit import generate_credit
+from quantjax.distributed import is_main_process
 from quantjax.errors import UserError
 from quantjax.jsonio import write_json
 from quantjax.models.credit import build_model, check_model_inputs
@@ -213,14 +214,15 @@ def fit_calibrated(cfg: CreditConfig, ds: Dataset, idx: tuple[np.ndarray, ...],
                 "class_weight_shift": logit_shift(cfg, w), "encoder": enc.to_dict(),
                 "decision": to_dict(cfg.decision), "model": to_dict(cfg.model),
                 "reasons": dict(ds.schema.reasons)}
-    (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
     # the training population's stability bins, for scoring and the service
     p_tr = apply_temperature(predict_logits(model, params, btr, cfg.train.eval_batch_size)
                              - shift, temp)
     st = cfg.stability
-    write_json(workdir / REFERENCE, build_reference(
-        ds.df.iloc[idx[0]], ds.schema, p_tr, st.bins, st.watch, st.act, st.floor,
-        population=f"training split ({len(idx[0])} rows)"))
+    if is_main_process():  # a multi-process run: process 0 writes the run files
+        (workdir / ARTIFACT).write_text(json.dumps(artifact, indent=1) + "\n")
+        write_json(workdir / REFERENCE, build_reference(
+            ds.df.iloc[idx[0]], ds.schema, p_tr, st.bins, st.watch, st.act, st.floor,
+            population=f"training split ({len(idx[0])} rows)"))
     return Fitted(model, params, enc, tuple(batches), w, res, step, temp, shift, z_va)
 
 

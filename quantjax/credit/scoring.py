@@ -86,7 +86,7 @@ def load_scorer(run_dir: str | Path) -> CreditScorer:
     enc = CreditEncoder.from_dict(art["encoder"])
     model_cfg = from_dict(CreditModelConfig, art["model"])
     model = build_model(model_cfg, enc.numeric_dim, enc.cardinalities, enc.vocab_size)
-    store = CheckpointStore(run_dir / "checkpoints", async_save=False)
+    store = CheckpointStore(run_dir / "checkpoints", async_save=False, this_process_only=True)
     try:
         steps = store.steps()
         if not steps:

@@ -11,6 +11,7 @@ import numpy as np
 
 from quantjax.config import load, save, to_dict
 from quantjax.data.market_io import load_market
+from quantjax.distributed import is_main_process
 from quantjax.hft.config import HFTConfig
 from quantjax.hft.dataset import effective_config, load_hft_dataset
 from quantjax.hft.evaluate import evaluate, fit_baseline, write_prediction_files
@@ -44,7 +45,8 @@ def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bo
                            feature_names=getattr(ds, "feature_names", ()))
     res = fit(task, cfg.train, hp, data, workdir, meta=meta, resume=resume, progress=progress,
               log=log)
-    write_prediction_files(cfg, res.best_params, ds, data, extra, workdir)
+    if is_main_process():  # a multi-process run: process 0 writes the run files
+        write_prediction_files(cfg, res.best_params, ds, data, extra, workdir)
     linear = fit_baseline(cfg, ds) if cfg.evaluation.linear_baseline else None
     return {
         "val": evaluate(cfg, res.best_params, ds, data, extra, "val", linear=linear),
@@ -75,12 +77,14 @@ def train_hft_run(config: str | None, workdir, *, data: str | None = None,
     # refuse (existing checkpoints without --resume, another config with it) before anything
     # is written: config.yaml of the existing run must survive a refused call
     check_workdir(workdir, resume=resume, config=to_dict(cfg))
-    save(cfg, workdir)
+    if is_main_process():  # a multi-process run: process 0 writes the run files
+        save(cfg, workdir)
     oracle = run_oracle(cfg, data, info, log)
     metrics = train_hft(cfg, ds, workdir, resume=resume, progress=progress,
                         bayes_accuracy=info.get("bayes_accuracy"), oracle=oracle, log=log)
     metrics["data"] = info
-    write_json(workdir / "metrics.json", metrics)
+    if is_main_process():
+        write_json(workdir / "metrics.json", metrics)
     return metrics
 
 

@@ -34,16 +34,20 @@ class SweepSection:
     schema: str | None = spec(None, doc="credit schema YAML (credit sweeps with data)")
     objective: str = spec("", doc="metric that ranks trials ('' = val_score, or sharpe for backtest)")
     mode: str = spec("max", choices=("max", "min"), doc="maximize or minimize the objective")
-    max_parallel: int = spec(0, ge=0, doc="trials per compiled call (0 = from the memory estimate)")
+    chunk: int = spec(8, ge=1, doc="training sweeps: trials per compiled program (at most the "
+                      "group's trials). The results depend on it and on nothing else of the "
+                      "machine: every device (of every process) runs whole chunks")
+    max_parallel: int = spec(0, ge=0, doc="strategy sweeps: parameter sets per call (0 = from the "
+                             "memory estimate; the results do not depend on it)")
     memory_fraction: float = spec(0.5, gt=0, le=1, doc="share of free device memory a chunk may use")
     host_chunk_mb: float = spec(512.0, gt=0, doc="backtest: max MB of equity fetched per chunk")
-    shard: bool = spec(True, doc="spread trials (and symbols) over all devices with jax.sharding")
+    shard: bool = spec(True, doc="spread chunks of trials (and symbols) over all devices")
     mesh_symbols: int = spec(0, ge=0, doc="backtest: devices on the symbol axis (0 = auto)")
     train_layout: str = spec("devices", choices=("devices", "spmd"),
-                             doc="training on several devices of one host: devices = the "
-                             "one-device program on every device (bitwise identical to a "
-                             "one-device run); spmd = one shard_map program over the mesh "
-                             "(always used multi-host)")
+                             doc="training sweeps on several devices (one or more processes): "
+                             "devices = the one-device program of a chunk on every device "
+                             "(bitwise identical to a one-device run); spmd = one shard_map "
+                             "program over all devices (equal to float32 rounding)")
 
     @property
     def base_path(self) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from quantjax.platform import device_free_bytes
+
 
 def tree_bytes(tree: Any) -> int:
     """Bytes of every array leaf (``ShapeDtypeStruct`` leaves too)."""
@@ -49,25 +51,6 @@ def jaxpr_bytes(jaxpr) -> int:
 def fn_bytes(fn, *args) -> int:
     """Intermediate bytes of ``fn(*args)`` (args may be ``ShapeDtypeStruct``)."""
     return jaxpr_bytes(jax.make_jaxpr(fn)(*args).jaxpr)
-
-
-def device_free_bytes() -> int:
-    """Free memory of one local device: ``memory_stats`` on accelerators, else the host's
-    available RAM divided by the number of local devices."""
-    dev = jax.local_devices()[0]
-    try:
-        st = dev.memory_stats() or {}
-    except Exception:  # noqa: BLE001 - backends without stats
-        st = {}
-    if "bytes_limit" in st:
-        return int(st["bytes_limit"] - st.get("bytes_in_use", 0))
-    try:
-        with open("/proc/meminfo") as f:
-            info = {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in f}
-        avail = info.get("MemAvailable", 8 << 30)
-    except OSError:
-        avail = 8 << 30
-    return int(avail // max(jax.local_device_count(), 1))
 
 
 def chunk_size(n_trials: int, per_trial: int, shared: int, n_devices: int,

@@ -33,9 +33,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from quantjax import distributed
 from quantjax.config import apply_overrides, load_dict, save
 from quantjax.jsonio import jsonable, write_json
-from quantjax.sweep import sharding
 from quantjax.sweep.backtest_sweep import run_backtest_sweep
 from quantjax.sweep.selected import evaluate_selected
 from quantjax.sweep.space import make_trials
@@ -67,7 +67,7 @@ def run_sweep(cfg, workdir: str | Path, *, max_parallel: int = 0, progress: bool
     workdir = Path(workdir)
     trials = make_trials(cfg.search)
     kind = cfg.sweep.kind
-    main = sharding.is_main_process()
+    main = distributed.is_main_process()
     if main:
         save(cfg, workdir)
         base = apply_overrides(load_dict(cfg.sweep.base_path), cfg.sweep.overrides)
@@ -80,8 +80,7 @@ def run_sweep(cfg, workdir: str | Path, *, max_parallel: int = 0, progress: bool
                                      log=log)
         else:
 
-            out = run_train_sweep(cfg, trials, max_parallel=max_parallel, progress=bar.advance,
-                                  log=log)
+            out = run_train_sweep(cfg, trials, progress=bar.advance, log=log)
     wall = time.perf_counter() - t0
     best = out["best"]
     metrics = {
@@ -125,7 +124,8 @@ def _write_best(kind: str, best: dict, folder: Path, params: dict) -> None:
     meta["loop"] = {"best_step": step, "best_score": _finite(float(best["row"]["val_score"])),
                     "epoch": best["row"]["epochs_run"] - 1, "bad_epochs": 0}
     meta["sweep"] = {"trial": best["index"], "params": params}
-    store = CheckpointStore(folder / "checkpoints", max_to_keep=1, async_save=False)
+    store = CheckpointStore(folder / "checkpoints", max_to_keep=1, async_save=False,
+                            this_process_only=True)
     try:
         score = float(best["row"]["val_score"])
         store.save(best["state"], jsonable(meta), score)

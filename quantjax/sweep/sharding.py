@@ -3,15 +3,15 @@
 The sweep axis (and, for backtests, the symbol axis) is padded to a multiple of the mesh
 size along that axis, placed with ``NamedSharding`` and the padding is dropped after the
 run. Every trial (and symbol book) is computed independently, so results do not depend on
-the device layout. Multi-host: call :func:`init_distributed` first (``--distributed``);
-arrays are built with ``jax.make_array_from_callback`` and gathered with
-``multihost_utils.process_allgather`` so every process runs the same program.
+the device layout. Multi-process (``--distributed``, :mod:`quantjax.distributed`): the mesh
+spans the devices of every process, arrays are built with ``jax.make_array_from_callback``
+and gathered with ``multihost_utils.process_allgather``, so every process runs the same
+program.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import jax
@@ -23,17 +23,6 @@ from jax.sharding import PartitionSpec as P
 from quantjax.errors import ConfigError
 
 AXES = ("trial", "symbol")
-
-
-def init_distributed() -> None:
-    """``jax.distributed.initialize()`` (coordinator/process ids from the environment, e.g.
-    ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``, or SLURM/TPU)."""
-    kw = {}
-    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        kw = dict(coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
-                  num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
-                  process_id=int(os.environ["JAX_PROCESS_ID"]))
-    jax.distributed.initialize(**kw)
 
 
 def largest_divisor_at_most(n: int, cap: int) -> int:
@@ -94,7 +83,3 @@ def to_host(tree: Any) -> Any:
 
         return multihost_utils.process_allgather(tree, tiled=True)
     return jax.tree.map(np.asarray, tree)
-
-
-def is_main_process() -> bool:
-    return jax.process_index() == 0

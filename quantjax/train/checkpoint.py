@@ -38,9 +38,16 @@ __all__ = ["CheckpointStore", "Scaler", "checkpoint_meta", "load_for_inference"]
 
 
 class CheckpointStore:
-    """Thin wrapper over ``ocp.CheckpointManager`` for TrainState + JSON metadata."""
+    """Thin wrapper over ``ocp.CheckpointManager`` for TrainState + JSON metadata.
 
-    def __init__(self, directory: str | Path, max_to_keep: int = 3, async_save: bool = True):
+    In a multi-process run every process must open, save and close the store of a training
+    run together (orbax's multi-process checkpointing: process 0 writes the replicated
+    arrays and the metadata, the processes meet at orbax's barriers). ``this_process_only``
+    opens a store that one process uses alone (reading a finished run, the sweep's best
+    trial written by process 0)."""
+
+    def __init__(self, directory: str | Path, max_to_keep: int = 3, async_save: bool = True,
+                 this_process_only: bool = False):
         self.directory = Path(directory).absolute()
         policy = ocm.AnyPreservationPolicy([
             ocm.LatestN(n=1),
@@ -50,10 +57,16 @@ class CheckpointStore:
         # best_fn only makes orbax WRITE each step's metrics to disk (retention is the policy);
         # without it a reopened manager (--resume) sees no score for the earlier steps and
         # BestN deletes the best checkpoint at the next save.
+        multi: dict[str, Any] = {"create": True}
+        if this_process_only and jax.process_count() > 1:
+            me = jax.process_index()
+            self.directory.mkdir(parents=True, exist_ok=True)  # orbax: no create= with it
+            multi = {"create": False, "multiprocessing_options": ocp.options.MultiprocessingOptions(
+                primary_host=me, active_processes={me},
+                barrier_sync_key_prefix=f"quantjax_p{me}")}
         options = ocp.CheckpointManagerOptions(
             preservation_policy=policy, best_fn=_score, best_mode="max",
-            enable_async_checkpointing=async_save,
-            cleanup_tmp_directories=True, create=True)
+            enable_async_checkpointing=async_save, cleanup_tmp_directories=True, **multi)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, state, meta: dict, score: float) -> None:
@@ -79,8 +92,14 @@ class CheckpointStore:
         return dict(out["meta"])
 
     def restore_params(self, step: int, template: Any = None) -> Any:
-        """Params of ``step`` (as numpy/jax arrays); ``template`` fixes the tree structure."""
-        arg = ocp.args.StandardRestore(_abstract(template) if template is not None else None)
+        """Params of ``step``; ``template`` fixes the tree structure and the placement.
+
+        Without a template the params come back on this process's first device, whatever
+        devices wrote them (a data-parallel run on N devices, a GPU): the template is built
+        from the checkpoint's own shapes and dtypes (:func:`one_device_template`)."""
+        template = one_device_template(self.directory / str(step) / "params") \
+            if template is None else _abstract(template)
+        arg = ocp.args.StandardRestore(template)
         return self.manager.restore(step, args=ocp.args.Composite(params=arg))["params"]
 
     def restore(self, step: int, template) -> tuple[Any, dict]:
@@ -112,6 +131,14 @@ def _abstract(tree):
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
+def one_device_template(item_dir: Path) -> Any:
+    """``ShapeDtypeStruct`` tree of a saved pytree item (orbax metadata), every leaf placed on
+    this process's first device: restoring with it ignores the saved device layout."""
+    tree = ocp.StandardCheckpointHandler().metadata(Path(item_dir)).tree
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree)
+
+
 def checkpoint_meta(cfg: Any, task: str, extra: dict, *, scaler: Any = None,
                     feature_names=()) -> dict:
     """The checkpoint ``meta`` of a training run of config ``cfg`` (a dataclass with a
@@ -137,7 +164,7 @@ def load_for_inference(run_dir: str | Path) -> tuple[Any, Any, Scaler, dict]:
     ck = run_dir / "checkpoints" if (run_dir / "checkpoints").is_dir() else run_dir
     if not ck.is_dir():
         raise UserError(f"no checkpoints folder in {run_dir}")
-    store = CheckpointStore(ck, async_save=False)
+    store = CheckpointStore(ck, async_save=False, this_process_only=True)
     try:
         latest = store.latest_step()
         if latest is None:

@@ -37,6 +37,14 @@ class TrainConfig:
     steps_per_call: int = spec(200, ge=1, doc="optimizer steps per compiled call (progress granularity)")
     max_to_keep: int = spec(3, ge=1, doc="best checkpoints kept (the latest is always kept too)")
     async_checkpoints: bool = spec(True, doc="write checkpoints in the background")
+    data_parallel: str = spec(
+        "auto", choices=("auto", "always", "never"), doc="split each batch over a 'data' mesh "
+        "axis of every device (params and optimizer state replicated); auto = when more than "
+        "one device is visible. The global batch is batch_size on any device count")
+    precision: str = spec(
+        "fp32", choices=("fp32", "bf16"), doc="training compute dtype: bf16 runs the model's "
+        "forward and backward pass in bfloat16 while params, gradients, optimizer state, the "
+        "loss and validation stay float32")
     device_data_limit_mb: float = spec(
         2048.0, ge=0, doc="training data above this size stays on the host: batches are gathered "
         "there and prefetched to the device by a background thread (0 = always)")

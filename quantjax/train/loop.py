@@ -20,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from quantjax import distributed
 from quantjax.errors import UserError
 from quantjax.jsonio import dumps, jsonable
-from quantjax.train import early_stopping
+from quantjax.train import early_stopping, parallel
 from quantjax.train.checkpoint import CheckpointStore
 from quantjax.train.config import TrainConfig
 from quantjax.train.prefetch import Prefetcher, chunk_rows, tree_nbytes
@@ -48,7 +49,8 @@ class TrainingDiverged(UserError):
 # train.* keys a --resume may change: they extend the run (epochs, max_steps, patience; the
 # cosine schedule then spans the new total) or only change how it is run, not its math
 RESUMABLE_KEYS = ("train.epochs", "train.max_steps", "train.patience", "train.steps_per_call",
-                  "train.max_to_keep", "train.async_checkpoints", "train.device_data_limit_mb")
+                  "train.max_to_keep", "train.async_checkpoints", "train.device_data_limit_mb",
+                  "train.data_parallel")
 
 
 class FitResult(NamedTuple):
@@ -184,26 +186,38 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                         f"{cfg.max_steps}, {nb} steps per epoch): no epoch could be the best")
 
     host = use_host_loop(task, cfg, data)
+    mesh = parallel.data_mesh(cfg, batch)
+    main = distributed.is_main_process()
+    if mesh is not None:
+        log(f"data parallel: each batch of {batch} split over {mesh.devices.size} devices "
+            f"({jax.process_count()} process(es)), params and optimizer state replicated")
+    place = _placement(mesh)
     if host:
         log(f"training data {tree_nbytes(data) / 2**20:.1f} MB > train.device_data_limit_mb="
             f"{cfg.device_data_limit_mb:g}: it stays in host memory; training and validation "
             "batches are gathered on the host and prefetched")
         data = jax.device_get(data)
         val = task.host_val_score
-        run_host = jax.jit(make_host_chunk_fn(task, cfg, chunk))
+        val_data = data
+        run_host = jax.jit(make_host_chunk_fn(task, cfg, chunk, mesh), **place.out)
         perm_fn = jax.jit(lambda key, e: epoch_permutation(cfg, task.n_train, key, e))
 
         def host_chunks(state, epoch):
-            perm = np.asarray(jax.device_get(perm_fn(state.key, epoch)))
+            perm = np.asarray(jax.device_get(distributed.local_copy(
+                perm_fn(distributed.local_copy(state.key), epoch))))
             pieces = chunk_rows(perm, chunk)
-            return Prefetcher(lambda rows: _gather_chunk(task, data, rows), pieces, depth=2)
+            return Prefetcher(lambda rows: place.gather(task, data, rows), pieces, depth=2,
+                              put=place.put_batches)
     else:
-        data = jax.device_put(data)  # once (a no-op for device arrays), not at every call
+        data = place.replicate(data)  # once (a no-op for device arrays), not at every call
         val = jax.jit(task.val_score)
-        run = jax.jit(make_chunk_fn(task, cfg, chunk))
+        val_data = distributed.local_copy(data)
+        run = jax.jit(make_chunk_fn(task, cfg, chunk, mesh), **place.out)
 
     store = CheckpointStore(workdir / "checkpoints", cfg.max_to_keep, cfg.async_checkpoints)
-    state = jax.jit(lambda h: init_state(task, cfg, h))(hp)
+    hp = place.replicate(hp)
+    hp_local = distributed.local_copy(hp)
+    state = jax.jit(lambda h: init_state(task, cfg, h), **place.out)(hp)
 
     es, epoch0, stopped = early_stopping.init(), 0, False
     latest = store.latest_step()
@@ -215,9 +229,10 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
         state, m = store.restore(latest, state)
         es, epoch0 = _loop_from_meta(m["loop"])
         stopped = bool(es.bad_epochs >= cfg.patience)  # epochs/max_steps may have grown
-        _truncate_jsonl(metrics_path, latest)
+        if main:
+            _truncate_jsonl(metrics_path, latest)
         log(f"resumed from step {latest} (epoch {epoch0 - 1})")
-    elif metrics_path.exists():  # fresh run (or --resume without any checkpoint)
+    elif metrics_path.exists() and main:  # fresh run (or --resume without any checkpoint)
         metrics_path.unlink()
 
     history: list[dict] = []
@@ -225,8 +240,8 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     step = int(state.step)
     pf = None
     try:
-        with TrainProgress(n_total, step, enabled=progress) as bar:
-            hooks = (NanGuard(store), ProgressBar(bar), MetricsLog(metrics_path),
+        with TrainProgress(n_total, step, enabled=progress and main) as bar:
+            hooks = (NanGuard(store), ProgressBar(bar), *([MetricsLog(metrics_path)] if main else []),
                      Checkpointer(store, meta))
             for epoch in range(epoch0, cfg.epochs):
                 if stopped or step >= n_total:
@@ -240,7 +255,8 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                         new_state, stats = run_host(state, hp, next(batches), c * chunk)
                     else:
                         new_state, stats = run(state, hp, data, epoch, c * chunk)
-                    stats, params_ok = jax.device_get((stats, all_finite(new_state.params)))
+                    stats, params_ok = jax.device_get(distributed.local_copy(
+                        (stats, all_finite(new_state.params))))
                     dt = time.perf_counter() - t0
                     n = int(stats["n"])
                     if not first_call:
@@ -261,7 +277,8 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
                         break
                 if pf is not None:
                     pf.close()
-                v = {k: float(x) for k, x in jax.device_get(val(state.params, hp, data)).items()}
+                v = val(distributed.local_copy(state.params), hp_local, val_data)
+                v = {k: float(x) for k, x in jax.device_get(v).items()}
                 train_loss = (sum(lo * n for lo, n in losses) / max(sum(n for _, n in losses), 1))
                 es, improved, stop = early_stopping.update(
                     es, v["score"], epoch, step, patience=cfg.patience,
@@ -289,6 +306,8 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
             best_params = jax.tree.map(jax.numpy.asarray, best_params)
         else:
             best_params = state.params
+        # replicated results as this process's one-device copies (evaluation, export)
+        state, best_params = distributed.local_copy((state, best_params))
     finally:
         if pf is not None:  # the prefetch thread of an epoch cut short (error, interrupt)
             pf.close()
@@ -351,7 +370,7 @@ def check_workdir(workdir: str | Path, *, resume: bool, config: dict | None = No
     ck = Path(workdir) / "checkpoints"
     if not ck.is_dir():
         return
-    store = CheckpointStore(ck, async_save=False)
+    store = CheckpointStore(ck, async_save=False, this_process_only=True)
     try:
         latest = store.latest_step()
         if latest is None:
@@ -396,6 +415,37 @@ def _flat(d: Any, prefix: str = "") -> dict:
     for k, v in d.items():
         out.update(_flat(v, f"{prefix}{k}."))
     return out
+
+
+class _Placement(NamedTuple):
+    """Where :func:`fit` puts things: ``replicate(tree)`` (the state, hyperparameters and
+    device-resident data), ``out`` (the ``jit`` keywords of a step program), ``gather(task,
+    data, rows[chunk, B])`` (this process's part of host batches) and ``put_batches`` (host
+    batches to the device, split over the data axis)."""
+
+    replicate: Any
+    out: dict
+    gather: Any
+    put_batches: Any
+
+
+def _placement(mesh) -> _Placement:
+    if mesh is None:
+        return _Placement(jax.device_put, {}, _gather_chunk, jax.device_put)
+    repl = parallel.replicated(mesh)
+    rows_sharding = parallel.batch_sharding(mesh, 1)
+
+    def gather(task: Task, data: Any, rows: np.ndarray):
+        lo, hi = distributed.local_range(rows_sharding, rows.shape, 1)
+        return rows.shape, _gather_chunk(task, data, rows[:, lo:hi])
+
+    def put_batches(item):
+        shape, local = item
+        return jax.tree.map(lambda a: distributed.from_process_local(
+            a, rows_sharding, shape + a.shape[2:]), local)
+
+    return _Placement(lambda tree: distributed.global_tree(tree, repl), {"out_shardings": repl},
+                      gather, put_batches)
 
 
 def use_host_loop(task: Task, cfg: TrainConfig, data: Any) -> bool:

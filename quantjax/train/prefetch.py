@@ -19,13 +19,17 @@ _DONE = object()
 
 
 class Prefetcher:
-    """Iterate ``jax.device_put(make(item))`` for ``item`` in ``items``, ``depth`` items ahead,
-    computed in a daemon thread. Exceptions of the worker are re-raised by the iterator.
-    Use as a context manager (or call :meth:`close`) to stop the worker early."""
+    """Iterate ``put(make(item))`` for ``item`` in ``items``, ``depth`` items ahead, computed
+    in a daemon thread (``put`` defaults to ``jax.device_put``; the data-parallel loop passes
+    one that builds global arrays split over the mesh). Exceptions of the worker are
+    re-raised by the iterator. Use as a context manager (or call :meth:`close`) to stop the
+    worker early."""
 
-    def __init__(self, make: Callable[[Any], Any], items: Iterable, depth: int = 2):
+    def __init__(self, make: Callable[[Any], Any], items: Iterable, depth: int = 2,
+                 put: Callable[[Any], Any] = jax.device_put):
         self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
+        self._put_fn = put
         self._thread = threading.Thread(target=self._work, args=(make, list(items)), daemon=True)
         self._thread.start()
 
@@ -41,7 +45,7 @@ class Prefetcher:
     def _work(self, make, items) -> None:
         try:
             for it in items:
-                if self._stop.is_set() or not self._put(jax.device_put(make(it))):
+                if self._stop.is_set() or not self._put(self._put_fn(make(it))):
                     return
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             self._put(e)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from quantjax.train import early_stopping
+from quantjax.train import early_stopping, parallel
 from quantjax.train.config import TrainConfig
 
 PyTree = Any
@@ -141,20 +141,31 @@ def init_state(task: Task, cfg: TrainConfig, hp: HParams) -> TrainState:
     return TrainState(params, opt_state, jnp.zeros((), jnp.int32), key)
 
 
-def make_step_fn(task: Task, cfg: TrainConfig, host: bool = False) -> Callable:
+def make_step_fn(task: Task, cfg: TrainConfig, host: bool = False, mesh=None) -> Callable:
     """``step(state, hp, data, rows[B]) -> (state, (loss, aux))``: one optimizer step.
 
     ``host=True``: ``step(state, hp, batch) -> ...`` on a batch gathered by ``task.host_batch``.
+    ``mesh`` (:func:`quantjax.train.parallel.data_mesh`): the batch rows (or the host batch)
+    are split over its data axis. ``cfg.precision``: the loss runs on params cast to the
+    compute dtype (data arrive cast, see :func:`make_chunk_fn`); loss and grads are float32.
     """
     unit = lr_schedule(cfg, total_steps(cfg, task.n_train))
     opt = make_optimizer(cfg)
+    dtype = parallel.compute_dtype(cfg)
 
     def step(state: TrainState, hp: HParams, *inputs):
         k_drop = jax.random.fold_in(_keys(state.key)[1], state.step)
         if host:
-            loss_fn = lambda p: task.batch_loss_fn(p, inputs[0], hp, k_drop)  # noqa: E731
+            batch = parallel.constrain_batch(inputs[0], mesh)
+            loss_of = lambda p: task.batch_loss_fn(p, batch, hp, k_drop)  # noqa: E731
         else:
-            loss_fn = lambda p: task.loss_fn(p, inputs[0], inputs[1], hp, k_drop)  # noqa: E731
+            rows = parallel.constrain_batch(inputs[1], mesh)
+            loss_of = lambda p: task.loss_fn(p, inputs[0], rows, hp, k_drop)  # noqa: E731
+
+        def loss_fn(params):
+            loss, aux = loss_of(parallel.compute_cast(params, dtype))
+            return loss.astype(jnp.float32), jax.tree.map(lambda a: a.astype(jnp.float32), aux)
+
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         opt_state = set_hyperparams(state.opt_state,
                                       learning_rate=hp.learning_rate * unit(state.step))
@@ -173,19 +184,23 @@ def epoch_permutation(cfg: TrainConfig, n_train: int, key: jax.Array, epoch) -> 
     return perm[: nb * b].reshape(nb, b)
 
 
-def make_chunk_fn(task: Task, cfg: TrainConfig, chunk: int) -> Callable:
+def make_chunk_fn(task: Task, cfg: TrainConfig, chunk: int, mesh=None) -> Callable:
     """``run(state, hp, data, epoch, first_batch) -> (state, stats)``: ``chunk`` steps of one epoch.
 
     Batches past the end of the epoch (or past ``max_steps``) are skipped, so every call has
     the same shapes. ``stats``: ``loss`` (mean over done steps), ``n`` (steps done),
-    ``finite`` (all losses finite), and the task's aux means.
+    ``finite`` (all losses finite), and the task's aux means. ``mesh``: data parallel (see
+    :func:`make_step_fn`); with ``train.precision: bf16`` the floating-point ``data`` is cast
+    once per call.
     """
-    step = make_step_fn(task, cfg)
+    step = make_step_fn(task, cfg, mesh=mesh)
     nb = steps_per_epoch(cfg, task.n_train)
     limit = cfg.max_steps or 2**31 - 1
+    dtype = parallel.compute_dtype(cfg)
 
     def run(state: TrainState, hp: HParams, data, epoch, first_batch):
         batches = epoch_permutation(cfg, task.n_train, state.key, epoch)
+        data = parallel.compute_cast(data, dtype)
 
         def inputs(j):
             return data, batches[jnp.minimum(first_batch + j, nb - 1)]
@@ -195,15 +210,17 @@ def make_chunk_fn(task: Task, cfg: TrainConfig, chunk: int) -> Callable:
     return run
 
 
-def make_host_chunk_fn(task: Task, cfg: TrainConfig, chunk: int) -> Callable:
+def make_host_chunk_fn(task: Task, cfg: TrainConfig, chunk: int, mesh=None) -> Callable:
     """``run(state, hp, batches, first_batch) -> (state, stats)``: like :func:`make_chunk_fn`
     but on ``batches`` (leaves ``[chunk, B, ...]``) gathered on the host by ``task.host_batch``
     from the rows of :func:`epoch_permutation`; same RNG, same steps, same stats."""
-    step = make_step_fn(task, cfg, host=True)
+    step = make_step_fn(task, cfg, host=True, mesh=mesh)
     nb = steps_per_epoch(cfg, task.n_train)
     limit = cfg.max_steps or 2**31 - 1
+    dtype = parallel.compute_dtype(cfg)
 
     def run(state: TrainState, hp: HParams, batches, first_batch):
+        batches = parallel.compute_cast(batches, dtype)
         def inputs(j):
             return (jax.tree.map(lambda a: a[j], batches),)
 

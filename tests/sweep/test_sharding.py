@@ -1,10 +1,11 @@
 """Sweeps on 8 forced CPU devices give the same results as on one device (training and
-backtest), run in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=8.
-Also: a vmapped training sweep equals K separate runs of the trainer."""
+backtest), run in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=8: the
+training sweep's chunk is declared by the config (sweep.chunk), so the trial table is bitwise
+the same on any device count. (2 devices and 2 processes: tests/distributed.) Also: a
+vmapped training sweep equals K separate runs of the trainer."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -13,89 +14,22 @@ from pathlib import Path
 
 import numpy as np
 
-from quantjax.config import spec
-from quantjax.train.config import TrainConfig
+from support.paths import ROOT
+from support.toy_sweep import TOY_BASE, TOY_PARAMS, toy_kind
 
-
-@dataclasses.dataclass(frozen=True)
-class ToyModel:
-    hidden: int = spec(8, ge=1)
-    dropout: float = spec(0.0, ge=0, lt=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class ToyConfig:
-    model: ToyModel = spec(default_factory=ToyModel)
-    train: TrainConfig = spec(default_factory=TrainConfig)
-
-
-def toy_kind():
-    """A TrainKind for a 2-layer MLP classifier on a planted 3-class problem."""
-    import jax
-    import jax.numpy as jnp
-
-    from quantjax.sweep.tasks import Prepared, TrainKind
-    from quantjax.train.trainer import Task, hparams_from_config
-
-    def prepare(cfg, section, cache):
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((192, 4)).astype(np.float32)
-        y = np.digitize(x[:, 0] + 0.5 * x[:, 1], [-0.5, 0.5]).astype(np.int32)
-        data = {"x": jnp.asarray(x[:128]), "y": jnp.asarray(y[:128]),
-                "vx": jnp.asarray(x[128:]), "vy": jnp.asarray(y[128:])}
-        H = cfg.model.hidden
-
-        def init_params(key):
-            k1, k2 = jax.random.split(key)
-            return {"w1": jax.random.normal(k1, (4, H)) * 0.5, "b1": jnp.zeros(H),
-                    "w2": jax.random.normal(k2, (H, 3)) * 0.5}
-
-        def logits(p, x, key=None, rate=0.0):
-            h = jnp.tanh(x @ p["w1"] + p["b1"])
-            if key is not None:
-                keep = jax.random.bernoulli(key, 1.0 - rate, h.shape)
-                h = jnp.where(keep, h / (1.0 - rate), 0.0)
-            return h @ p["w2"]
-
-        def ce(z, y, w):
-            lp = jax.nn.log_softmax(z)
-            nll = -jnp.take_along_axis(lp, y[:, None], 1)[:, 0]
-            return jnp.sum(w[y] * nll) / jnp.sum(w[y])
-
-        def loss_fn(p, d, rows, hp, key):
-            z = logits(p, d["x"][rows], key, hp.dropout_rate)
-            return hp.loss_weights[0] * ce(z, d["y"][rows], hp.class_weights), {}
-
-        def val_score(p, hp, d):
-            z = logits(p, d["vx"])
-            acc = jnp.mean(jnp.argmax(z, -1) == d["vy"])
-            return {"score": acc, "loss": ce(z, d["vy"], hp.class_weights), "accuracy": acc}
-
-        task = Task(init_params, loss_fn, val_score, 128)
-        return Prepared(task, data, lambda c: hparams_from_config(c.train, c.model.dropout, 3),
-                        lambda c: {})
-
-    traced = ("train.learning_rate", "train.weight_decay", "train.loss_weights",
-              "train.class_weights", "train.seed", "model.dropout")
-    return TrainKind("toy", ToyConfig, traced, prepare)
-
-
-TOY_BASE = "train: {batch_size: 32, epochs: 3, patience: 2, warmup_fraction: 0.0}\n"
-TOY_PARAMS = {"train.learning_rate": [0.01, 0.1], "train.seed": [0, 1, 2],
-              "model.dropout": [0.0, 0.2], "model.hidden": [4, 8]}
 BT_PARAMS = {"strategy.confidence": [0.4, 0.6, 0.8], "risk.stop_loss": 0.002,
              "risk.fee_rate": [0.0, 0.0005]}
 BT_OVERRIDES = ["synthetic.symbols=3", "synthetic.steps=300", "risk.max_drawdown=0.0"]
 
 
 def _sweep_cfg(kind: str, base: str | None, params: dict, overrides=(), shard=True,
-               max_parallel=0, layout="devices"):
+               chunk=2, layout="devices"):
     from quantjax.config import from_dict
     from quantjax.sweep.config import SweepConfig
 
     return from_dict(SweepConfig, {
         "sweep": {"kind": kind, "base_config": base, "overrides": list(overrides),
-                  "shard": shard, "max_parallel": max_parallel, "train_layout": layout},
+                  "shard": shard, "chunk": chunk, "train_layout": layout},
         "search": {"method": "grid", "params": params}})
 
 
@@ -111,10 +45,8 @@ def run_both(tmp: Path) -> dict:
     base.write_text(TOY_BASE)
     out: dict = {"n_devices": len(jax.devices())}
     for shard, layout in ((True, "devices"), (False, "devices"), (True, "spmd")):
-        # one trial per device per call in every layout
-        n = len(jax.devices()) if shard else 1
-        cfg = _sweep_cfg("hft", str(base), TOY_PARAMS, shard=shard, max_parallel=n,
-                         layout=layout)
+        # the same declared chunk (2 trials per program) in every layout
+        cfg = _sweep_cfg("hft", str(base), TOY_PARAMS, shard=shard, layout=layout)
         res = run_train_sweep(cfg, make_trials(cfg.search), kind=toy_kind(), log=lambda s: None)
         params = jax.tree.map(lambda a: np.asarray(a).tolist(), res["best"]["state"].params)
         name = f"train_{shard}" + ("_spmd" if layout == "spmd" else "")
@@ -130,7 +62,7 @@ def run_both(tmp: Path) -> dict:
 
 def test_sharded_sweeps_match_single_device(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu")
+               JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
     res = subprocess.run([sys.executable, __file__, str(tmp_path)], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -139,8 +71,8 @@ def test_sharded_sweeps_match_single_device(tmp_path):
     # backtest: every book is computed elementwise, so the results are bit-identical
     assert out["bt_True"]["rows"] == out["bt_False"]["rows"]
     assert out["bt_True"]["dsr"] == out["bt_False"]["dsr"]
-    # training, layout "devices": every device runs the one-device executable on its one
-    # trial per call, the very program of the single-device run: bitwise identical
+    # training, layout "devices": every device runs the one-device executable of a chunk of
+    # sweep.chunk=2 trials, the very program of the single-device run: bitwise identical
     a, b = out["train_True"], out["train_False"]
     assert a["best"] == b["best"]
     assert len(a["rows"]) == len(b["rows"]) == 24
@@ -162,6 +94,7 @@ def test_sharded_sweeps_match_single_device(tmp_path):
     # the backtest mesh used both axes (6 trials -> 4 trial devices x 2 symbol devices)
     assert out["bt_True"]["groups"][0]["mesh"] == [4, 2]
     assert out["train_True"]["groups"][0]["devices"] == 8
+    assert [g["chunk"] for g in a["groups"]] == [g["chunk"] for g in b["groups"]] == [2, 2]
     assert len(out["train_True"]["groups"]) == 2  # model.hidden is shape-changing
 
 
