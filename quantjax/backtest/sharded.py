@@ -55,22 +55,26 @@ def _pad_symbols(x: np.ndarray, axis: int, size: int) -> np.ndarray:
     return np.take(x, idx, axis=axis)
 
 
-def _series_specs(quotes: tuple[bool, bool]) -> MarketStep:
-    sym = P(None, AXIS)
-    return MarketStep(sym, sym, sym, sym, sym, sym, P(), sym if quotes[0] else None,
-                      sym if quotes[1] else None)
+def _series_layout(series: MarketStep) -> tuple[int | None, ...]:
+    """Rank of every market field (None: absent): ``[T, S]`` fields are split over the
+    symbols, ``[T]`` ones (``day``, ``elapsed``) replicated."""
+    return tuple(None if x is None else int(np.ndim(x)) for x in series)
+
+
+def _series_specs(layout: tuple[int | None, ...]) -> MarketStep:
+    return MarketStep(*(None if r is None else P(None, AXIS) if r == 2 else P()
+                        for r in layout))
 
 
 def _program(mesh: Mesh, series: MarketStep, level: str, capacity: int):
     """``f(params, state, series, signals) -> (state, records)`` over the mesh; one jitted
-    program per mesh, quote fields, level and capacity for the process (a new function
+    program per mesh, market field layout, level and capacity for the process (a new function
     object would be traced and compiled again at every backtest)."""
-    return _cached_program(mesh, (series.bid is not None, series.ask is not None), level,
-                           capacity)
+    return _cached_program(mesh, _series_layout(series), level, capacity)
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_program(mesh: Mesh, quotes: tuple[bool, bool], level: str, capacity: int):
+def _cached_program(mesh: Mesh, layout: tuple[int | None, ...], level: str, capacity: int):
     def local(params, state, ser, sig):
         final, rec = simulate(params, state, ser, sig, mode="independent", record=level,
                               capacity=capacity)
@@ -84,7 +88,7 @@ def _cached_program(mesh: Mesh, quotes: tuple[bool, bool], level: str, capacity:
         rec_spec = fills.TradesRecord(P(None, AXIS), fills.EventLog(*([P(AXIS)] * 5)), book)
     else:
         rec_spec = P(None, AXIS)
-    fn = jax.shard_map(local, mesh=mesh, in_specs=(P(), book, _series_specs(quotes),
+    fn = jax.shard_map(local, mesh=mesh, in_specs=(P(), book, _series_specs(layout),
                                                    P(None, AXIS)),
                        out_specs=(book, rec_spec), check_vma=False)
     return jax.jit(fn)
@@ -159,8 +163,8 @@ def run_sharded(params: RiskParams, market: MarketArrays, signals: np.ndarray, *
     per_device = S_pad // n_dev
     series = market_series(market, dtype)
     series_p = series._replace(**{f: _pad_symbols(getattr(series, f), 1, S_pad)
-                                  for f in series._fields if f != "day"
-                                  and getattr(series, f) is not None})
+                                  for f in series._fields if getattr(series, f) is not None
+                                  and np.ndim(getattr(series, f)) == 2})  # [T, S] fields only
     sig_t = _pad_symbols(np.ascontiguousarray(sig.T, dtype=dtype), 1, S_pad)
     level = "equity" if record == "total" else record
     dense = level == "trades" and not is_cpu()

@@ -35,6 +35,7 @@ from rich.progress import (
 
 from quantjax import distributed
 from quantjax.config import apply_overrides, load_dict, save
+from quantjax.errors import UserError
 from quantjax.jsonio import jsonable, write_json
 from quantjax.sweep.backtest_sweep import run_backtest_sweep
 from quantjax.sweep.selected import evaluate_selected
@@ -67,6 +68,9 @@ def run_sweep(cfg, workdir: str | Path, *, max_parallel: int = 0, progress: bool
     workdir = Path(workdir)
     trials = make_trials(cfg.search)
     kind = cfg.sweep.kind
+    if max_parallel and kind != "backtest":
+        raise UserError(f"--max-parallel: applies to strategy sweeps only; a {kind} sweep "
+                        f"trains sweep.chunk trials per program (--set sweep.chunk=N)")
     main = distributed.is_main_process()
     if main:
         save(cfg, workdir)

@@ -180,8 +180,10 @@ def test_hft_sweep_cli_checkpoints_best(tmp_path):
 
     cfg = _write(tmp_path, HFT_YAML)
     out = tmp_path / "run"
+    assert main(["sweep", "--config", cfg, "--workdir", str(tmp_path / "refused"),
+                 "--max-parallel", "2"]) == 2  # strategy sweeps only: never silently ignored
     assert main(["sweep", "--config", cfg, "--workdir", str(out), "--no-progress",
-                 "--max-parallel", "2"]) == 0
+                 "--set", "sweep.chunk=2"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     df = pd.read_csv(out / "trials.csv")
     assert len(df) == 4 and m["n_groups"] == 1 and m["groups"][0]["n_chunks"] == 2
