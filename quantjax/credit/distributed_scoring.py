@@ -16,10 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from quantjax import distributed
+from quantjax.credit.score_files import stability_record, write_scored
 from quantjax.credit.scoring import load_scorer, score_frame
-from quantjax.credit.stability import stability_report
 from quantjax.data.credit import read_credit_table
-from quantjax.jsonio import write_json
 
 
 def score_file_split(run_dir: str | Path, data: str | Path, out: str | Path, *,
@@ -38,18 +37,7 @@ def score_file_split(run_dir: str | Path, data: str | Path, out: str | Path, *,
         part["row"] += rows.start
     res = pd.concat([p for p in distributed.allgather_objects(part) if p is not None],
                     ignore_index=True)
-    out = Path(out)
-    stab = None
-    if scorer.reference is not None:
-        stab = stability_report(scorer.reference, df, res["risk_score"].to_numpy())
-        stab = {"scores": str(out), "data": str(data), "reference": str(Path(run_dir)), **stab}
+    stab = stability_record(scorer.reference, df, res, out, data, Path(run_dir))
     if distributed.is_main_process():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() in (".parquet", ".pq"):
-            res.to_parquet(out, index=False)
-        else:
-            res.to_csv(out, index=False)
-        if stab is not None:
-            write_json(Path(stability_out) if stability_out else out.parent / "stability.json",
-                       stab)
+        write_scored(res, out, stab, stability_out)
     return res, stab

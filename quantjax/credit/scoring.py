@@ -35,10 +35,10 @@ from quantjax.credit.explain import (
 )
 from quantjax.credit.points import points_of
 from quantjax.credit.reasons import adverse_reasons
-from quantjax.credit.stability import check_reference, stability_report
+from quantjax.credit.score_files import stability_record, write_scored
+from quantjax.credit.stability import check_reference
 from quantjax.data.credit import CreditEncoder, check_credit_frame, encode, read_credit_table
 from quantjax.errors import UserError
-from quantjax.jsonio import write_json
 from quantjax.models.credit import build_model
 from quantjax.train.checkpoint import CheckpointStore
 
@@ -193,15 +193,6 @@ def score_file(run_dir: str | Path, data: str | Path, out: str | Path, *,
     scorer = load_scorer(run_dir)
     df = read_credit_table(data, scorer.encoder.schema, require_target=False)
     res = score_frame(scorer, df, explain=explain, batch_size=batch_size)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() in (".parquet", ".pq"):
-        res.to_parquet(out, index=False)
-    else:
-        res.to_csv(out, index=False)
-    stab = None
-    if scorer.reference is not None:
-        stab = stability_report(scorer.reference, df, res["risk_score"].to_numpy())
-        stab = {"scores": str(out), "data": str(data), "reference": str(Path(run_dir)), **stab}
-        write_json(Path(stability_out) if stability_out else out.parent / "stability.json", stab)
+    stab = stability_record(scorer.reference, df, res, out, data, Path(run_dir))
+    write_scored(res, out, stab, stability_out)
     return res, stab

@@ -23,7 +23,6 @@ row's answer is the same bits whatever rows it is scored with.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,12 +33,12 @@ from quantjax.credit.decisions import decide
 from quantjax.credit.explain import MODALITIES, FeatureSpace, modality_importance
 from quantjax.credit.points import points
 from quantjax.credit.reasons import adverse_reasons
-from quantjax.credit.stability import check_reference, stability_report
+from quantjax.credit.score_files import stability_record, write_scored
+from quantjax.credit.stability import check_reference
 from quantjax.data.credit import CreditEncoder, check_credit_frame, encode, read_credit_table
 from quantjax.errors import UserError
 from quantjax.inference.artifact import load_artifact
 from quantjax.inference.predictor import DEFAULT_BUCKETS
-from quantjax.jsonio import write_json
 
 EXPLAIN_MODES = ("flagged", "all", "none")
 
@@ -290,16 +289,6 @@ def score_file(artifact_path, data, out, *, explain: bool = True, buckets=DEFAUL
                                   explain=explain)
     df = read_credit_table(data, scorer.schema, require_target=False)
     res = scorer.to_frame(df, scorer.score_frame(df, "all" if explain else "none"), explain)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() in (".parquet", ".pq"):
-        res.to_parquet(out, index=False)
-    else:
-        res.to_csv(out, index=False)
-    stab = None
-    if scorer.reference is not None:
-        stab = stability_report(scorer.reference, df, res["risk_score"].to_numpy())
-        stab = {"scores": str(out), "data": str(data), "reference": str(artifact_path), **stab}
-        write_json(Path(stability_out) if stability_out else out.parent / "stability.json",
-                   stab)
+    stab = stability_record(scorer.reference, df, res, out, data, artifact_path)
+    write_scored(res, out, stab, stability_out)
     return res, stab
