@@ -74,3 +74,13 @@ def test_user_error_exit_2_and_debug_traceback(monkeypatch, capsys):
     assert cli_main.main(["x", "--debug"]) == 2
     assert "Traceback" in capsys.readouterr().err
     assert parser.prog == "x"
+
+
+def test_score_artifact_refuses_distributed(tmp_path, capsys):
+    """--artifact scoring runs in one process: --distributed is refused before any file is
+    read or JAX started (one line naming the flag, exit 2)."""
+    rc = main(["score", "credit", "--artifact", str(tmp_path / "c.qjx"), "--data",
+               str(tmp_path / "a.csv"), "--out", str(tmp_path / "s.csv"), "--distributed"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--distributed" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.csv").exists()
