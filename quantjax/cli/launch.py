@@ -84,7 +84,6 @@ def _supervise(argv, base_env, n: int, pin: bool, all_output: bool) -> int:
     import signal
     import subprocess
     import sys
-    import time
 
     procs = []
     try:
@@ -94,10 +93,13 @@ def _supervise(argv, base_env, n: int, pin: bool, all_output: bool) -> int:
             out = None if (i == 0 or all_output) else subprocess.DEVNULL
             procs.append(subprocess.Popen(argv, env=env, stdout=out, preexec_fn=pre))
         while True:
+            _wait_for_any_exit()
             codes = [p.poll() for p in procs]
-            bad = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
+            # a process killed by a signal is the cause; one that exited with an error code in
+            # the same instant is usually a peer that saw the dead process's collective fail
+            bad = sorted(((c >= 0, i, c) for i, c in enumerate(codes) if c not in (None, 0)))
             if bad:
-                i, code = bad[0]
+                _, i, code = bad[0]
                 why = (f"was killed by {signal.Signals(-code).name}" if code < 0
                        else f"exited with code {code}")
                 others = [p for p in procs if p.poll() is None]
@@ -109,10 +111,25 @@ def _supervise(argv, base_env, n: int, pin: bool, all_output: bool) -> int:
                 return 128 - code if code < 0 else code
             if all(c == 0 for c in codes):
                 return 0
-            time.sleep(0.1)
     except KeyboardInterrupt:
         _stop([p for p in procs if p.poll() is None])
         raise
+
+
+def _wait_for_any_exit() -> None:
+    """Block until a child process has exited, without reaping it (``waitid`` with ``WNOWAIT``),
+    so the launcher sees the first failure at once instead of at its next poll; where
+    ``waitid`` is missing, sleep 50 ms."""
+    import os
+    import time
+
+    if hasattr(os, "waitid"):
+        try:
+            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            return
+        except ChildProcessError:
+            return
+    time.sleep(0.05)
 
 
 def _stop(procs, grace_s: float = 5.0) -> None:
