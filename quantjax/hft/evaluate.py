@@ -27,16 +27,24 @@ from quantjax.models.registry import build, spec_of
 N_ATTENTION_SAMPLES = 4
 
 
+def predictor(cfg: HFTConfig, data: HFTArrays):
+    """``predict(params, data, index_padded[N, 2], batch)`` for ``data``: jitted on device
+    data, host-gathered batches on host data. Build it once and pass it to every
+    :func:`split_predictions` call of a run, so equal shapes compile once."""
+    return (make_host_predict(cfg) if is_host(data)
+            else jax.jit(make_predict(cfg), static_argnums=3))
+
+
 def split_predictions(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict,
-                      split: str) -> dict:
+                      split: str, predict=None) -> dict:
     """Predictions of ``split`` ("val" | "test") in real units, host arrays ``[N]``:
     ``index[N, 2]`` (symbol, t_end), ``pred_direction`` / ``true_direction`` (0 down, 1 flat,
     2 up), ``direction_probs[N, 3]``, ``pred_return`` / ``true_return`` (future return),
-    ``pred_vol`` / ``realized_vol`` (future volatility). Host ``data``: host-gathered batches."""
+    ``pred_vol`` / ``realized_vol`` (future volatility). Host ``data``: host-gathered batches.
+    ``predict``: a :func:`predictor` of ``cfg`` and ``data`` (built here if None)."""
     index = np.asarray(getattr(ds, f"{split}_index"), np.int64).reshape(-1, 2)
     padded = getattr(data, f"{split}_index")
-    predict = (make_host_predict(cfg) if is_host(data)
-               else jax.jit(make_predict(cfg), static_argnums=3))
+    predict = predict or predictor(cfg, data)
     out = predict(params, data, padded, eval_batch(cfg, len(index)))
     out = jax.tree.map(lambda a: np.asarray(a)[: len(index)], out)
     s, t = index[:, 0], index[:, 1]
@@ -68,13 +76,13 @@ def attention_samples(cfg: HFTConfig, params, features, index: np.ndarray,
     return np.asarray(att, np.float32), pick.astype(np.int32)
 
 
-def write_prediction_files(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict,
+def write_prediction_files(cfg: HFTConfig, params, data: HFTArrays, test_predictions: dict,
                            workdir) -> None:
-    """``predictions.npz`` (test split, see :func:`split_predictions`) and, for a model with
-    attention maps, ``attention_samples.npz`` (``attention[K, heads, L, L]``, ``index[K, 2]``)
-    in ``workdir``."""
+    """``predictions.npz`` (``test_predictions``: :func:`split_predictions` of the test
+    split) and, for a model with attention maps, ``attention_samples.npz``
+    (``attention[K, heads, L, L]``, ``index[K, 2]``) in ``workdir``."""
     workdir = Path(workdir)
-    p = split_predictions(cfg, params, ds, data, extra, "test")
+    p = test_predictions
     np.savez(workdir / "predictions.npz", **p)
     if spec_of(cfg.model).attention:
         att, pick = attention_samples(cfg, params, data.features, p["index"])
@@ -82,13 +90,16 @@ def write_prediction_files(cfg: HFTConfig, params, ds, data: HFTArrays, extra: d
 
 
 def evaluate(cfg: HFTConfig, params, ds, data: HFTArrays, extra: dict, split: str,
-             bayes_accuracy: float | None = None, oracle=None, linear=None) -> dict:
+             bayes_accuracy: float | None = None, oracle=None, linear=None,
+             predictions: dict | None = None) -> dict:
     """Host metrics of ``split`` ("val" | "test") in real units, with baselines, signal
     metrics and intervals (:func:`quantjax.hft.metrics.prediction_metrics`; keys in
     docs/training.md). ``bayes_accuracy``: the generator's population oracle accuracy;
     ``oracle``: the same-rows oracle (:mod:`quantjax.hft.oracle`); ``linear``: a fitted
-    :class:`~quantjax.hft.linear_baseline.LinearBaseline`."""
-    p = split_predictions(cfg, params, ds, data, extra, split)
+    :class:`~quantjax.hft.linear_baseline.LinearBaseline`; ``predictions``: those of
+    ``split`` if already computed (:func:`split_predictions`)."""
+    p = (split_predictions(cfg, params, ds, data, extra, split) if predictions is None
+         else predictions)
     lin = None
     if linear is not None:
         lin = linear.predict(last_step_features(ds.features, p["index"]))

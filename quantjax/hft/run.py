@@ -14,7 +14,13 @@ from quantjax.data.market_io import load_market
 from quantjax.distributed import is_main_process
 from quantjax.hft.config import HFTConfig
 from quantjax.hft.dataset import effective_config, load_hft_dataset
-from quantjax.hft.evaluate import evaluate, fit_baseline, write_prediction_files
+from quantjax.hft.evaluate import (
+    evaluate,
+    fit_baseline,
+    predictor,
+    split_predictions,
+    write_prediction_files,
+)
 from quantjax.hft.oracle import same_rows_oracle
 from quantjax.hft.task import N_CLASSES, make_hft_task, prepare_arrays
 from quantjax.jsonio import write_json
@@ -45,13 +51,17 @@ def train_hft(cfg: HFTConfig, ds, workdir, *, resume: bool = False, progress: bo
                            feature_names=getattr(ds, "feature_names", ()))
     res = fit(task, cfg.train, hp, data, workdir, meta=meta, resume=resume, progress=progress,
               log=log)
+    predict = predictor(cfg, data)  # one compiled program for both splits' shapes
+    preds = {split: split_predictions(cfg, res.best_params, ds, data, extra, split, predict)
+             for split in ("val", "test")}
     if is_main_process():  # a multi-process run: process 0 writes the run files
-        write_prediction_files(cfg, res.best_params, ds, data, extra, workdir)
+        write_prediction_files(cfg, res.best_params, data, preds["test"], workdir)
     linear = fit_baseline(cfg, ds) if cfg.evaluation.linear_baseline else None
     return {
-        "val": evaluate(cfg, res.best_params, ds, data, extra, "val", linear=linear),
+        "val": evaluate(cfg, res.best_params, ds, data, extra, "val", linear=linear,
+                        predictions=preds["val"]),
         "test": evaluate(cfg, res.best_params, ds, data, extra, "test", bayes_accuracy,
-                         oracle=oracle, linear=linear),
+                         oracle=oracle, linear=linear, predictions=preds["test"]),
         "linear_baseline": None if linear is None else {
             "l2_direction": linear.l2_direction, "l2_price": linear.l2_price},
         "train_samples_per_sec": res.train_samples_per_sec,

@@ -20,8 +20,10 @@ STOP_S = 30  # the launcher stops the survivor within this after the kill
 
 
 def _launch(workdir: Path, *extra: str) -> subprocess.Popen:
+    # one feature group: what is tested is the launcher and the resume, not the features
     overrides = tiny_overrides() + ["train.max_steps=null", "train.epochs=4",
-                                    "train.steps_per_call=4", "train.patience=10"]
+                                    "train.steps_per_call=4", "train.patience=10",
+                                    "data.features.groups=[returns]"]
     cmd = [sys.executable, "-m", "quantjax.cli.main", "launch", "-n", "2", "--timeout", "60",
            "--", "train", "hft", "--config", str(CONFIGS / "hft_lstm_tiny.yaml"), "--synthetic",
            "--workdir", str(workdir), "--no-progress", *extra]

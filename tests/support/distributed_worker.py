@@ -50,11 +50,12 @@ def train_hft(work: Path, tag: str, extra: list[str]) -> None:
     from quantjax.distributed import is_main_process
     from quantjax.hft.run import train_hft as train
 
+    from support.data_parallel_worker import OVERRIDES
     from support.hft_toy import tiny_config, toy_dataset
 
     run = work / f"hft_{tag}"
-    cfg = tiny_config(["train.epochs=2", "train.batch_size=32", "train.steps_per_call=4",
-                       "train.async_checkpoints=false", *extra])
+    # the data-parallel test's run: its 1-device programs are compilation-cache hits here
+    cfg = tiny_config([*OVERRIDES, *extra])
     m = train(cfg, toy_dataset(), run, progress=False, log=lambda *a, **k: None)
     if is_main_process():
         _params_npz(run, work / f"hft_{tag}.npz")
