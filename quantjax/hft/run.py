@@ -82,6 +82,7 @@ def train_hft_run(config: str | None, workdir, *, data: str | None = None,
     """
     cfg = load(HFTConfig, config, overrides)
     workdir = Path(workdir)
+    check_workdir(workdir, resume=resume)  # checkpoints without --resume: refused at once
     ds, info = load_hft_dataset(cfg, data, log=log)
     cfg = effective_config(cfg, info)  # the warm-up adapted to the data is part of the config
     # refuse (existing checkpoints without --resume, another config with it) before anything
