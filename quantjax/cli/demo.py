@@ -11,7 +11,8 @@ Stages (each writes into ``--workdir``):
 6. ``reports``: an HTML report for each run (``*/report.html``).
 
 Stages 3-5 call the same code as ``quantjax train hft``, ``quantjax backtest`` and
-``quantjax train credit``.
+``quantjax train credit``; ``--hft-set`` / ``--credit-set KEY=VALUE`` override the hft / credit
+stage's config (e.g. fewer epochs for a quick smoke run, as tests/cli/test_demo.py does).
 
 A summary table is printed at the end and ``demo.json`` lists each stage's outputs and timing.
 """
@@ -38,6 +39,12 @@ def register(sub, parents) -> None:
     p.add_argument("--symbols", type=int, default=4, help="synthetic symbols (default: 4)")
     p.add_argument("--steps", type=int, default=3000, help="bars per symbol (default: 3000)")
     p.add_argument("--credit-rows", type=int, default=3000, help="credit rows (default: 3000)")
+    p.add_argument("--hft-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override of the hft stage's config (configs/hft_lstm_tiny.yaml), "
+                   "repeatable, e.g. --hft-set train.epochs=2 for a quicker smoke run")
+    p.add_argument("--credit-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override of the credit stage's config "
+                   "(configs/credit_transformer_tiny.yaml), repeatable")
     p.set_defaults(func=run)
 
 
@@ -101,6 +108,11 @@ def _cli(argv: list[str]) -> None:
         raise UserError(f"demo stage 'quantjax {' '.join(argv[:2])}' failed (exit code {rc})")
 
 
+def _sets(overrides: list[str]) -> list[str]:
+    """``--set KEY=VALUE`` pairs of a stage's overrides."""
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
 def _metrics(run: Path) -> dict:
     import json
 
@@ -111,7 +123,7 @@ def stage_hft(args: argparse.Namespace, work: Path, out: dict) -> dict:
     run = work / "hft"
     _cli(["train", "hft", "--config", str(_config("hft_lstm_tiny.yaml")),
           "--data", str(work / "market.parquet"), "--workdir", str(run),
-          "--set", f"train.seed={args.seed}"])
+          "--set", f"train.seed={args.seed}", *_sets(args.hft_set)])
     m = _metrics(run)
     test = m.get("test", {})
     return {"run": str(run), "test_accuracy": test.get("directional_accuracy"),
@@ -145,7 +157,8 @@ def stage_credit(args: argparse.Namespace, work: Path, out: dict) -> dict:
     run = work / "credit"
     _cli(["train", "credit", "--config", str(_config("credit_transformer_tiny.yaml")),
           "--data", str(work / "credit.csv"),
-          "--schema", str(_config("credit_schema_synthetic.yaml")), "--workdir", str(run)])
+          "--schema", str(_config("credit_schema_synthetic.yaml")), "--workdir", str(run),
+          *_sets(args.credit_set)])
     test = _metrics(run).get("test", {})
     return {"run": str(run), "test_auc": test.get("auc"), "logreg_auc": test.get("logreg_auc"),
             "ece": test.get("ece")}
@@ -170,12 +183,24 @@ STAGES: tuple[tuple[str, Callable[[argparse.Namespace, Path, dict], dict]], ...]
 )
 
 
+def _check_overrides(args: argparse.Namespace) -> None:
+    """Resolve the hft / credit stage configs with their overrides before any stage runs: a
+    bad ``--hft-set`` / ``--credit-set`` is a one-line :class:`ConfigError` up front."""
+    from quantjax.config import load
+    from quantjax.credit.config import CreditConfig
+    from quantjax.hft.config import HFTConfig
+
+    load(HFTConfig, _config("hft_lstm_tiny.yaml"), args.hft_set)
+    load(CreditConfig, _config("credit_transformer_tiny.yaml"), args.credit_set)
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from quantjax.cli.common import console
     from quantjax.jsonio import write_json
 
+    _check_overrides(args)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     shared: dict[str, Any] = {}

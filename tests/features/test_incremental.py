@@ -84,7 +84,8 @@ def test_step_equals_scan_and_window_order():
     cfg = FCFG
     m = _market(160, symbols=3, missing=0.03)
     F = len(feature_names(cfg, m.has_quotes))
-    sf = StreamingFeatures(cfg, m.fields, np.zeros(F), np.ones(F), 5)
+    L = 6  # as tests/inference/test_stream.py: the same compiled scan
+    sf = StreamingFeatures(cfg, m.fields, np.zeros(F), np.ones(F), L)
     ticks = sf.make_ticks(m)
     _, (rows, oks, runs) = sf.scan(sf.init(m.n_symbols), ticks)
     st = sf.init(m.n_symbols)
@@ -97,7 +98,7 @@ def test_step_equals_scan_and_window_order():
     assert np.asarray(oks[:n]).any()
     np.testing.assert_array_equal(np.asarray(st.run), np.asarray(runs[n - 1]))
     np.testing.assert_allclose(np.asarray(sf.window(st)),
-                               np.asarray(rows[n - 5:n]).swapaxes(0, 1), atol=1e-6)
+                               np.asarray(rows[n - L:n]).swapaxes(0, 1), atol=1e-6)
 
 
 def test_subset_of_groups_without_quotes():

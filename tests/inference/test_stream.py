@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import numpy as np
@@ -58,6 +59,7 @@ def test_streaming_features_equal_batch_at_every_step(drop_quotes):
     np.testing.assert_allclose(np.asarray(sf.window(st)), batch[:, -L:], atol=1e-4)
 
 
+@functools.cache  # one init (a few seconds of compiles) shared by the tests below
 def _causal_model():
     cfg = LSTMAttentionConfig(sequence_length=3, hidden_size=8, num_layers=2, attention_heads=2,
                          causal=True)
@@ -113,6 +115,8 @@ def test_causal_stream_beyond_window_keeps_lstm_state_and_last_l_keys():
 def test_causal_stream_refuses_bidirectional_model():
     from quantjax.errors import UserError
 
-    cfg = LSTMAttentionConfig(sequence_length=3, hidden_size=8, num_layers=1, attention_heads=2)
+    # the refusal reads the model config (causal=false: bidirectional LSTM, full attention)
+    # before any parameter, so the cached causal model's parameters spare a second init
+    cfg, params = _causal_model()
     with pytest.raises(UserError, match="causal"):
-        CausalStream(init_hft_params(cfg, 4, jax.random.key(0)), dataclasses.asdict(cfg))
+        CausalStream(params, dataclasses.asdict(dataclasses.replace(cfg, causal=False)))

@@ -35,14 +35,15 @@ def test_streams_are_isolated_and_equal_the_fused_predictor(art):
     ticks = market_ticks(2, 40, seed=2)
     a, b = ticks[0][0], next(t[0] for t in ticks if t[0] != ticks[0][0])
     both = _run(SymbolStreams(art, None, 2, (1, 2), warmup=0), ticks)
-    alone = _run(SymbolStreams(art, [a], buckets=(1,), warmup=0), ticks, only=a)
+    ss = SymbolStreams(art, [a], buckets=(1,), warmup=0)
+    alone = _run(ss, ticks, only=a)
     assert [x[0] for x in both[a]] == [x[0] for x in alone[a]] and both[a][-1][0]
     for (_, p1, d1), (_, p2, d2) in zip(both[a], alone[a], strict=True):
         np.testing.assert_array_equal(p1, p2)  # B's ticks never touch A's state
         np.testing.assert_array_equal(d1, d2)
     assert len(both[b]) > 0
-    # the same semantics as the replay's fused causal step of one symbol
-    ss = SymbolStreams(art, [a], buckets=(1,), warmup=0)
+    # the same semantics as the replay's fused causal step of one symbol (ss.features is
+    # stateless: the streams' state lives in ss.state)
     sp = StreamingPredictor(ss.features, CausalStream(art.params, art.config["model"], art.extra))
     st = sp.init(1)
     for (_s, ts, v), got in zip([t for t in ticks if t[0] == a], alone[a], strict=True):
