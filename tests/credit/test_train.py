@@ -115,8 +115,11 @@ def test_score_input_column_named_like_an_output_column_is_refused(german_run, t
 
 def test_synthetic_cross_validation(tmp_path):
     run = tmp_path / "cv"
+    # few categories and a capped vocabulary: both folds' encoders (and the refit's) have the
+    # same input widths, so the second fold reuses the first fold's compiled programs
     rc = _train([*TINY, "--synthetic", "--set", "data.synthetic.rows=300",
                  "--set", "data.synthetic.n_numeric=6", "--set", "data.synthetic.n_informative=3",
+                 "--set", "data.synthetic.cardinalities=[3,4,3]", "--set", "data.vocab_size=64",
                  "--set", "data.max_text_len=8", "--set", "train.epochs=1",
                  "--set", "decision.threshold=0.3", "--set", "decision.ece_bins=5",
                  "--workdir", str(run), "--cv", "2"])

@@ -107,10 +107,13 @@ def test_dropout_is_deterministic_per_key_and_off_in_eval():
     m = _model(dropout=0.3)
     b = _batch()
     p = jax.jit(m.init)(jax.random.key(0), *b[:4])
-    a1 = m.apply(p, *b[:4], deterministic=False, rngs={"dropout": jax.random.key(1)})
-    a2 = m.apply(p, *b[:4], deterministic=False, rngs={"dropout": jax.random.key(1)})
+    # compiled once each (op-by-op, the forward pass compiles ~140 small programs)
+    train_mode = jax.jit(lambda key: m.apply(p, *b[:4], deterministic=False,
+                                             rngs={"dropout": key}))
+    eval_mode = jax.jit(lambda: m.apply(p, *b[:4]))
+    a1, a2 = train_mode(jax.random.key(1)), train_mode(jax.random.key(1))
     np.testing.assert_array_equal(np.asarray(a1), np.asarray(a2))
-    e1, e2 = m.apply(p, *b[:4]), m.apply(p, *b[:4])
+    e1, e2 = eval_mode(), eval_mode()
     np.testing.assert_array_equal(np.asarray(e1), np.asarray(e2))
 
 
@@ -188,7 +191,8 @@ def test_credit_task_loss_uses_traced_dropout_rate():
     m = build_model(cfg.model, 5, CARDS, 30)
     data = to_arrays(_batch(n=8, seed=4))
     task = make_task(m, cfg, 8, data)
-    params = task.init_params(jax.random.key(0))
+    # everything compiled (op-by-op, init and the loss compile ~260 small programs)
+    params = jax.jit(task.init_params)(jax.random.key(0))
     hp = hparams_from_config(cfg.train, 0.0, 2)
     rows = np.arange(8)
 
@@ -198,9 +202,8 @@ def test_credit_task_loss_uses_traced_dropout_rate():
 
     losses = jax.jit(jax.vmap(loss))(np.asarray([0.0, 0.0, 0.6], np.float32))
     assert losses[0] == losses[1] and losses[0] != losses[2]
-    eval_logits = m.apply({"params": params}, *data[:4])
-    np.testing.assert_allclose(
-        float(losses[0]),
-        float(task.loss_fn(params, {"train": data}, rows, hp, jax.random.key(2))[0]),
-        rtol=1e-6)
+    eval_logits = jax.jit(m.apply)({"params": params}, *data[:4])
+    unbatched = jax.jit(lambda: task.loss_fn(params, {"train": data}, rows, hp,
+                                             jax.random.key(2))[0])
+    np.testing.assert_allclose(float(losses[0]), float(unbatched()), rtol=1e-6)
     assert np.isfinite(np.asarray(eval_logits)).all()

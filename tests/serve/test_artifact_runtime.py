@@ -4,6 +4,7 @@ training code (tested in an interpreter where they cannot be imported), like the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -55,9 +56,10 @@ def credit_qjx(tiny_credit_run, tmp_path_factory):
 
 
 def test_credit_artifact_scores_with_training_code_blocked(credit_qjx, tiny_credit_run):
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR", str(JAX_CACHE))  # the suite's (conftest)
     r = subprocess.run([sys.executable, "-c", RUNTIME_ONLY, str(credit_qjx), str(GERMAN_CSV),
-                        str(JAX_CACHE)], capture_output=True, text=True, timeout=600,
-                       cwd=ROOT, env={**__import__("os").environ, "JAX_PLATFORMS": "cpu"})
+                        cache], capture_output=True, text=True, timeout=600,
+                       cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     from quantjax.credit.scoring import load_scorer, score_frame

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -33,6 +34,17 @@ SETTINGS = ["predictor.buckets=[1,8]", "predictor.tune=false", "predictor.warmup
             "stream.buckets=[1,2]", "stream.capacity=3", "limits.max_body_bytes=65536",
             "batching.max_queue_rows=128", "limits.max_rows=300"]
 BUCKETS = (1, 8)
+#: one TLS context for every client: without it httpx builds a new one (loading the CA bundle)
+#: per client, ~30 ms of CPU each; the clients speak plain HTTP, one connection per client
+TLS = ssl.create_default_context()
+
+
+def _get(url: str, **kw) -> httpx.Response:
+    return httpx.get(url, verify=TLS, **kw)
+
+
+def _post(url: str, **kw) -> httpx.Response:
+    return httpx.post(url, verify=TLS, **kw)
 
 
 def _free_port() -> int:
@@ -61,14 +73,16 @@ def server(artifacts, tmp_path_factory):
     for s in SETTINGS:
         cmd += ["--set", s]
     log = tmp_path_factory.mktemp("log") / "server.log"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(JAX_CACHE)}
+    # the suite's compilation cache (conftest), shared with the in-process reference scorers
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "JAX_COMPILATION_CACHE_DIR": os.environ.get("JAX_COMPILATION_CACHE_DIR", str(JAX_CACHE))}
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 600
     while time.time() < deadline:
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if _get(f"{url}/readyz", timeout=2).status_code == 200:
                 break
         except httpx.TransportError:
             pass
@@ -77,7 +91,8 @@ def server(artifacts, tmp_path_factory):
     else:
         proc.kill()
         raise AssertionError("server not ready: " + log.read_text()[-3000:])
-    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    client = httpx.Client(verify=TLS, base_url=url, headers={"Authorization": f"Bearer {KEY}"},
+                          timeout=60)
     yield {"url": url, "proc": proc, "log": log, "client": client}
     client.close()
     if proc.poll() is None:
@@ -112,8 +127,8 @@ def expected(ref, apps):
 # ----------------------------------------------------------------------------- basics
 def test_health_ready_models_and_metrics(server):
     c = server["client"]
-    assert httpx.get(server["url"] + "/healthz").json() == {"status": "ok"}
-    assert httpx.get(server["url"] + "/readyz").status_code == 200
+    assert _get(server["url"] + "/healthz").json() == {"status": "ok"}
+    assert _get(server["url"] + "/readyz").status_code == 200
     m = c.get("/v1/models").json()
     by = {x["name"]: x for x in m["models"]}
     assert by["credit"]["task"] == "credit" and by["causal"]["task"] == "hft"
@@ -122,7 +137,7 @@ def test_health_ready_models_and_metrics(server):
     choices = by["causal"]["predictor"]["choices"]
     assert all("variant" in v and "options" in v for v in choices.values())
     assert by["causal"]["stream"]["mode"] == "causal"
-    text = httpx.get(server["url"] + "/metrics").text
+    text = _get(server["url"] + "/metrics").text
     assert "quantjax_requests_total" in text and "quantjax_request_seconds" in text
     assert "quantjax_queue_rows" in text
 
@@ -130,11 +145,11 @@ def test_health_ready_models_and_metrics(server):
 def test_api_keys(server):
     url = server["url"]
     body = {"applications": applications(1)}
-    assert httpx.post(f"{url}/v1/credit/score", json=body).status_code == 401
-    r = httpx.post(f"{url}/v1/credit/score", json=body, headers={"X-API-Key": "wrong" * 5})
+    assert _post(f"{url}/v1/credit/score", json=body).status_code == 401
+    r = _post(f"{url}/v1/credit/score", json=body, headers={"X-API-Key": "wrong" * 5})
     assert r.status_code == 401 and r.json()["error"] == "invalid API key"
-    assert httpx.get(f"{url}/v1/models").status_code == 401
-    assert httpx.post(f"{url}/v1/credit/score", json=body,
+    assert _get(f"{url}/v1/models").status_code == 401
+    assert _post(f"{url}/v1/credit/score", json=body,
                       headers={"X-API-Key": "second-key-abcdefghijklmnop"}).status_code == 200
     assert server["client"].post("/v1/credit/score", json=body).status_code == 200
 
@@ -256,13 +271,13 @@ def test_burst_of_1000_malformed_requests_leaves_the_server_healthy(server, cred
     def one(i):
         body = (junk[i % len(junk)] if i % 3 else
                 bytes(rng.integers(0, 256, int(rng.integers(1, 200))).astype(np.uint8)))
-        with httpx.Client(base_url=server["url"], headers={"X-API-Key": KEY}, timeout=60) as c:
+        with httpx.Client(verify=TLS, base_url=server["url"], headers={"X-API-Key": KEY}, timeout=60) as c:
             return c.post(paths[i % 3], content=body).status_code
 
     with cf.ThreadPoolExecutor(16) as ex:
         codes = list(ex.map(one, range(1000)))
     assert all(400 <= s < 500 for s in codes), sorted(set(codes))
-    assert httpx.get(server["url"] + "/readyz").status_code == 200
+    assert _get(server["url"] + "/readyz").status_code == 200
     apps = applications(3, start=20)
     r = server["client"].post("/v1/credit/score", json={"applications": apps})
     assert r.json()["results"] == expected(credit_ref, apps)
@@ -273,7 +288,7 @@ def test_100_concurrent_clients_get_their_own_answers(server, credit_ref):
     want = expected(credit_ref, apps)
 
     def one(i):
-        with httpx.Client(base_url=server["url"], headers={"X-API-Key": KEY}, timeout=120) as c:
+        with httpx.Client(verify=TLS, base_url=server["url"], headers={"X-API-Key": KEY}, timeout=120) as c:
             r = c.post("/v1/credit/score", json={"applications": [{**apps[i], "id": i}]})
             return r.status_code, r.json()["results"][0]
 
@@ -281,7 +296,7 @@ def test_100_concurrent_clients_get_their_own_answers(server, credit_ref):
         res = list(ex.map(one, range(100)))
     for i, (status, got) in enumerate(res):
         assert status == 200 and got.pop("id") == i and got == want[i]
-    text = httpx.get(server["url"] + "/metrics").text
+    text = _get(server["url"] + "/metrics").text
     rows = [ln for ln in text.splitlines() if ln.startswith('quantjax_batch_rows_count{model="credit"}')]
     assert rows  # batches were formed
 
@@ -290,7 +305,7 @@ def test_full_queue_answers_429(server):
     apps = applications(80)  # 80 rows: a second waiting request overflows the 128-row queue
 
     def one(_):
-        with httpx.Client(base_url=server["url"], headers={"X-API-Key": KEY}, timeout=300) as c:
+        with httpx.Client(verify=TLS, base_url=server["url"], headers={"X-API-Key": KEY}, timeout=300) as c:
             return c.post("/v1/credit/score", json={"applications": apps}).status_code
 
     with cf.ThreadPoolExecutor(12) as ex:
@@ -306,7 +321,7 @@ def test_sigterm_under_load_answers_every_accepted_request(server, credit_ref):
     results = []
 
     def client(i):
-        with httpx.Client(base_url=server["url"], headers={"X-API-Key": KEY}, timeout=120) as c:
+        with httpx.Client(verify=TLS, base_url=server["url"], headers={"X-API-Key": KEY}, timeout=120) as c:
             for j in range(i, 40, 8):
                 try:
                     r = c.post("/v1/credit/score", json=apps[j])
