@@ -38,7 +38,7 @@ from quantjax.credit.stability import check_reference
 from quantjax.data.credit import CreditEncoder, check_credit_frame, encode, read_credit_table
 from quantjax.errors import UserError
 from quantjax.inference.artifact import load_artifact
-from quantjax.inference.predictor import DEFAULT_BUCKETS
+from quantjax.inference.predictor import DEFAULT_BUCKETS, buckets_for_rows
 
 EXPLAIN_MODES = ("flagged", "all", "none")
 
@@ -285,9 +285,13 @@ def score_file(artifact_path, data, out, *, explain: bool = True, buckets=DEFAUL
     the artifact alone, write ``out`` (.csv or .parquet) and, when the artifact carries the
     run's stability reference, ``stability.json`` beside it (or at ``stability_out``), as
     :func:`quantjax.credit.scoring.score_file`. Returns ``(scores, stability or None)``."""
-    scorer = CreditArtifactScorer(load_artifact(artifact_path), buckets, warmup=1,
-                                  explain=explain)
-    df = read_credit_table(data, scorer.schema, require_target=False)
+    artifact = load_artifact(artifact_path)
+    encoder = artifact.extra.get("encoder") if artifact.task == "credit" else None
+    df = (None if encoder is None else  # else the scorer below refuses the artifact
+          read_credit_table(data, CreditEncoder.from_dict(encoder).schema, require_target=False))
+    # compile only the buckets this file's rows use
+    scorer = CreditArtifactScorer(artifact, buckets_for_rows(buckets, len(df)) if df is not None
+                                  and len(df) else buckets, warmup=1, explain=explain)
     res = scorer.to_frame(df, scorer.score_frame(df, "all" if explain else "none"), explain)
     stab = stability_record(scorer.reference, df, res, out, data, artifact_path)
     write_scored(res, out, stab, stability_out)

@@ -74,6 +74,20 @@ class BucketChoice(NamedTuple):
                 "p50_us": self.p50_us, "timings_us": self.timings_us, "excluded": self.excluded}
 
 
+def buckets_for_rows(buckets: tuple[int, ...], n: int) -> tuple[int, ...]:
+    """The buckets that :meth:`CompiledPredictor.predict` of ``n`` rows uses with
+    ``buckets``: the largest (full chunks) and the smallest that holds the last chunk. A
+    predictor built with just these computes the same programs for those rows and compiles
+    nothing else (batch work such as scoring a file)."""
+    buckets = tuple(sorted(set(int(b) for b in buckets)))
+    top = buckets[-1]
+    last = n % top if n > top else n
+    used = {top} if n >= top else set()
+    if last:
+        used.add(next(b for b in buckets if b >= last))
+    return tuple(sorted(used))
+
+
 def _host(out) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in jax.device_get(out).items()}
 

@@ -18,7 +18,7 @@ from quantjax.inference.artifact import load_artifact
 from quantjax.inference.config import InferenceConfig
 from quantjax.inference.model_fn import from_checkpoint
 from quantjax.inference.model_fn import predictor as from_model_fn
-from quantjax.inference.predictor import CompiledPredictor
+from quantjax.inference.predictor import DEFAULT_BUCKETS, CompiledPredictor, buckets_for_rows
 
 from support.hft_runs import TINY_FEATURES, slice_market, tiny_market
 
@@ -32,6 +32,18 @@ def hft_run(tiny_hft_run, tiny_hft_data):
 @pytest.fixture(scope="session")
 def hft_artifact(tiny_hft_artifact):
     return tiny_hft_artifact
+
+
+def test_buckets_for_rows_are_the_buckets_predict_uses():
+    assert DEFAULT_BUCKETS == (1, 8, 64, 512)
+    cases = {1: (1,), 5: (8,), 20: (64,), 512: (512,), 530: (64, 512), 1024: (512,),
+             1030: (8, 512), 1100: (512,)}
+    for n, used in cases.items():
+        assert buckets_for_rows(DEFAULT_BUCKETS, n) == used, n
+        # CompiledPredictor.predict: chunks of the largest bucket, the last one padded
+        top = max(used)
+        last = n - top * ((n - 1) // top)
+        assert min(b for b in used if b >= last) in used
 
 
 def test_predictor_buckets_pad_and_match_apply(hft_run):
