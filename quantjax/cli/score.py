@@ -26,7 +26,9 @@ def register(sub, parents) -> None:
     c.add_argument("--out", required=True, help="output .csv or .parquet")
     c.add_argument("--no-explain", action="store_true",
                    help="skip reason codes and modality importance (faster)")
-    c.add_argument("--batch-size", type=int, default=512, help="rows per compiled call")
+    c.add_argument("--batch-size", type=int, default=512,
+                   help="rows per compiled call (with --artifact: the largest compiled batch "
+                   "bucket; default: 512)")
     c.add_argument("--stability", metavar="PATH",
                    help="where to write the stability report (default: stability.json beside "
                    "--out)")
@@ -48,9 +50,11 @@ def run_score_credit(args: argparse.Namespace) -> int:
 
     if args.artifact:
         from quantjax.inference.credit_scorer import score_file as score_artifact_file
+        from quantjax.inference.predictor import buckets_up_to
 
         res, stab = score_artifact_file(args.artifact, args.data, args.out,
                                         explain=not args.no_explain,
+                                        buckets=buckets_up_to(args.batch_size),
                                         stability_out=args.stability)
     else:
         from quantjax.credit.distributed_scoring import score_file_split

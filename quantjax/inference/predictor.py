@@ -74,6 +74,12 @@ class BucketChoice(NamedTuple):
                 "p50_us": self.p50_us, "timings_us": self.timings_us, "excluded": self.excluded}
 
 
+def buckets_up_to(top: int, buckets: tuple[int, ...] = DEFAULT_BUCKETS) -> tuple[int, ...]:
+    """``buckets`` below ``top``, then ``top``: the buckets of a predictor whose largest
+    compiled batch is ``top`` rows (``score credit --artifact --batch-size``)."""
+    return tuple(sorted(b for b in set(buckets) if b < top)) + (int(top),)
+
+
 def buckets_for_rows(buckets: tuple[int, ...], n: int) -> tuple[int, ...]:
     """The buckets that :meth:`CompiledPredictor.predict` of ``n`` rows uses with
     ``buckets``: the largest (full chunks) and the smallest that holds the last chunk. A

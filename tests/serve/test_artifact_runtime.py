@@ -95,6 +95,13 @@ def test_score_credit_cli_with_the_artifact_equals_the_checkpoint(credit_qjx, ti
     assert sa["csi"] == sc["csi"] and sa["psi"] == pytest.approx(sc["psi"], abs=1e-9)
     assert main(["score", "credit", "--artifact", str(tmp_path / "none.qjx"), "--data",
                  str(data), "--out", str(tmp_path / "x.csv")]) == 2
+    # --batch-size caps the artifact's compiled buckets: 20 rows in calls of 8, 8 and 4 (padded)
+    assert main(["score", "credit", "--artifact", str(credit_qjx), "--data", str(data),
+                 "--out", str(tmp_path / "a8.csv"), "--batch-size", "8"]) == 0
+    a8 = pd.read_csv(tmp_path / "a8.csv")
+    assert list(a8.columns) == list(a.columns) and (a8["decision"] == a["decision"]).all()
+    np.testing.assert_allclose(a8["risk_score"], a["risk_score"], atol=1e-6)
+    np.testing.assert_allclose(a8["reason_1_attribution"], a["reason_1_attribution"], atol=1e-5)
 
 
 def test_credit_artifact_carries_the_decision_as_data(credit_qjx, tiny_hft_artifact):
