@@ -84,3 +84,14 @@ def test_score_artifact_refuses_distributed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "--distributed" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("source", ["--artifact", "--checkpoint"])
+def test_score_credit_refuses_a_batch_size_below_1(tmp_path, capsys, source):
+    """--batch-size (rows per call; with --artifact the largest compiled bucket) must be >= 1:
+    one line naming the flag, exit 2, nothing written."""
+    rc = main(["score", "credit", source, str(tmp_path / "c"), "--data",
+               str(tmp_path / "a.csv"), "--out", str(tmp_path / "s.csv"), "--batch-size", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--batch-size: must be >= 1, got 0" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "s.csv").exists()
