@@ -31,11 +31,17 @@ from support.credit_runs import GERMAN_DATA, TINY  # noqa: E402
 from support.paths import JAX_CACHE  # noqa: E402
 
 _CACHE = Path(os.environ.get("QUANTJAX_TEST_JAX_CACHE", JAX_CACHE))
+# every program is cached, however fast it compiles: the suite compiles thousands of small ones
+# again and again across tests, workers and subprocesses (0 instead of 0.5 s cut the cold suite's
+# CPU time by a fifth, docs/benchmarks.md)
+_CACHE_MIN_COMPILE_S = 0.0
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-# test subprocesses (CLI runs, multi-device and multi-process children) share the same cache
+jax.config.update("jax_persistent_cache_min_compile_time_secs", _CACHE_MIN_COMPILE_S)
+# test subprocesses (CLI runs, multi-device and multi-process children) inherit both settings
+# through these variables, which JAX reads at import
 os.environ["JAX_COMPILATION_CACHE_DIR"] = str(_CACHE)
-os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = str(_CACHE_MIN_COMPILE_S)
+
 
 def shared_folder(tmp_path_factory, name: str, build) -> Path:
     """``build(folder)`` once per test session, also across pytest-xdist workers (their base

@@ -14,7 +14,6 @@ and writes the params (``<name>.npz``) and a summary (``<name>.json``) into OUT.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -51,12 +50,8 @@ def train(out: Path, name: str, extra: list[str]) -> dict:
 
 
 def main() -> None:
-    import jax
+    import jax  # the compilation cache: the suite's, from the environment (tests/conftest.py)
 
-    from support.paths import JAX_CACHE
-
-    jax.config.update("jax_compilation_cache_dir",
-                      os.environ.get("QUANTJAX_TEST_JAX_CACHE", str(JAX_CACHE)))
     out = Path(sys.argv[1])
     assert jax.device_count() == 8, jax.devices()
     train(out, "dp8", [])

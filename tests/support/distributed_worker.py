@@ -24,16 +24,6 @@ from pathlib import Path
 SWEEP_PARAMS = {"train.learning_rate": [0.01, 0.1], "train.seed": [0, 1, 2]}
 
 
-def _cache() -> None:
-    import jax
-
-    from support.paths import JAX_CACHE
-
-    jax.config.update("jax_compilation_cache_dir", os.environ.get("QUANTJAX_TEST_JAX_CACHE",
-                                                                  str(JAX_CACHE)))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def _params_npz(run_dir: Path, out: Path) -> None:
     import jax
     import numpy as np
@@ -149,7 +139,7 @@ def main() -> None:
         from quantjax import distributed
 
         distributed.initialize()
-    _cache()
+    # the compilation cache: the suite's, from the environment (tests/conftest.py)
     import jax
 
     from quantjax.distributed import is_main_process

@@ -69,14 +69,7 @@ def tiny_config(extra=()):
 
 
 if __name__ == "__main__":  # child process of the resume test: train [workdir] [--resume]
-    import os
-    from pathlib import Path
-
-    import jax
-
-    cache = os.environ.get("QUANTJAX_TEST_JAX_CACHE", Path(__file__).resolve().parents[2] / ".jax_cache")
-    jax.config.update("jax_compilation_cache_dir", str(cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    # the compilation cache: the suite's, from the environment (tests/conftest.py)
     from quantjax.hft.run import train_hft
 
     args = sys.argv[1:]

@@ -130,10 +130,7 @@ def test_vmapped_sweep_equals_separate_runs(tmp_path):
 
 
 if __name__ == "__main__":
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", os.environ.get(
-        "QUANTJAX_TEST_JAX_CACHE", str(Path(__file__).resolve().parents[2] / ".jax_cache")))
+    # the compilation cache: the suite's, from the environment (tests/conftest.py)
     tmp = Path(sys.argv[1])
     result = run_both(tmp)
     (tmp / "out.json").write_text(json.dumps(result, default=float))
