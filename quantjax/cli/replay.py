@@ -108,6 +108,8 @@ def run_replay(args) -> int:
         "p_up": res.probs[..., 2].ravel(),
         "position": np.asarray(res.records["position"]).reshape(S, T).ravel(),
     })
+    books = np.asarray(res.records["equity"]).reshape(-1, T)  # [S, T] or [1, T] (portfolio)
+    frame["equity"] = np.broadcast_to(books, (S, T)).ravel()
     frame.to_parquet(out / "replay.parquet", index=False)
     console.print(
         f"{m['bars']} bars x {m['symbols']} symbols, {m['predictions']} predictions "

@@ -9,7 +9,7 @@ from quantjax.cli.common import Parser
 DESCRIPTION = (
     "Write a self-contained HTML report (PNG figures embedded, no network) of a run folder. "
     "The kind of run is detected: backtest (tear sheet), hft (training report), credit "
-    "(model report) or sweep (trials). Needs matplotlib (pip install 'quantjax[report]')."
+    "(model report), sweep (trials) or replay (latency, decisions, alerts, tick fills). Needs matplotlib (pip install 'quantjax[report]')."
 )
 
 
@@ -19,7 +19,7 @@ def register(sub, parents) -> None:
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--out", default=None, metavar="PATH",
                    help="output HTML file (default: RUN_DIR/report.html)")
-    p.add_argument("--kind", choices=("backtest", "hft", "credit", "sweep"), default=None,
+    p.add_argument("--kind", choices=("backtest", "hft", "credit", "sweep", "replay"), default=None,
                    help="force the run kind instead of detecting it")
     p.add_argument("--no-recompute", action="store_true",
                    help="hft/credit runs: do not recompute missing predictions, attention "

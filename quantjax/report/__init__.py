@@ -1,6 +1,6 @@
 """HTML reports of run folders: ``render(run_dir, out) -> Path``.
 
-The kind of run (backtest, hft training, credit, sweep) is detected from the folder
+The kind of run (backtest, hft training, credit, sweep, replay) is detected from the folder
 (:func:`quantjax.report.detect.detect_kind`); the page is one self-contained HTML file with
 PNG figures embedded as base64 (matplotlib, Agg canvas) and no network access.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantjax.errors import UserError
-from quantjax.report import backtest, credit, hft, sweep
+from quantjax.report import backtest, credit, hft, replay, sweep
 from quantjax.report.detect import KINDS, detect_kind, read_config_text, read_metrics
 from quantjax.report.figures import require_matplotlib
 from quantjax.report.html import Report
@@ -18,9 +18,9 @@ from quantjax.report.html import Report
 __all__ = ["KINDS", "detect_kind", "render"]
 
 TITLES = {"backtest": "Backtest report", "hft": "HFT training report",
-          "credit": "Credit model report", "sweep": "Sweep report"}
+          "credit": "Credit model report", "sweep": "Sweep report", "replay": "Replay report"}
 BUILDERS = {"backtest": backtest.build, "hft": hft.build, "credit": credit.build,
-            "sweep": sweep.build}
+            "sweep": sweep.build, "replay": replay.build}
 
 
 def build_html(run_dir: str | Path, kind: str | None = None,

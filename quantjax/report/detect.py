@@ -8,6 +8,7 @@ Rules, in order (first match wins):
    ``backtest``, ``hft``, ``credit``, ``sweep``: that kind.
 3. ``metrics.json`` has ``portfolio`` and ``per_symbol`` sections -> ``backtest``.
 4. ``metrics.json`` has ``test.directional_accuracy`` -> ``hft``.
+4b. ``metrics.json`` has ``latency_p50_us`` and ``predictions`` -> ``replay``.
 5. ``metrics.json`` has ``test.auc`` (or the folder holds ``calibration.json``) -> ``credit``.
 """
 
@@ -21,7 +22,7 @@ import yaml
 
 from quantjax.errors import UserError
 
-KINDS = ("backtest", "hft", "credit", "sweep")
+KINDS = ("backtest", "hft", "credit", "sweep", "replay")
 TRIAL_FILES = ("trials.parquet", "trials.csv")
 
 
@@ -47,7 +48,7 @@ def trial_file(run_dir: Path) -> Path | None:
 
 
 def detect_kind(run_dir: str | Path, metrics: dict | None = None) -> str:
-    """``"backtest" | "hft" | "credit" | "sweep"``; UserError if the folder is none of them."""
+    """``"backtest" | "hft" | "credit" | "sweep" | "replay"``; UserError if the folder is none of them."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"--run: run folder not found: {run_dir}")
@@ -66,10 +67,12 @@ def detect_kind(run_dir: str | Path, metrics: dict | None = None) -> str:
     test = m.get("test") if isinstance(m.get("test"), dict) else {}
     if "directional_accuracy" in test:
         return "hft"
+    if "latency_p50_us" in m and "predictions" in m:
+        return "replay"
     if "auc" in test or (run_dir / "calibration.json").is_file():
         return "credit"
     raise UserError(f"{run_dir}: unknown run kind (metrics.json has none of the keys of a "
-                    "backtest, hft training, credit or sweep run)")
+                    "backtest, hft training, credit, sweep or replay run)")
 
 
 def read_config_text(run_dir: Path) -> str | None:
