@@ -123,6 +123,7 @@ class ReplayEngine:
         # current bar
         self.ts: int | None = None
         self.first_day: int | None = None
+        self.prev_ts: int | None = None
         self._reset_bar()
         # outputs
         self.timestamps: list[int] = []
@@ -234,7 +235,10 @@ class ReplayEngine:
         # risk engine: same step as the backtester
         day = ts // _NS_PER_DAY
         if self.first_day is None:
-            self.first_day = day
+            self.first_day, self.prev_ts = day, ts
+        # seconds since the previous bar, as the backtester's market_series: carry accrues over it
+        elapsed = np.float32(float(ts - self.prev_ts) * 1e-9)
+        self.prev_ts = ts
 
         def f32(name):
             return np.asarray(self._field(name), np.float32)
@@ -243,7 +247,7 @@ class ReplayEngine:
                        volume=f32("volume"), valid=present.copy(),
                        day=np.asarray(day - self.first_day, np.int32),
                        bid=f32("bid") if self.quotes else None,
-                       ask=f32("ask") if self.quotes else None)
+                       ask=f32("ask") if self.quotes else None, elapsed=elapsed)
         self.rstate, rec = self._risk_step(self.risk, self.rstate, m, sig.astype(np.float32))
         rec = jax.device_get(rec)
         self.records.append(rec)
