@@ -18,8 +18,9 @@ call the same functions.
 - **Thresholds** (industry convention): below 0.1 ``stable``, 0.1 to 0.25 ``watch``, at or
   above 0.25 ``act``.
 
-For a stream, keep the bin counts (:func:`bin_counts`, which add up over batches) and call
-:func:`index_from_counts` whenever an index is wanted.
+For a stream, keep the bin counts (:func:`count_rows`, which add up over batches:
+:func:`add_counts`) and call :func:`report_from_counts` (or :func:`index_from_counts` for one
+index) whenever a report is wanted: ``quantjax serve``'s ``GET /v1/credit/stability`` does.
 """
 
 from __future__ import annotations
@@ -153,9 +154,32 @@ def check_reference(ref: Any, where: str = "reference") -> dict:
     return ref
 
 
+def count_rows(ref: dict, df: pd.DataFrame, pd_values=None) -> dict[str, np.ndarray]:
+    """Bin counts (int64 [K]) of rows ``df`` per reference input it has, and under ``"pd"`` of
+    their PDs ``pd_values`` [N] when given. Counts of several batches add up
+    (:func:`add_counts`), so a stream keeps these instead of its rows."""
+    check_reference(ref)
+    out = {c: bin_counts(entry, df[c].to_numpy()) for c, entry in ref["inputs"].items()
+           if c in df.columns}
+    if pd_values is not None:
+        out["pd"] = bin_counts(ref["pd"], np.asarray(pd_values, np.float64))
+    return out
+
+
+def add_counts(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The bin counts of two sets of rows together (keys of either)."""
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
+
+
 def stability_report(ref: dict, df: pd.DataFrame, pd_values=None) -> dict[str, Any]:
     """``stability.json`` of current rows ``df`` (and their PDs ``pd_values`` [N], optional)
-    against reference ``ref``.
+    against reference ``ref``: :func:`report_from_counts` of :func:`count_rows`."""
+    return report_from_counts(ref, count_rows(ref, df, pd_values), len(df))
+
+
+def report_from_counts(ref: dict, counts: dict[str, np.ndarray], n: int) -> dict[str, Any]:
+    """The stability report of ``n`` rows whose bin counts are ``counts`` (:func:`count_rows`,
+    summed over batches); indexes of an input without rows are NaN.
 
     Keys: ``psi`` (PD; null without PDs), ``psi_status``, ``csi`` (input -> CSI), ``status``
     (input -> stable/watch/act), ``ranked`` (inputs, largest CSI first), ``moved`` (the ranked
@@ -166,20 +190,20 @@ def stability_report(ref: dict, df: pd.DataFrame, pd_values=None) -> dict[str, A
     floor = float(ref["floor"])
     th = ref["thresholds"]
     detail, csi = {}, {}
+
+    def one(entry, c):
+        cur = shares(c)
+        return (index(entry["shares"], cur, floor) if np.sum(c) > 0 else math.nan,
+                {"labels": bin_labels(entry), "reference": entry["shares"],
+                 "current": cur.tolist()})
+
     for c, entry in ref["inputs"].items():
-        if c not in df.columns:
-            continue
-        cur = shares(bin_counts(entry, df[c].to_numpy()))
-        csi[c] = index(entry["shares"], cur, floor)
-        detail[c] = {"labels": bin_labels(entry), "reference": entry["shares"],
-                     "current": cur.tolist()}
+        if c in counts:
+            csi[c], detail[c] = one(entry, counts[c])
     psi = None
-    if pd_values is not None:
-        cur = shares(bin_counts(ref["pd"], np.asarray(pd_values, np.float64)))
-        psi = index(ref["pd"]["shares"], cur, floor)
-        detail["pd"] = {"labels": bin_labels(ref["pd"]), "reference": ref["pd"]["shares"],
-                        "current": cur.tolist()}
-    ranked = sorted(csi, key=lambda c: -csi[c])
+    if "pd" in counts:
+        psi, detail["pd"] = one(ref["pd"], counts["pd"])
+    ranked = sorted(csi, key=lambda c: -csi[c] if math.isfinite(csi[c]) else math.inf)
     st = {c: status(csi[c], th["watch"], th["act"]) for c in ranked}
     return {
         "psi": psi,
@@ -189,7 +213,7 @@ def stability_report(ref: dict, df: pd.DataFrame, pd_values=None) -> dict[str, A
         "ranked": ranked,
         "moved": [c for c in ranked if st[c] != "stable"],
         "thresholds": {"watch": th["watch"], "act": th["act"]},
-        "n": int(len(df)),
+        "n": int(n),
         "reference_n": int(ref["n"]),
         "reference_population": ref.get("population"),
         "floor": floor,

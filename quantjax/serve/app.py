@@ -1,7 +1,8 @@
 """The FastAPI application of ``quantjax serve``.
 
-Endpoints (docs/serving.md): ``POST /v1/credit/score``, ``POST /v1/hft/predict``,
-``POST /v1/hft/ticks``, ``GET /v1/models`` (API key needed unless ``--no-auth``), and
+Endpoints (docs/serving.md): ``POST /v1/credit/score``, ``GET /v1/credit/stability``,
+``POST /v1/hft/predict``, ``POST /v1/hft/ticks``, ``GET /v1/models`` (API key needed unless
+``--no-auth``), and
 ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (open). The artifacts are loaded, compiled,
 tuned and warmed up in a background thread after start: ``/healthz`` answers at once,
 ``/readyz`` and the model endpoints answer 503 until every model is ready. On shutdown
@@ -21,6 +22,7 @@ from fastapi.responses import Response
 
 from quantjax.errors import UserError
 from quantjax.inference.artifact import load_artifact
+from quantjax.jsonio import jsonable
 from quantjax.serve import auth, schemas
 from quantjax.serve.batcher import QueueFull
 from quantjax.serve.config import ServeConfig
@@ -29,8 +31,8 @@ from quantjax.serve.models import build_model
 
 log = logging.getLogger("quantjax.serve")
 
-ENDPOINTS = ("/v1/credit/score", "/v1/hft/predict", "/v1/hft/ticks", "/v1/models", "/healthz",
-             "/readyz", "/metrics")
+ENDPOINTS = ("/v1/credit/score", "/v1/credit/stability", "/v1/hft/predict", "/v1/hft/ticks",
+             "/v1/models", "/healthz", "/readyz", "/metrics")
 
 
 def json_response(obj, status: int = 200, headers: dict | None = None) -> Response:
@@ -132,6 +134,14 @@ def create_app(artifacts: dict[str, str], cfg: ServeConfig,
     @app.post("/v1/credit/score")
     async def credit_score(request: Request):
         return await guarded(request, "credit", lambda m, b: m.score(b))
+
+    @app.get("/v1/credit/stability")
+    async def credit_stability(request: Request):
+        try:
+            svc.check_key(request)
+            return json_response(jsonable(svc.model("credit", request).stability()))
+        except schemas.HTTPError as e:
+            return error_response(e)
 
     @app.post("/v1/hft/predict")
     async def hft_predict(request: Request):

@@ -8,11 +8,13 @@ worker thread of its micro-batcher (credit, HFT windows) or its stream thread (t
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from quantjax.credit.stability import add_counts, count_rows, report_from_counts
 from quantjax.errors import UserError
 from quantjax.inference.credit_scorer import CreditArtifactScorer
 from quantjax.inference.symbol_streams import SymbolStreams
@@ -50,10 +52,21 @@ class CreditModel:
         self.columns = {c: self.scorer.role(c) for c in self.scorer.columns}
         self.adapter = schemas.application_adapter(self.columns)
         self.batcher = _batcher(name, self._process, cfg, metrics)
+        # served population: bin counts of every scored application (stability endpoint)
+        self._counts: dict = {}
+        self._n = 0
+        self._since = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        self._counts_lock = threading.Lock()
 
     def _process(self, items: list[list[dict]]) -> list[list[dict]]:
         records = [r for it in items for r in it]
-        scores = self.scorer.score_records(records)
+        df = self.scorer.records_frame(records)
+        scores = self.scorer.score_frame(df, "flagged", checked=True)
+        ref = self.scorer.reference
+        if ref is not None:
+            counts = count_rows(ref, df, scores.pd)
+            with self._counts_lock:
+                self._counts, self._n = add_counts(self._counts, counts), self._n + len(df)
         out, at = [], 0
         for it in items:
             out.append([self.scorer.to_json(scores, i) for i in range(at, at + len(it))])
@@ -69,6 +82,19 @@ class CreditModel:
             if i is not None:
                 r["id"] = i
         return {"model": self.name, "results": results}
+
+    def stability(self) -> dict:
+        """``/v1/credit/stability``: PSI of the PD and CSI of every input of the applications
+        scored since start against the training population the artifact carries."""
+        ref = self.scorer.reference
+        if ref is None:
+            raise schemas.HTTPError(404, f"model {self.name!r}: its artifact carries no "
+                                         "stability reference (export a credit run trained "
+                                         "with this quantjax)")
+        with self._counts_lock:
+            counts, n = dict(self._counts), self._n
+        return {"model": self.name, "since": self._since,
+                **report_from_counts(ref, counts, n)}
 
     def describe(self) -> dict:
         return {"name": self.name, "task": self.task, **self.artifact.describe(),
