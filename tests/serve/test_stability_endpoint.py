@@ -5,10 +5,10 @@ equal to the batch report (``stability_report``) over the same applications."""
 from __future__ import annotations
 
 import time
+import warnings
 
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from quantjax.config import load
 from quantjax.credit.stability import stability_report
@@ -19,6 +19,10 @@ from quantjax.serve.app import create_app
 from quantjax.serve.config import ServeConfig
 
 from support.paths import GERMAN_CSV
+
+with warnings.catch_warnings():  # starlette's in-process client (it runs the lifespan) warns
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
 
 KEY = "k" * 32
 SETTINGS = ["predictor.buckets=[8,32]", "predictor.tune=false", "predictor.warmup=0"]
@@ -36,8 +40,6 @@ def _records(df: pd.DataFrame, scorer) -> list[dict]:
              for k, v in r.items()} for r in df.to_dict("records")]
 
 
-# starlette's TestClient (in-process, runs the lifespan) warns that it wants httpx2
-@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_served_population_stability_equals_the_batch_report(credit_qjx):
     art = load_artifact(credit_qjx)
     ref_scorer = CreditArtifactScorer(art, (8, 32), warmup=0, tune=False, batch_invariant=True)
