@@ -21,6 +21,7 @@ import numpy as np
 
 from quantjax.config import from_dict, load
 from quantjax.errors import DataError
+from quantjax.features.batch import feature_names
 from quantjax.features.extra import selected
 from quantjax.features.market_features import compute_features
 from quantjax.features.scaler import apply_scaler
@@ -75,6 +76,14 @@ def run_extra_columns(run_dir: str | Path):
     return fcfg.extra_columns if selected(fcfg) else ()
 
 
+def _feature_mismatch(run_dir, want: tuple, names: tuple) -> None:
+    missing = sorted(set(want) - set(names))
+    extra_names = sorted(set(names) - set(want))
+    raise DataError(f"{run_dir}: the market's features differ from the run's: missing "
+                    f"{missing[:3] or 'none'}, not in the run {extra_names[:3] or 'none'} "
+                    "(the market needs the same fields, e.g. quotes, as the training data)")
+
+
 def predict_market(run_dir: str | Path, market, batch: int = 1024, extra_columns=None):
     """``(probs[S, T, 3], pred_return[S, T], pred_vol[S, T])`` float32 for every bar of
     ``market`` (a :class:`~quantjax.data.market.MarketArrays`) from the best checkpoint of the
@@ -89,13 +98,13 @@ def predict_market(run_dir: str | Path, market, batch: int = 1024, extra_columns
     want = tuple(extra.get("feature_names", ()))
     fcfg = restrict_to_names(features_config(cfg), want, market.has_quotes) if want else \
         features_config(cfg)
+    builtin = feature_names(fcfg, market.has_quotes)
+    if want and builtin != want[:len(builtin)]:  # known before computing anything
+        extra = tuple(extra_columns.names) if extra_columns is not None and selected(fcfg) else ()
+        _feature_mismatch(run_dir, want, builtin + extra)
     fs = compute_features(market, fcfg, chunk_symbols=16, extra=extra_columns)
     if want and tuple(fs.names) != want:
-        missing = sorted(set(want) - set(fs.names))
-        extra_names = sorted(set(fs.names) - set(want))
-        raise DataError(f"{run_dir}: the market's features differ from the run's: missing "
-                        f"{missing[:3] or 'none'}, not in the run {extra_names[:3] or 'none'} "
-                        "(the market needs the same fields, e.g. quotes, as the training data)")
+        _feature_mismatch(run_dir, want, tuple(fs.names))
     if len(scaler.mean) != fs.values.shape[-1]:
         raise DataError(f"{run_dir}: saved scaler has {len(scaler.mean)} features, "
                         f"the market gives {fs.values.shape[-1]}")
