@@ -55,11 +55,12 @@ def test_backtest_from_checkpoint_end_to_end(run, tmp_path):
 
     wd, _ = run
     out = tmp_path / "bt"
+    # the tiny run's market size (2 x 500 bars): its feature and prediction programs are shared
     rc = main(["backtest", "--checkpoint", str(wd), "--synthetic", "--out", str(out),
-               "--set", "synthetic.symbols=2", "--set", "synthetic.steps=300"])
+               "--set", "synthetic.symbols=2", "--set", "synthetic.steps=500"])
     assert rc == 0
     js = json.loads((out / "metrics.json").read_text())
-    assert js["n_steps"] == 300 and "portfolio" in js
+    assert js["n_steps"] == 500 and "portfolio" in js
 
 
 def test_prediction_files_written_and_used_by_report(run):

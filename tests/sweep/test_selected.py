@@ -13,10 +13,14 @@ HFT_YAML = f"""
 sweep:
   kind: hft
   base_config: {CONFIGS / "hft_lstm_tiny.yaml"}
+  # the model, features and data of test_sweep's HFT sweep (2 trials a program there too), so
+  # the vmapped training program compiled by one of them is a cache hit in the other
   overrides: ["model.sequence_length=4", "model.hidden_size=4", "model.attention_heads=1",
+              "model.causal=true",
               "train.epochs=1", "train.batch_size=32", "data.synthetic.symbols=2",
               "data.synthetic.steps=700", "data.features.groups=[returns, volatility]",
-              "data.features.timeframes=[5]", "evaluation.oracle_paths=50",
+              "data.features.timeframes=[5]", "data.features.lags=[1]",
+              "data.features.stat_windows=[10]", "evaluation.oracle_paths=50",
               "evaluation.bootstrap_resamples=100"]
 search:
   method: grid

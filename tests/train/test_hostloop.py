@@ -20,7 +20,10 @@ from quantjax.train.trainer import hparams_from_config  # noqa: E402
 
 from support.hft_toy import tiny_config, toy_dataset
 
-EXTRA = ["train.epochs=2", "train.steps_per_call=3", "train.async_checkpoints=false"]
+# one training config for the whole file (the Gaussian NLL vol loss included), so the device
+# loop's compiled programs are shared by every test that trains
+EXTRA = ["train.epochs=2", "train.steps_per_call=3", "train.async_checkpoints=false",
+         "loss.volatility=gaussian_nll"]
 
 
 def test_host_loop_matches_device_loop(tmp_path):
@@ -98,6 +101,7 @@ def test_gaussian_nll_vol_loss():
 
 
 def test_gaussian_nll_trains(tmp_path):
-    out = train_hft(tiny_config(EXTRA + ["loss.volatility=gaussian_nll"]), toy_dataset(),
-                    tmp_path / "g", progress=False, log=lambda *a: None)
+    cfg = tiny_config(EXTRA)
+    assert cfg.loss.volatility == "gaussian_nll"
+    out = train_hft(cfg, toy_dataset(), tmp_path / "g", progress=False, log=lambda *a: None)
     assert np.isfinite(out["test"]["vol_r2"]) and out["steps"] > 0
