@@ -140,10 +140,12 @@ def test_lookahead_check_catches_a_leaking_column(tmp_path, capsys):
     # the exact check for feature code: a causal function passes, a look-ahead one fails
     causal = lambda m: compute_features(m, FCFG).values  # noqa: E731
     leaky = lambda m: np.roll(m.field("close"), -1, axis=1)  # noqa: E731
-    small = market._replace(values=market.values[:, :200], mask=market.mask[:, :200],
-                            timestamps=market.timestamps[:200])
-    assert prefix_invariance(causal, small, cuts=[50, 120]) == []
-    assert prefix_invariance(leaky, small, cuts=[50, 120]) == [50, 120]
+    # 3 symbols x 300 bars, the cut after bar 119 leaves 120 bars: the feature programs of
+    # the tests above (3 x 300, 3 x 120 bars, same features) are reused
+    small = market._replace(values=market.values[:3, :300], mask=market.mask[:3, :300],
+                            timestamps=market.timestamps[:300], symbols=market.symbols[:3])
+    assert prefix_invariance(causal, small, cuts=[50, 119]) == []
+    assert prefix_invariance(leaky, small, cuts=[50, 119]) == [50, 119]
 
 
 def test_extra_columns_train_backtest_export_and_replay(tmp_path):
@@ -168,6 +170,7 @@ def test_extra_columns_train_backtest_export_and_replay(tmp_path):
     a = load_artifact(art)
     assert a.extra["feature_names"][-1] == "ofi"
     assert main(["replay", "--artifact", str(art), "--data", str(data), "--out",
-                 str(tmp_path / "replay"), "--no-progress"]) == 0
+                 str(tmp_path / "replay"), "--no-progress", "--set", "predictor.buckets=[1,2]",
+                 "--set", "predictor.tune=false", "--set", "predictor.warmup=0"]) == 0
     rm = json.loads((tmp_path / "replay" / "metrics.json").read_text())
     assert rm["predictions"] > 0 and rm["rejected_ticks"] == 0

@@ -23,11 +23,17 @@ from quantjax.models.registry import init_hft_params
 from support.hft_runs import TINY_FEATURES, slice_market, tiny_market
 
 
-def _artifact(tmp_path, causal: bool):
+def _artifact(tmp_path, causal: bool, zero_params: bool = False):
+    """A tiny exported model of random parameters (``zero_params``: zeros of the same shapes,
+    for tests that never run it: no random-init programs to compile)."""
     mcfg = LSTMAttentionConfig(sequence_length=6, hidden_size=8, num_layers=2, attention_heads=2,
                           causal=causal)
     F = len(feature_names(from_dict(FeaturesConfig, TINY_FEATURES), True))
-    params = flatten_params(init_hft_params(mcfg, F, jax.random.key(3)))
+    if zero_params:
+        shapes = jax.eval_shape(lambda key: init_hft_params(mcfg, F, key), jax.random.key(3))
+        params = flatten_params(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes))
+    else:
+        params = flatten_params(init_hft_params(mcfg, F, jax.random.key(3)))
     extra = {"price_scale": 0.01, "vol_scale": 0.01, "horizon": 5, "threshold": 1e-4,
              "scaler_mean": [0.0] * F, "scaler_std": [1.0] * F}
     config = {"model": to_dict(mcfg), "data": {"features": TINY_FEATURES}}
@@ -65,13 +71,13 @@ def test_causal_replay_refuses_bidirectional_artifact(tmp_path):
     from quantjax.data.market import FIELDS
     from quantjax.risk import make_params
 
-    art = _artifact(tmp_path, causal=False)
+    art = _artifact(tmp_path, causal=False, zero_params=True)  # refused before it runs
     cfg = load(InferenceConfig, "configs/inference.yaml", ["stream.model=causal"])
     with pytest.raises(UserError, match="causal"):
         ReplayEngine(art, make_params(), ("A",), FIELDS, cfg)
 
 
 def test_model_config_roundtrip_in_artifact(tmp_path):
-    art = _artifact(tmp_path, causal=True)
+    art = _artifact(tmp_path, causal=True, zero_params=True)
     assert from_dict(LSTMAttentionConfig, art.config["model"]).causal
     assert dataclasses.asdict(from_dict(LSTMAttentionConfig, art.config["model"]))["hidden_size"] == 8

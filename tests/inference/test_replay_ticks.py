@@ -1,5 +1,7 @@
-"""The real Binance recording end to end: import, bars, train tiny, export, replay on ticks
-with the execution rules, and the report (metrics.json, fills.parquet)."""
+"""The real Binance recording end to end: import, bars, replay of the shared tiny model's
+artifact on the ticks with the execution rules, and the report (metrics.json, fills.parquet).
+(Training on a --data file and exporting have their own tests: test_extra_columns.py,
+test_inference.py.)"""
 
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ from quantjax.data.ticks import read_ticks
 from quantjax.risk import init, make_params
 
 from support.feeds import BINANCE_RECORDING
-from support.hft_runs import TINY_CONFIG, tiny_overrides
 
 RISK = """\
 backtest: {mode: independent}
@@ -28,22 +29,22 @@ risk: {latency: 20.0, limit_orders: 1.0, queue_model: 1.0, limit_expiry: 2000.0,
        impact_k: 0.5, funding_rate: 0.1095, stop_loss: 0.0, take_profit: 0.0}
 """
 
+#: the replay predicts one symbol per bar: compile buckets 1 and 2 only, untuned (tuning has
+#: its own tests in test_inference.py; the defaults compile 10 executables up to 512 rows)
+FAST_PREDICTOR = ["--set", "predictor.buckets=[1,2]", "--set", "predictor.tune=false",
+                  "--set", "predictor.warmup=0"]
+
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory):
+def replayed(tmp_path_factory, tiny_hft_artifact):
     root = tmp_path_factory.mktemp("real_ticks")
-    imp, run, art, out = root / "imp", root / "run", root / "hft.qjx", root / "replay"
+    imp, art, out = root / "imp", tiny_hft_artifact, root / "replay"
     assert main(["data", "import", "binance", str(BINANCE_RECORDING), "--out", str(imp),
                  "--bar", "1s", "--no-progress"]) == 0
-    overrides = [o for o in tiny_overrides() if not o.startswith("data.synthetic")]
-    args = ["train", "hft", "--config", str(TINY_CONFIG), "--data", str(imp / "bars.parquet"),
-            "--workdir", str(run), "--no-progress"]
-    assert main(args + [a for o in overrides for a in ("--set", o)]) == 0
-    assert main(["export", "--checkpoint", str(run), "--out", str(art)]) == 0
     (root / "risk.yaml").write_text(RISK)
     assert main(["replay", "--artifact", str(art), "--data", str(imp / "bars.parquet"),
                  "--ticks", str(imp / "ticks.parquet"), "--risk", str(root / "risk.yaml"),
-                 "--out", str(out), "--no-progress"]) == 0
+                 "--out", str(out), "--no-progress", *FAST_PREDICTOR]) == 0
     return imp, out
 
 

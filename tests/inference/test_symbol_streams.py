@@ -15,6 +15,11 @@ from quantjax.inference.symbol_streams import SymbolStreams
 
 from support.serve_artifacts import causal_artifact, market_ticks
 
+#: every stream set below: 3 symbol slots, one compiled bucket of 3 ticks (a request of one
+#: tick is padded into the scratch slot), so the whole module compiles ONE step program, the
+#: one the service tests' streams (capacity 3, buckets 1, 2, 3) compile for 3 ticks too
+CAPACITY, BUCKETS = 3, (3,)
+
 
 @pytest.fixture(scope="module")
 def art(tmp_path_factory):
@@ -34,9 +39,10 @@ def _run(ss, ticks, only=None):
 def test_streams_are_isolated_and_equal_the_fused_predictor(art):
     ticks = market_ticks(2, 40, seed=2)
     a, b = ticks[0][0], next(t[0] for t in ticks if t[0] != ticks[0][0])
-    both = _run(SymbolStreams(art, None, 2, (1, 2), warmup=0), ticks)
-    ss = SymbolStreams(art, [a], buckets=(1,), warmup=0)
+    both = _run(SymbolStreams(art, None, CAPACITY, BUCKETS, warmup=0), ticks)
+    ss = SymbolStreams(art, None, CAPACITY, BUCKETS, warmup=0)
     alone = _run(ss, ticks, only=a)
+    assert ss.symbols == [a]
     assert [x[0] for x in both[a]] == [x[0] for x in alone[a]] and both[a][-1][0]
     for (_, p1, d1), (_, p2, d2) in zip(both[a], alone[a], strict=True):
         np.testing.assert_array_equal(p1, p2)  # B's ticks never touch A's state
@@ -57,8 +63,10 @@ def test_streams_are_isolated_and_equal_the_fused_predictor(art):
 def test_refused_requests_change_no_state(art):
     ticks = market_ticks(1, 30, seed=3)
     s = ticks[0][0]
-    ss = SymbolStreams(art, [s], buckets=(1, 2), warmup=0)
-    ref = SymbolStreams(art, [s], buckets=(1, 2), warmup=0)
+    universe = [s, "OTHER1", "OTHER2"]  # a fixed universe: other symbols are refused
+    ss = SymbolStreams(art, universe, buckets=BUCKETS, warmup=0)
+    ref = SymbolStreams(art, universe, buckets=BUCKETS, warmup=0)
+    assert ss.capacity == CAPACITY
     for i, (sym, ts, v) in enumerate(ticks):
         row = [[v[f] for f in ss.fields]]
         if i == 20:
@@ -77,9 +85,10 @@ def test_refused_requests_change_no_state(art):
 def test_dynamic_symbols_up_to_capacity(art):
     ticks = market_ticks(1, 2, seed=4)
     _, ts, v = ticks[0]
-    ss = SymbolStreams(art, None, 2, (1, 2), warmup=0)
+    ss = SymbolStreams(art, None, CAPACITY, BUCKETS, warmup=0)
     row = [v[f] for f in ss.fields]
     ss.step(["A", "B"], [ts, ts], [row, row])
-    with pytest.raises(UserError, match="capacity of 2 symbols"):
-        ss.step(["C"], [ts], [row])
-    assert ss.symbols == ["A", "B"]
+    ss.step(["C"], [ts], [row])
+    with pytest.raises(UserError, match="capacity of 3 symbols"):
+        ss.step(["D"], [ts], [row])
+    assert ss.symbols == ["A", "B", "C"]
