@@ -6,7 +6,9 @@ Fixtures:
 - ``tiny_hft_run``: folder of the tiny HFT run (:mod:`support.hft_runs`), read-only;
 - ``tiny_hft_data``: ``(HFTConfig, HFTDataset)`` of that run, rebuilt in-process;
 - ``tiny_hft_artifact``: its exported ``.qjx``;
-- ``tiny_credit_run``: folder of a tiny credit run on ``support/german_like.csv``, read-only.
+- ``tiny_credit_run``: folder of a tiny credit run on ``support/german_like.csv``, read-only;
+- ``real_ticks_replay``: the real Binance recording imported, the tiny config trained on its
+  1 s bars, exported and replayed with every execution rule on (:mod:`support.real_ticks`).
 
 Tests must not write into these folders; copy them (``shutil.copytree``) to change one.
 """
@@ -87,6 +89,13 @@ def tiny_hft_artifact(tiny_hft_run, tmp_path_factory) -> Path:
     folder = shared_folder(tmp_path_factory, "tiny_hft_artifact",
                            lambda d: export_checkpoint(tiny_hft_run, d / "hft.qjx"))
     return folder / "hft.qjx"
+
+
+@pytest.fixture(scope="session")
+def real_ticks_replay(tmp_path_factory) -> Path:
+    from support.real_ticks import build_real_ticks_replay
+
+    return shared_folder(tmp_path_factory, "real_ticks_replay", build_real_ticks_replay)
 
 
 @pytest.fixture(scope="session")

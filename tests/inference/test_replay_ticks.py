@@ -1,7 +1,8 @@
-"""The real Binance recording end to end: import, bars, replay of the shared tiny model's
-artifact on the ticks with the execution rules, and the report (metrics.json, fills.parquet).
-(Training on a --data file and exporting have their own tests: test_extra_columns.py,
-test_inference.py.)"""
+"""The real Binance recording end to end (the session fixture ``real_ticks_replay``: import,
+1 s bars, the tiny model trained on them, export, replay with every execution rule on and its
+decisions executed on every tick): the replay's tick execution (metrics.json,
+fills.parquet), and the vectorized tick backtest against the tick-by-tick replay. The report of
+that replay: tests/report/test_replay_report.py."""
 
 from __future__ import annotations
 
@@ -16,36 +17,14 @@ from quantjax.backtest.config import BacktestConfig
 from quantjax.backtest.pipeline import builtin_signals
 from quantjax.backtest.runner import simulate
 from quantjax.backtest.tick_series import bar_signals_on_ticks, replay_ticks, tick_series
-from quantjax.cli.main import main
 from quantjax.data.market_io import load_market
 from quantjax.data.ticks import read_ticks
 from quantjax.risk import init, make_params
 
-from support.feeds import BINANCE_RECORDING
-
-RISK = """\
-backtest: {mode: independent}
-risk: {latency: 20.0, limit_orders: 1.0, queue_model: 1.0, limit_expiry: 2000.0,
-       impact_k: 0.5, funding_rate: 0.1095, stop_loss: 0.0, take_profit: 0.0}
-"""
-
-#: the replay predicts one symbol per bar: compile buckets 1 and 2 only, untuned (tuning has
-#: its own tests in test_inference.py; the defaults compile 10 executables up to 512 rows)
-FAST_PREDICTOR = ["--set", "predictor.buckets=[1,2]", "--set", "predictor.tune=false",
-                  "--set", "predictor.warmup=0"]
-
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory, tiny_hft_artifact):
-    root = tmp_path_factory.mktemp("real_ticks")
-    imp, art, out = root / "imp", tiny_hft_artifact, root / "replay"
-    assert main(["data", "import", "binance", str(BINANCE_RECORDING), "--out", str(imp),
-                 "--bar", "1s", "--no-progress"]) == 0
-    (root / "risk.yaml").write_text(RISK)
-    assert main(["replay", "--artifact", str(art), "--data", str(imp / "bars.parquet"),
-                 "--ticks", str(imp / "ticks.parquet"), "--risk", str(root / "risk.yaml"),
-                 "--out", str(out), "--no-progress", *FAST_PREDICTOR]) == 0
-    return imp, out
+def replayed(real_ticks_replay):
+    return real_ticks_replay / "imp", real_ticks_replay / "replay"
 
 
 def test_replay_executes_model_decisions_on_every_tick(replayed):

@@ -1,5 +1,6 @@
-"""``quantjax report`` of a ``quantjax replay`` folder: the tiny session model replayed on the
-real Binance recording's 1 s bars, its decisions executed on the recording's ticks."""
+"""``quantjax report`` of a ``quantjax replay`` folder: the last step of the real-recording
+chain (the session fixture ``real_ticks_replay``: import of the Binance recording, the tiny
+model trained on its 1 s bars, export, replay with its decisions executed on the ticks)."""
 
 from __future__ import annotations
 
@@ -16,31 +17,12 @@ from quantjax.cli.main import main
 from quantjax.report import build_html, detect_kind
 from quantjax.report.fmt import fmt_value, lookup
 
-from support.feeds import BINANCE_RECORDING
-
 pytest.importorskip("matplotlib")
-
-#: every execution rule on, so the tick section has fills and execution counters
-RISK = """\
-backtest: {mode: independent}
-risk: {latency: 20.0, limit_orders: 1.0, queue_model: 1.0, limit_expiry: 2000.0,
-       impact_k: 0.5, funding_rate: 0.1095, stop_loss: 0.0, take_profit: 0.0}
-"""
 
 
 @pytest.fixture(scope="module")
-def replay_dir(tiny_hft_artifact, tmp_path_factory):
-    root = tmp_path_factory.mktemp("replay_report")
-    imp, out = root / "imp", root / "replay"
-    (root / "risk.yaml").write_text(RISK)
-    assert main(["data", "import", "binance", str(BINANCE_RECORDING), "--out", str(imp),
-                 "--bar", "1s", "--no-progress"]) == 0
-    assert main(["replay", "--artifact", str(tiny_hft_artifact), "--data",
-                 str(imp / "bars.parquet"), "--ticks", str(imp / "ticks.parquet"), "--risk",
-                 str(root / "risk.yaml"), "--out", str(out), "--no-progress",
-                 "--set", "predictor.buckets=[1]", "--set", "predictor.warmup=0",
-                 "--set", "predictor.tune=false", "--set", "strategy.confidence=0"]) == 0
-    return out
+def replay_dir(real_ticks_replay):
+    return real_ticks_replay / "replay"
 
 
 def test_replay_parquet_equity_ends_at_the_final_equity(replay_dir):
