@@ -94,7 +94,8 @@ def test_cli_summary_and_report_of_a_one_session_run(tmp_path, capsys):
     from quantjax.cli.main import main
 
     out = tmp_path / "bt"
-    assert main(["backtest", "--synthetic", "--out", str(out), "--set", "synthetic.steps=600",
+    # the size of test_backtest_cli's synthetic run: its compiled programs are reused
+    assert main(["backtest", "--synthetic", "--out", str(out), "--set", "synthetic.steps=300",
                  "--set", "synthetic.symbols=2", "--set", "backtest.bootstrap_resamples=100"]) == 0
     text = capsys.readouterr().out.replace("\n", " ")
     assert "annualized figures: n/a (the run spans 1 trading day" in text

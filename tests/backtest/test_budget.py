@@ -14,9 +14,9 @@ from quantjax.backtest.config import BacktestConfig
 from quantjax.cli.main import main
 from quantjax.errors import UserError
 
-from support.toy_market import random_market
+from support.shared_market import STEPS, SYMBOLS, shared_market
 
-S, T = 4, 240
+S, T = SYMBOLS, STEPS  # the other backtest tests' shape: shared one-shot programs
 
 
 def _cfg(mode: str, budget_mb: float) -> BacktestConfig:
@@ -30,7 +30,7 @@ def _cfg(mode: str, budget_mb: float) -> BacktestConfig:
     ("independent", "full"), ("independent", "trades"), ("independent", "equity"),
     ("independent", "total"), ("portfolio", "trades"), ("portfolio", "total")])
 def test_small_budget_many_chunks_bitwise_equal_to_one_shot(mode, record):
-    m = random_market(S, T, seed=5, missing=0.05, bar_seconds=3600, vol=0.01)
+    m = shared_market(5, missing=0.05, bar_seconds=3600, vol=0.01)
     sig = np.where(m.mask, strategies.momentum_signal(m.field("close"), 3), np.nan)
     small = 0.004  # MB: ~4 KB per chunk
     steps = budget.chunk_steps(T, S, record, mode, budget.budget_bytes(small))

@@ -18,33 +18,34 @@ from quantjax.backtest.runner import (
 )
 from quantjax.risk import make_params
 
-from support.toy_market import random_market
+from support.shared_market import STEPS, SYMBOLS, shared_market
 
 
 @pytest.mark.parametrize("mode", ["independent", "portfolio"])
 def test_chunked_equals_one_shot(mode):
-    m = random_market(3, 97, seed=4, missing=0.05, bar_seconds=3600)
+    m = shared_market(4, missing=0.05, bar_seconds=3600)
     sig = strategies.momentum_signal(m.field("close"), 5)
     p = make_params(max_drawdown=0.1, trailing_stop=0.02, daily_loss_limit=0.02)
     series = market_series(m)
     sig_t = np.ascontiguousarray(sig.T, np.float32)
-    st0 = init_state(p, 3, mode)
+    st0 = init_state(p, SYMBOLS, mode)
     full_state, full = simulate(p, st0, series, sig_t, mode=mode)
-    chunks = ((slice_series(series, a, a + 20), sig_t[a:a + 20]) for a in range(0, 97, 20))
-    state, recs = run_chunked(p, chunks, 3, mode=mode, record="full")
+    # 12 equal chunks (one compiled chunk program; ragged last chunks: tests/backtest/test_trades)
+    chunks = ((slice_series(series, a, a + 20), sig_t[a:a + 20]) for a in range(0, STEPS, 20))
+    state, recs = run_chunked(p, chunks, SYMBOLS, mode=mode, record="full")
     for k, v in full._asdict().items():
         np.testing.assert_array_equal(np.asarray(v), recs._asdict()[k], err_msg=k)
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
                  full_state, state)
     # the O(T) record level gives the same total equity
     _, tot = run_chunked(p, ((slice_series(series, a, a + 20), sig_t[a:a + 20])
-                             for a in range(0, 97, 20)), 3, mode=mode, record="total")
-    np.testing.assert_allclose(tot, np.asarray(full.equity).reshape(97, -1).sum(1), rtol=1e-6)
+                             for a in range(0, STEPS, 20)), SYMBOLS, mode=mode, record="total")
+    np.testing.assert_allclose(tot, np.asarray(full.equity).reshape(STEPS, -1).sum(1), rtol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["independent", "portfolio"])
 def test_trade_log_pnl_adds_up(mode):
-    m = random_market(3, 150, seed=2, missing=0.05)
+    m = shared_market(2, missing=0.05)
     sig = strategies.momentum_signal(m.field("close"), 7)
     res = run(make_params(max_drawdown=0.15, fee_fixed=1.0), m, sig, mode=mode)
     trades = outputs.trade_log(res)
@@ -67,10 +68,10 @@ def test_write_results_files(tmp_path):
 
     import pandas as pd
 
-    m = random_market(2, 120, seed=1)
+    m = shared_market(1)
     sig = strategies.momentum_signal(m.field("close"), 5, long_only=True)
     res = run(make_params(), m, sig)
-    bench = np.random.default_rng(0).normal(0, 0.01, 120)
+    bench = np.random.default_rng(0).normal(0, 0.01, STEPS)
     metrics = outputs.write_results(res, tmp_path, 252.0, bench)
     for f in ("metrics.json", "equity.parquet", "trades.parquet", "returns.csv"):
         assert (tmp_path / f).is_file()
@@ -80,9 +81,9 @@ def test_write_results_files(tmp_path):
                 "exposure", "n_trades", "alpha", "beta", "information_ratio", "var_backtest"):
         assert key in js["portfolio"], key
     eq = pd.read_parquet(tmp_path / "equity.parquet")
-    assert len(eq) == 2 * 120
+    assert len(eq) == SYMBOLS * STEPS
     ret = pd.read_csv(tmp_path / "returns.csv")
-    assert len(ret) == 120 and metrics["portfolio"]["n_trades"] >= 0
+    assert len(ret) == STEPS and metrics["portfolio"]["n_trades"] >= 0
     np.testing.assert_allclose(ret["benchmark"], bench)
 
 

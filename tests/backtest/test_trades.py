@@ -28,6 +28,7 @@ from quantjax.jsonio import jsonable
 from quantjax.risk import StepRecord, make_params
 
 from support.paths import child_env
+from support.shared_market import STEPS, SYMBOLS, shared_market
 from support.toy_market import random_market
 
 RULES = dict(max_drawdown=0.08, trailing_stop=0.03, daily_loss_limit=0.03, fee_fixed=0.5,
@@ -43,8 +44,7 @@ def _same_records(a, b):
 
 
 def _market_and_signal(quotes=False, seed=3):
-    m = random_market(4, 160, seed=seed, missing=0.08, quotes=quotes, bar_seconds=3600,
-                      vol=0.015)
+    m = shared_market(seed, missing=0.08, quotes=quotes, bar_seconds=3600, vol=0.015)
     sig = strategies.momentum_signal(m.field("close"), 3)
     sig = np.where(m.mask, sig, np.nan)
     return m, sig
@@ -103,15 +103,15 @@ def test_overflow_reruns_and_chunked_trades_equal_one_shot(mode):
     assert len(tr.events["step"]) == int(small.events.count)
     full = run(p, m, sig, mode=mode, record="full")
     _same_records(full.records, trades_records(tr, series, st0, mode))
-    chunks = ((slice_series(series, a, a + 37), sig_t[a:a + 37]) for a in range(0, 160, 37))
+    chunks = ((slice_series(series, a, a + 37), sig_t[a:a + 37]) for a in range(0, STEPS, 37))
     st, ch = run_chunked(p, chunks, m.n_symbols, mode=mode, record="trades")
     _same_records(full.records, trades_records(ch, series, st0, mode))
     np.testing.assert_array_equal(np.asarray(st.cash), full.state.cash)
 
 
 def test_no_trades_gives_empty_log():
-    m = random_market(2, 30, seed=0)
-    res = run(make_params(), m, np.full((2, 30), np.nan), record="trades")
+    m = shared_market(0)
+    res = run(make_params(), m, np.full((SYMBOLS, STEPS), np.nan), record="trades")
     assert len(res.events["step"]) == 0
     assert (res.records["cash"] == np.float32(100_000.0)).all()
     assert not res.records["breaker"].any()
@@ -170,9 +170,10 @@ def test_pipeline_trades_equals_full(chunk):
        dd=hst.sampled_from([0.0, 0.03]), band=hst.sampled_from([0.0, 0.01]),
        missing=hst.sampled_from([0.0, 0.1]))
 def test_trades_equals_full_property(seed, sl, tp, trail, dd, band, missing):
-    m = random_market(3, 80, seed=seed, missing=missing, bar_seconds=3600, vol=0.01)
+    m = shared_market(seed, missing=missing, bar_seconds=3600, vol=0.01)
     rng = np.random.default_rng(seed)
-    sig = np.where(rng.random((3, 80)) < 0.2, rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], (3, 80)),
+    shape = (SYMBOLS, STEPS)
+    sig = np.where(rng.random(shape) < 0.2, rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], shape),
                    np.nan)
     p = make_params(stop_loss=sl, take_profit=tp, trailing_stop=trail, max_drawdown=dd,
                     rebalance_band=band, fee_fixed=0.25)

@@ -104,21 +104,22 @@ def test_no_text_and_no_series_modalities():
 
 
 def test_dropout_is_deterministic_per_key_and_off_in_eval():
-    m = _model(dropout=0.3)
-    b = _batch()
+    m = _model()  # the default dropout (0.1 on branches and attention); the init program is
+    b = _batch()  # the tokenizer test's first case (shared compile)
     p = jax.jit(m.init)(jax.random.key(0), *b[:4])
     # compiled once each (op-by-op, the forward pass compiles ~140 small programs)
     train_mode = jax.jit(lambda key: m.apply(p, *b[:4], deterministic=False,
                                              rngs={"dropout": key}))
-    eval_mode = jax.jit(lambda: m.apply(p, *b[:4]))
+    eval_mode = jax.jit(m.apply)
     a1, a2 = train_mode(jax.random.key(1)), train_mode(jax.random.key(1))
     np.testing.assert_array_equal(np.asarray(a1), np.asarray(a2))
-    e1, e2 = eval_mode(), eval_mode()
+    assert not np.array_equal(np.asarray(a1), np.asarray(train_mode(jax.random.key(2))))
+    e1, e2 = eval_mode(p, *b[:4]), eval_mode(p, *b[:4])
     np.testing.assert_array_equal(np.asarray(e1), np.asarray(e2))
 
 
 def test_dropout_rate_is_traced_and_vmappable():
-    m = _model(dropout=0.3, attention_dropout=0.0)
+    m = _model(attention_dropout=0.0)  # branch dropout: the default 0.1, overridden by the rate
     b = _batch()
     p = jax.jit(m.init)(jax.random.key(0), *b[:4])
     key = jax.random.key(1)
@@ -128,8 +129,8 @@ def test_dropout_rate_is_traced_and_vmappable():
         return m.apply(p, *b[:4], deterministic=False, dropout_rate=rate, rngs={"dropout": key})
 
     # rate 0 in train mode is the eval forward pass; one compiled function serves every rate
-    np.testing.assert_allclose(np.asarray(train_mode(0.0)), np.asarray(m.apply(p, *b[:4])),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(train_mode(0.0)),
+                               np.asarray(jax.jit(m.apply)(p, *b[:4])), rtol=1e-6, atol=1e-6)
     rates = np.asarray([0.0, 0.1, 0.5], np.float32)
     z = jax.vmap(train_mode)(rates)
     assert z.shape == (3, 4)
@@ -163,6 +164,8 @@ def test_length_bucketed_scoring_matches_padded():
     from quantjax.credit.bucketing import bucketed_logits, plan_chunks, text_lengths
 
     m = _model(linear_skip=True)
+    # parameters do not depend on the batch size or the text length: the padding test's init
+    p = jax.jit(m.init)(jax.random.key(0), *_batch()[:4])["params"]
     b = _batch(n=11, lt=9, seed=3)
     rng = np.random.default_rng(1)
     lens = rng.integers(0, 10, 11)
@@ -172,7 +175,6 @@ def test_length_bucketed_scoring_matches_padded():
     plan = plan_chunks(text, 4, multiple=2)
     assert sorted(np.concatenate([c.rows for c in plan]).tolist()) == list(range(11))
     assert all(2 <= c.text_len <= 9 and lens[c.rows].max() <= c.text_len for c in plan)
-    p = jax.jit(m.init)(jax.random.key(0), *b[:4])["params"]
     ref = np.asarray(jax.jit(m.apply)({"params": p}, *b[:4]))
     got = bucketed_logits(m, p, b, chunk=4, multiple=2)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
@@ -189,12 +191,13 @@ def test_credit_task_loss_uses_traced_dropout_rate():
     cfg = CreditConfig(model=CreditModelConfig(d_model=16, n_heads=2, n_layers=1, ffn_mult=2,
                                                attention_dropout=0.0))
     m = build_model(cfg.model, 5, CARDS, 30)
-    data = to_arrays(_batch(n=8, seed=4))
-    task = make_task(m, cfg, 8, data)
+    # the traced-rate test's model and batch shapes: its init and eval programs are reused
+    data = to_arrays(_batch(n=4, seed=4))
+    task = make_task(m, cfg, 4, data)
     # everything compiled (op-by-op, init and the loss compile ~260 small programs)
-    params = jax.jit(task.init_params)(jax.random.key(0))
+    params = jax.jit(m.init)(jax.random.key(0), *data[:4])["params"]
     hp = hparams_from_config(cfg.train, 0.0, 2)
-    rows = np.arange(8)
+    rows = np.arange(4)
 
     def loss(rate):
         return task.loss_fn(params, {"train": data}, rows, hp._replace(dropout_rate=rate),

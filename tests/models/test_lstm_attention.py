@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -17,23 +18,34 @@ from quantjax.models.registry import init_hft_params
 
 CFG = LSTMAttentionConfig(sequence_length=6, hidden_size=8, num_layers=2, attention_heads=2,
                      attention_dropout=0.0)
+# one compiled init and forward pass per config (op by op, they compile ~100 small programs)
+init_params = jax.jit(init_hft_params, static_argnums=(0, 1))
+
+
+@functools.partial(jax.jit, static_argnums=0, static_argnames="return_attention")
+def forward(cfg, params, x, return_attention=False):
+    return LSTMAttentionModel(cfg).apply(params, x, return_attention=return_attention)
+
+
+def normal(seed, shape):
+    """Standard normal float32 draws from numpy (no compiled random programs)."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
 def setup():
-    params = init_hft_params(CFG, 3, jax.random.PRNGKey(0))
-    x = jax.random.normal(jax.random.PRNGKey(1), (4, 6, 3))
+    params = init_params(CFG, 3, jax.random.PRNGKey(0))
+    x = jnp.asarray(normal(1, (4, 6, 3)))
     return params, x
 
 
 def test_shapes_and_attention(setup):
     params, x = setup
-    m = LSTMAttentionModel(CFG)
-    out = m.apply(params, x)
+    out = forward(CFG, params, x)
     assert out["price"].shape == (4,) and out["direction"].shape == (4, 3)
     assert out["volatility"].shape == (4,) and bool(jnp.all(out["volatility"] > 0))
     assert out["hidden"].shape == (4, 16)
-    full = m.apply(params, x, return_attention=True)
+    full = forward(CFG, params, x, return_attention=True)
     att = full["attention"]
     assert att.shape == (4, 2, 6, 6)
     np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
@@ -48,7 +60,8 @@ def test_last_row_attention_matches_full_reference(setup):
     params, x = setup
     m = LSTMAttentionModel(CFG)
     p = params["params"]
-    _, inter = m.apply(params, x, capture_intermediates=lambda mdl, _: mdl.name == "lstm_1")
+    _, inter = jax.jit(lambda p, x: m.apply(
+        p, x, capture_intermediates=lambda mdl, _: mdl.name == "lstm_1"))(params, x)
     h = inter["intermediates"]["lstm_1"]["__call__"][0]  # [L, B, 2H]
     a = p["attention"]
     dense = lambda n, v: v @ a[n]["kernel"] + a[n]["bias"]  # noqa: E731
@@ -60,9 +73,9 @@ def test_last_row_attention_matches_full_reference(setup):
     last = att[-1]
     mu, var = last.mean(-1, keepdims=True), last.var(-1, keepdims=True)
     ref = (last - mu) / jnp.sqrt(var + 1e-6) * ln["scale"] + ln["bias"]
-    out = m.apply(params, x)
+    out = forward(CFG, params, x)
     np.testing.assert_allclose(out["hidden"], ref, rtol=1e-5, atol=1e-5)
-    full = m.apply(params, x, return_attention=True)
+    full = forward(CFG, params, x, return_attention=True)
     np.testing.assert_allclose(full["attention"], probs, rtol=1e-5, atol=1e-6)
     for key in ("price", "direction", "volatility", "hidden"):
         np.testing.assert_allclose(out[key], full[key], rtol=1e-5, atol=1e-5)
@@ -73,7 +86,7 @@ def test_unroll_override_same_outputs_and_params(setup):
     the parameter tree (names, shapes) is the checkpoint layout and does not depend on it."""
     params, x = setup
     m = LSTMAttentionModel(CFG)
-    ref = m.apply(params, x)
+    ref = forward(CFG, params, x)
     for unroll in (True, 2):
         out = jax.jit(lambda p, x, u=unroll: m.apply(p, x, unroll=u))(params, x)
         for key in ("price", "direction", "volatility", "hidden"):
@@ -87,7 +100,7 @@ def test_unroll_override_same_outputs_and_params(setup):
     assert flat["['attention']['query']['kernel']"] == (16, 16)
     assert flat["['layer_norm']['scale']"] == (16,)
     assert len(flat) == 2 + 2 * 3 + 8 + 2 + 3 * 4  # embedding, lstm, attention, ln, heads
-    other = init_hft_params(CFG, 3, jax.random.PRNGKey(0))
+    other = init_params(CFG, 3, jax.random.PRNGKey(0))
     jax.tree.map(np.testing.assert_array_equal, params, other)
 
 
@@ -104,9 +117,9 @@ def test_init_scheme(setup):
 
 def test_fused_equals_unfused_and_unroll(setup):
     params, x = setup
-    ref = LSTMAttentionModel(CFG).apply(params, x)["direction"]
+    ref = forward(CFG, params, x)["direction"]
     cfg = dataclasses.replace(CFG, fuse_directions=False, unroll=3)
-    np.testing.assert_allclose(LSTMAttentionModel(cfg).apply(params, x)["direction"], ref,
+    np.testing.assert_allclose(forward(cfg, params, x)["direction"], ref,
                                rtol=1e-5, atol=1e-5)
 
 
@@ -119,20 +132,20 @@ def test_dropout_rate_is_traced(setup):
                        rngs={"dropout": jax.random.PRNGKey(2)})["price"]
 
     out = jax.jit(jax.vmap(f))(jnp.array([0.0, 0.5]))
-    np.testing.assert_allclose(out[0], m.apply(params, x)["price"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out[0], forward(CFG, params, x)["price"], rtol=1e-4, atol=1e-5)
     assert not np.allclose(out[0], out[1])
 
 
 def test_causal_mode():
     cfg = dataclasses.replace(CFG, causal=True)
-    params = init_hft_params(cfg, 3, jax.random.PRNGKey(0))
-    x = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 3))
-    m = LSTMAttentionModel(cfg)
-    full = m.apply(params, x, return_attention=True)
+    params = init_params(cfg, 3, jax.random.PRNGKey(0))
+    x = jnp.asarray(normal(1, (2, 6, 3)))
+    full = forward(cfg, params, x, return_attention=True)
     att = np.asarray(full["attention"])
     assert np.all(att[..., np.triu_indices(6, 1)[0], np.triu_indices(6, 1)[1]] < 1e-6)
     assert params["params"]["lstm_0"]["w_hh"].shape[0] == 1
-    np.testing.assert_allclose(m.apply(params, x)["price"], full["price"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(forward(cfg, params, x)["price"], full["price"], rtol=1e-4,
+                               atol=1e-5)
 
 
 def test_config_checks():
@@ -156,11 +169,13 @@ def test_orthogonal_init_matches_flax_without_lapack():
     from quantjax.models.layers import orthogonal
 
     key = jax.random.PRNGKey(7)
+    ours = jax.jit(orthogonal, static_argnums=1)  # one program per shape (not op by op)
+    flax = jax.jit(nn.initializers.orthogonal(), static_argnums=1)
     for shape in [(59, 512), (128, 512), (64, 64), (300, 40)]:
-        got = np.asarray(orthogonal(key, shape))
-        want = np.asarray(nn.initializers.orthogonal()(key, shape))
+        got = np.asarray(ours(key, shape))
+        want = np.asarray(flax(key, shape))
         np.testing.assert_allclose(got, want, atol=1e-5)
-    text = jax.jit(orthogonal, static_argnums=1).lower(key, (16, 64)).as_text()
+    text = ours.lower(key, (16, 64)).as_text()
     assert "geqrf" not in text and "householder_product" not in text
 
 
@@ -187,10 +202,10 @@ def test_lstm_recurrence_vjp_equals_autodiff(nd):
     from quantjax.models.layers import _lstm_cell, lstm_recurrence
 
     L, B, H = 7, 3, 5
-    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
-    proj = jax.random.normal(k1, (L, B, nd, 4 * H))  # time order; direction 1 runs backward
-    w_hh = 0.5 * jax.random.normal(k2, (nd, H, 4 * H))
-    ct = jax.random.normal(k3, (L, B, nd, H))
+    rng = np.random.default_rng(0)
+    proj = jnp.asarray(rng.standard_normal((L, B, nd, 4 * H)), jnp.float32)  # time order;
+    w_hh = jnp.asarray(0.5 * rng.standard_normal((nd, H, 4 * H)), jnp.float32)  # dir 1: backward
+    ct = jnp.asarray(rng.standard_normal((L, B, nd, H)), jnp.float32)
 
     def autodiff_rec(proj, w_hh):
         p = jnp.transpose(proj, (0, 2, 1, 3))  # [L, nd, B, 4H], backward direction reversed
@@ -211,11 +226,11 @@ def test_lstm_recurrence_vjp_equals_autodiff(nd):
     def loss(rec):
         return lambda p, w: jnp.sum(rec(p, w) * ct)
 
-    want_h = autodiff_rec(proj, w_hh)
-    want = jax.grad(loss(autodiff_rec), argnums=(0, 1))(proj, w_hh)
+    want_h = jax.jit(autodiff_rec)(proj, w_hh)
+    want = jax.jit(jax.grad(loss(autodiff_rec), argnums=(0, 1)))(proj, w_hh)
     for unroll in (1, 3, True):
         rec = lstm_recurrence(unroll)
-        np.testing.assert_allclose(rec(proj, w_hh), want_h, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(jax.jit(rec)(proj, w_hh), want_h, rtol=1e-6, atol=1e-6)
         got = jax.jit(jax.grad(loss(rec), argnums=(0, 1)))(proj, w_hh)
         for g, w in zip(got, want, strict=True):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)

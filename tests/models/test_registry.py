@@ -16,6 +16,8 @@ from quantjax.models.gru import GRUConfig, GRUModel
 from quantjax.models.lstm_attention import LSTMAttentionConfig
 from quantjax.models.registry import MODELS, build, get, init_hft_params, names
 
+# compiled once per config (op by op, an init compiles ~50 small programs)
+init_params = jax.jit(init_hft_params, static_argnums=(0, 1))
 TINY_FEATURES = {"timeframes": [2, 5], "regime_window": 20, "stat_windows": [10],
                  "volume_window": 20, "groups": ["returns", "volatility", "microstructure"]}
 
@@ -40,15 +42,16 @@ def test_hft_models_follow_the_contract(name):
     cfg = dataclasses.replace(get(name).config(), sequence_length=6, hidden_size=8)
     if hasattr(cfg, "attention_dropout"):  # dropout_rate=0 must switch every dropout off
         cfg = dataclasses.replace(cfg, attention_dropout=0.0, attention_heads=2)
-    params = init_hft_params(cfg, 3, jax.random.key(0))
-    x = jax.random.normal(jax.random.key(1), (4, 6, 3))
+    params = init_params(cfg, 3, jax.random.key(0))
+    x = np.random.default_rng(1).standard_normal((4, 6, 3)).astype(np.float32)
     model = build(cfg)
-    out = model.apply(params, x)
+    forward = jax.jit(model.apply, static_argnames="unroll")
+    out = forward(params, x)
     assert out["price"].shape == (4,) and out["direction"].shape == (4, 3)
     assert out["volatility"].shape == (4,) and bool((out["volatility"] > 0).all())
     assert out["hidden"].shape[0] == 4
     # unroll changes the program, never the outputs; dropout needs a key and is traced
-    unrolled = model.apply(params, x, unroll=True)
+    unrolled = forward(params, x, unroll=True)
     np.testing.assert_allclose(unrolled["price"], out["price"], rtol=1e-5, atol=1e-6)
     train = jax.jit(lambda r: model.apply(params, x, train=True, dropout_rate=r,
                                           rngs={"dropout": jax.random.key(2)})["price"])
@@ -58,14 +61,14 @@ def test_hft_models_follow_the_contract(name):
 
 def test_gru_is_causal():
     cfg = GRUConfig(sequence_length=6, hidden_size=8)
-    params = init_hft_params(cfg, 3, jax.random.key(0))
-    x = np.asarray(jax.random.normal(jax.random.key(1), (2, 6, 3)))
-    h = GRUModel(cfg).apply(params, x, capture_intermediates=True)[1]["intermediates"]
-    seq = np.asarray(h["gru_0"]["__call__"][0])  # [B, L, H]
+    params = init_params(cfg, 3, jax.random.key(0))  # the contract test's GRU program
+    x = np.random.default_rng(1).standard_normal((2, 6, 3)).astype(np.float32)
+    hidden = jax.jit(lambda p, x: GRUModel(cfg).apply(p, x, capture_intermediates=True)[1][
+        "intermediates"]["gru_0"]["__call__"][0])  # [B, L, H]
+    seq = np.asarray(hidden(params, x))
     y = x.copy()
     y[:, 4:] += 1.0  # perturb the future of step 3
-    seq2 = np.asarray(GRUModel(cfg).apply(params, y, capture_intermediates=True)[1][
-        "intermediates"]["gru_0"]["__call__"][0])
+    seq2 = np.asarray(hidden(params, y))
     np.testing.assert_array_equal(seq[:, :4], seq2[:, :4])
 
 

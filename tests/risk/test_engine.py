@@ -23,6 +23,7 @@ from quantjax.risk import (
     step,
 )
 
+from support.shared_market import STEPS, SYMBOLS, first_steps, pad_steps, shared_market
 from support.toy_market import random_market
 
 DAY = 86_400 * 10**9
@@ -47,9 +48,11 @@ def bars(ohlc, quotes=None, mask=None, bar_ns=DAY, volume=1e9) -> MarketArrays:
 
 
 def go(market, sig, mode="independent", **kw):
+    """Records of the scenario, run padded to SCENARIO_STEPS bars (one compiled program for
+    all scenarios; causal, so the scenario's own steps are unchanged)."""
     params = make_params(dtype=jnp.float32, **{**NO_RULES, **kw})
-    sig = np.asarray(sig, np.float64)[None]
-    return run(params, market, sig, mode=mode).records
+    padded, sig = pad_steps(market, np.asarray(sig, np.float64)[None])
+    return first_steps(run(params, padded, sig, mode=mode).records, market.n_steps)
 
 
 def flat(n, px=100.0):
@@ -179,16 +182,16 @@ def test_max_order_and_volume_cap():
 
 
 def test_zero_signal_no_trades_and_constant_equity():
-    m = random_market(2, 50, seed=3, missing=0.1)
+    m = shared_market(3, missing=0.1)
     params = make_params()
-    res = run(params, m, np.zeros((2, 50)))
+    res = run(params, m, np.zeros((SYMBOLS, STEPS)))
     assert np.all(res.records["order_qty"] == 0) and np.all(res.records["exit_qty"] == 0)
     assert np.all(res.records["equity"] == float(params.initial_cash))
 
 
 def test_portfolio_gross_and_net_limits():
-    m = random_market(4, 30, seed=1)
-    sig = np.full((4, 30), np.nan)
+    m = shared_market(1)
+    sig = np.full((SYMBOLS, STEPS), np.nan)
     sig[:, 0] = [1.0, 1.0, 1.0, -1.0]
     params = make_params(**{**NO_RULES, "max_leverage": 1.5, "max_net": 0.5})
     r = run(params, m, sig, mode="portfolio").records
@@ -210,8 +213,8 @@ def test_portfolio_of_one_equals_independent():
 
 
 def test_vmap_over_a_batch_of_params():
-    m = random_market(2, 40, seed=2)
-    sig = np.random.default_rng(1).choice([-1.0, 0.0, 1.0, np.nan], (2, 40))
+    m = shared_market(2)
+    sig = np.random.default_rng(1).choice([-1.0, 0.0, 1.0, np.nan], (SYMBOLS, STEPS))
     from quantjax.backtest.runner import market_series
 
     series = market_series(m)
@@ -220,11 +223,11 @@ def test_vmap_over_a_batch_of_params():
     batch = jax.vmap(lambda s: make_params(stop_loss=0.0)._replace(stop_loss=s))(stops)
 
     def one(p):
-        st = init_state(p, 2, "independent")
+        st = init_state(p, SYMBOLS, "independent")
         return simulate(p, st, series, sig_t, record="equity")[1]
 
     eq = jax.vmap(one)(batch)
-    assert eq.shape == (3, 40, 2)
+    assert eq.shape == (3, STEPS, SYMBOLS)
     for i, s in enumerate([0.005, 0.02, 0.05]):
         ref = run(make_params(stop_loss=s), m, sig, record="equity").records["equity"]
         np.testing.assert_allclose(np.asarray(eq[i]).T, ref, rtol=1e-6)

@@ -44,9 +44,12 @@ def tick_signals(series, seed, p=0.15):
     return np.where(pick, rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], series.valid.shape), np.nan)
 
 
+step_once = jax.jit(step)  # one program (and one trace) for every example
+
+
 def stepwise(params, series, sig):
     """The tick-by-tick loop, keeping the state after every step (portfolio book)."""
-    fn = jax.jit(step)
+    fn = step_once
     state = init(params, S, execution=True)
     out = []
     for i in range(series.valid.shape[0]):

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from quantjax.backtest.runner import run
 from quantjax.risk import BREAKER, make_params
 
-from support.toy_market import random_market
+from support.shared_market import STEPS, SYMBOLS, shared_market
 
-S, T = 3, 40
+S, T = SYMBOLS, STEPS  # the backtest tests' shape: their compiled programs are shared
 SETTINGS = settings(max_examples=6, deadline=None, derandomize=True)
 
 params_st = st.fixed_dictionaries({
@@ -32,7 +32,7 @@ case_st = st.tuples(st.integers(0, 10_000), params_st, st.sampled_from(["indepen
 
 
 def _case(seed, kw, mode, sig=None, market=None):
-    m = market or random_market(S, T, seed=seed, missing=0.1, vol=0.02)
+    m = market or shared_market(seed, missing=0.1, vol=0.02)
     rng = np.random.default_rng(seed + 1)
     if sig is None:
         sig = np.where(rng.random((S, T)) < 0.3, rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], (S, T)),

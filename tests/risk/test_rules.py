@@ -31,7 +31,7 @@ from quantjax.risk import state as book
 from quantjax.risk.chain import apply_chain
 from quantjax.risk.chain import declared as declared_params
 
-from support.toy_market import random_market
+from support.shared_market import STEPS, SYMBOLS, shared_market
 
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- risk-params:begin", "<!-- risk-params:end -->"
@@ -117,7 +117,7 @@ def test_a_new_rule_is_one_function_and_its_parameters():
 
 
 def test_default_params_run_a_backtest():
-    m = random_market(2, 60, seed=4)
-    sig = np.random.default_rng(0).choice([-1.0, 0.0, 1.0, np.nan], (2, 60))
+    m = shared_market(4)
+    sig = np.random.default_rng(0).choice([-1.0, 0.0, 1.0, np.nan], (SYMBOLS, STEPS))
     res = run(make_params(), m, sig)
     assert np.isfinite(res.records["equity"]).all()
