@@ -10,8 +10,8 @@ tests/train/test_data_parallel.py with ``--xla_force_host_platform_device_count=
 and writes the params (``<name>.npz``) and a summary (``<name>.json``) into OUT. The
 one-device reference (``dp1``, :func:`train` with ``train.data_parallel=never``) is trained by
 the test in its own one-device process: a program compiled under 8 visible devices is not a
-compilation-cache hit in a process with 1 (the cache key holds the CPU topology), and the test
-resumes the 8-device checkpoint on 1 device with the very same programs.
+compilation-cache hit in a process with 1 (the cache key holds the CPU topology); in the test
+process it is the same run as the multi-process test's 1-device reference (tests/distributed).
 """
 
 from __future__ import annotations

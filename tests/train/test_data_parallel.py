@@ -38,8 +38,8 @@ def runs(tmp_path_factory):
     res = subprocess.run([sys.executable, str(WORKER), str(out)], env=env, capture_output=True,
                          text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
-    # the one-device reference, in this one-device process: the resume test below runs the
-    # same programs (compiled once; under 8 visible devices they would be other cache keys)
+    # the one-device reference, in this one-device process (under 8 visible devices its
+    # programs are other cache keys): the same run as tests/distributed's 1-device reference
     assert jax.device_count() == 1, jax.devices()
     train(out, "dp1", ["train.data_parallel=never"])
     return out
