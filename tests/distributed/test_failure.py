@@ -17,11 +17,13 @@ from support.paths import CONFIGS, ROOT
 
 DEADLINE_S = 600  # a stopped or finished run within this (2 processes on 2 shared cores)
 STOP_S = 30  # the launcher stops the survivor within this after the kill
+EPOCHS = 2
 
 
 def _launch(workdir: Path, *extra: str) -> subprocess.Popen:
-    # one feature group: what is tested is the launcher and the resume, not the features
-    overrides = tiny_overrides() + ["train.max_steps=null", "train.epochs=4",
+    # one feature group: what is tested is the launcher and the resume, not the features;
+    # 2 epochs: killed after the first epoch's checkpoint, the resume trains the second
+    overrides = tiny_overrides() + ["train.max_steps=null", f"train.epochs={EPOCHS}",
                                     "train.steps_per_call=4", "train.patience=10",
                                     "data.features.groups=[returns]"]
     cmd = [sys.executable, "-m", "quantjax.cli.main", "launch", "-n", "2", "--timeout", "60",
@@ -80,4 +82,4 @@ def test_sigkill_of_one_process_stops_the_run_and_resume_finishes_it(tmp_path):
     m = json.loads((work / "metrics.json").read_text())
     epochs = [json.loads(ln)["epoch"] for ln in (work / "metrics.jsonl").read_text().splitlines()]
     assert epochs == sorted(set(epochs)) and epochs[-1] == m["epochs"] - 1
-    assert m["epochs"] == 4
+    assert m["epochs"] == EPOCHS and epochs == list(range(EPOCHS))

@@ -3,7 +3,7 @@ collectives over gloo, one CPU device each) against one process with 2 devices a
 device, for (a) data-parallel HFT training, (b) a training sweep, (c) a backtest with the
 symbols sharded across the processes and (d) credit scoring of a file split across them.
 The work is :mod:`support.distributed_worker`, run once for the module (3 subprocesses, each
-with a timeout)."""
+with a timeout; the 1-device training run in this process)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support.distributed_worker import train_hft
 from support.paths import ROOT
 
 WORKER = ROOT / "tests" / "support" / "distributed_worker.py"
@@ -51,6 +52,9 @@ def runs(tmp_path_factory, tiny_credit_run):
             [sys.executable, str(WORKER), "mp", str(out), str(tiny_credit_run)], env=env,
             stdout=open(out / f"mp{i}.log", "w"), stderr=subprocess.STDOUT)
     try:
+        # (a) on 1 device, here (one CPU device) while the children run
+        (out / "ref").mkdir(parents=True, exist_ok=True)
+        train_hft(out / "ref", "1dev", ["train.data_parallel=never"])
         for name, p in procs.items():
             rc = p.wait(timeout=TIMEOUT_S)
             log = (out / f"{name}.log").read_text()[-3000:]

@@ -3,7 +3,10 @@
 - ``mp``: one of 2 processes of a ``jax.distributed`` run (coordinator from the environment,
   as ``quantjax launch`` sets it), one CPU device each;
 - ``ref``: one process with 2 CPU devices (``--xla_force_host_platform_device_count=2``),
-  which also runs every piece on 1 device.
+  which also runs pieces (b)-(d) on 1 device. The 1-device training run of (a) is the test
+  process's own (:func:`train_hft`, called in-process): the programs of a process with one
+  visible CPU device, which the data-parallel test (tests/train) compiles too, whereas the
+  compilation cache keys the programs of a 2-device process apart (the CPU topology).
 
 ``python distributed_worker.py ROLE OUT CREDIT_RUN`` runs (a) tiny HFT data-parallel training,
 (b) a training sweep (toy kind, ``sweep.chunk=2``), (c) a backtest with the symbols sharded
@@ -44,7 +47,7 @@ def train_hft(work: Path, tag: str, extra: list[str]) -> None:
     from support.hft_toy import tiny_config, toy_dataset
 
     run = work / f"hft_{tag}"
-    # the data-parallel test's run: its 1-device programs are compilation-cache hits here
+    # the data-parallel test's run (support.data_parallel_worker.OVERRIDES)
     cfg = tiny_config([*OVERRIDES, *extra])
     m = train(cfg, toy_dataset(), run, progress=False, log=lambda *a, **k: None)
     if is_main_process():
@@ -157,10 +160,9 @@ def main() -> None:
                     written.append(path)
 
         sys.addaudithook(audit)
-    if role == "ref":  # 1 process: 2 devices and 1 device
+    if role == "ref":  # 1 process: 2 devices and 1 device (the 1-device training: the test's)
         assert jax.device_count() == 2, jax.devices()
         train_hft(work, "2dev", [])
-        train_hft(work, "1dev", ["train.data_parallel=never"])
         sweep(work, "2dev", True, "devices")
         sweep(work, "1dev", False, "devices")
         backtest(work, "2dev", True, 0.0)

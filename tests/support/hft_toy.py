@@ -68,10 +68,13 @@ def tiny_config(extra=()):
     return load(HFTConfig, None, TINY_OVERRIDES + list(extra))
 
 
-if __name__ == "__main__":  # child process of the resume test: train [workdir] [--resume]
+if __name__ == "__main__":
+    # child process of the resume test: hft_toy.py WORKDIR [--resume] [OVERRIDE ...], the
+    # overrides on top of TINY_OVERRIDES (the test's own run config)
     # the compilation cache: the suite's, from the environment (tests/conftest.py)
     from quantjax.hft.run import train_hft
 
     args = sys.argv[1:]
-    train_hft(tiny_config(["train.epochs=6"]), toy_dataset(), args[0], resume="--resume" in args,
+    overrides = [a for a in args[1:] if a != "--resume"]
+    train_hft(tiny_config(overrides), toy_dataset(), args[0], resume="--resume" in args,
               progress=False, log=lambda *a: print(*a, flush=True))

@@ -19,6 +19,8 @@ from support.toy_sweep import TOY_BASE, TOY_PARAMS, toy_kind
 
 BT_PARAMS = {"strategy.confidence": [0.4, 0.6, 0.8], "risk.stop_loss": 0.002,
              "risk.fee_rate": [0.0, 0.0005]}
+#: trials per compiled training program: 12 trials per group -> 2 chunks
+TRAIN_CHUNK = 6
 BT_OVERRIDES = ["synthetic.symbols=3", "synthetic.steps=300", "risk.max_drawdown=0.0"]
 
 
@@ -45,9 +47,11 @@ def run_both(tmp: Path) -> dict:
     base.write_text(TOY_BASE)
     out: dict = {"n_devices": len(jax.devices())}
     for shard, layout in ((True, "devices"), (False, "devices"), (True, "spmd")):
-        # the same declared chunk (4 trials per program) in every layout: 3 chunks per
-        # group, so the "devices" layout compiles the chunk program on 3 of the 8 devices
-        cfg = _sweep_cfg("hft", str(base), TOY_PARAMS, shard=shard, chunk=4, layout=layout)
+        # the same declared chunk (6 trials per program) in every layout: 2 chunks per
+        # group, so the "devices" layout runs (and compiles: on CPU an executable belongs to
+        # its device) the chunk program on 2 of the 8 devices
+        cfg = _sweep_cfg("hft", str(base), TOY_PARAMS, shard=shard, chunk=TRAIN_CHUNK,
+                         layout=layout)
         res = run_train_sweep(cfg, make_trials(cfg.search), kind=toy_kind(), log=lambda s: None)
         params = jax.tree.map(lambda a: np.asarray(a).tolist(), res["best"]["state"].params)
         name = f"train_{shard}" + ("_spmd" if layout == "spmd" else "")
@@ -73,7 +77,7 @@ def test_sharded_sweeps_match_single_device(tmp_path):
     assert out["bt_True"]["rows"] == out["bt_False"]["rows"]
     assert out["bt_True"]["dsr"] == out["bt_False"]["dsr"]
     # training, layout "devices": every device runs the one-device executable of a chunk of
-    # sweep.chunk=4 trials, the very program of the single-device run: bitwise identical
+    # sweep.chunk=6 trials, the very program of the single-device run: bitwise identical
     a, b = out["train_True"], out["train_False"]
     assert a["best"] == b["best"]
     assert len(a["rows"]) == len(b["rows"]) == 24
@@ -95,7 +99,8 @@ def test_sharded_sweeps_match_single_device(tmp_path):
     # the backtest mesh used both axes (6 trials -> 4 trial devices x 2 symbol devices)
     assert out["bt_True"]["groups"][0]["mesh"] == [4, 2]
     assert out["train_True"]["groups"][0]["devices"] == 8
-    assert [g["chunk"] for g in a["groups"]] == [g["chunk"] for g in b["groups"]] == [4, 4]
+    assert [g["chunk"] for g in a["groups"]] == [g["chunk"] for g in b["groups"]] == [6, 6]
+    assert [g["n_chunks"] for g in a["groups"]] == [2, 2]  # a round of 2 devices per group
     assert len(out["train_True"]["groups"]) == 2  # model.hidden is shape-changing
 
 

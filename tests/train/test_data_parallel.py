@@ -1,5 +1,5 @@
-"""Data-parallel training (``train.data_parallel``): 8 forced CPU devices against 1 (in a
-subprocess, :mod:`support.data_parallel_worker`; 2 devices and 2 processes:
+"""Data-parallel training (``train.data_parallel``): 8 forced CPU devices (in a subprocess,
+:mod:`support.data_parallel_worker`) against 1 (this process; 2 devices and 2 processes:
 tests/distributed). Params equal within rtol 1e-5 and the same best step; the host loop,
 the NaN guard and checkpoints work sharded; a checkpoint written on 8 devices loads and
 resumes on 1. Also: bf16 compute (``train.precision``)."""
@@ -20,7 +20,7 @@ from quantjax.errors import ConfigError
 from quantjax.hft.run import train_hft
 from quantjax.train.checkpoint import load_for_inference
 
-from support.data_parallel_worker import OVERRIDES
+from support.data_parallel_worker import OVERRIDES, save_params, train
 from support.hft_toy import tiny_config, toy_dataset
 from support.paths import ROOT
 
@@ -38,6 +38,10 @@ def runs(tmp_path_factory):
     res = subprocess.run([sys.executable, str(WORKER), str(out)], env=env, capture_output=True,
                          text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
+    # the one-device reference, in this one-device process (under 8 visible devices its
+    # programs are other cache keys): the same run as tests/distributed's 1-device reference
+    assert jax.device_count() == 1, jax.devices()
+    train(out, "dp1", ["train.data_parallel=never"])
     return out
 
 
@@ -78,8 +82,6 @@ def test_checkpoint_of_8_devices_loads_and_resumes_on_1_device(runs, tmp_path):
     m = train_hft(tiny_config(OVERRIDES), toy_dataset(), run, resume=True, progress=False,
                   log=lambda *a, **k: None)  # the second epoch on this process's 1 device
     assert m["steps"] == 24
-    from support.data_parallel_worker import save_params
-
     save_params(run, tmp_path / "resumed.npz")
     _close(np.load(tmp_path / "resumed.npz"), np.load(runs / "dp1.npz"), "resumed ")
 
@@ -108,15 +110,20 @@ def test_bf16_compute_with_fp32_params_and_optimizer_state(tmp_path):
     hp = hparams_from_config(cfg.train, cfg.model.dropout, 3)
     state = init_state(task, cfg.train, hp)
     step = make_step_fn(task, cfg.train)
-    jaxpr = str(jax.make_jaxpr(step)(state, hp, data, np.arange(32)))
+    # the step's types from its jaxpr (no separate compile of the step: the run below
+    # compiles the training program, and its losses are the finite values)
+    closed = jax.make_jaxpr(step, return_shape=True)(state, hp, data, np.arange(32))
+    jaxpr, (new, (loss, _)) = str(closed[0]), closed[1]
     assert "bf16" in jaxpr and "dot_general" in jaxpr  # the model runs in bfloat16
-    new, (loss, _) = jax.jit(step)(state, hp, data, np.arange(32))
-    assert loss.dtype == np.float32 and np.isfinite(loss)
+    assert loss.dtype == np.float32
     for tree in (new.params, new.opt_state):
         for a in jax.tree.leaves(tree):
             assert a.dtype != jax.numpy.bfloat16
     m = train_hft(cfg, toy_dataset(), tmp_path / "bf16", progress=False, log=lambda *a, **k: None)
     assert m["steps"] == 24 and np.isfinite(m["test"]["directional_accuracy"])
+    losses = [json.loads(ln)["train_loss"]
+              for ln in (tmp_path / "bf16" / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 2 and np.all(np.isfinite(losses))
     store = CheckpointStore(tmp_path / "bf16" / "checkpoints", async_save=False)
     try:
         saved = store.restore_params(store.latest_step())

@@ -25,11 +25,14 @@ from support.hft_toy import TINY_OVERRIDES, tiny_config, toy_dataset
 from support.paths import ROOT
 
 TOY = ROOT / "tests" / "support" / "hft_toy.py"
+#: the run of these tests (toy data; the child process trains the same config). One feature
+#: group: the synthetic market that the refused-resume test loads computes only that group
+RUN = ["train.epochs=6", "data.features.groups=[returns]"]
 
 
 def _child(workdir: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    return subprocess.Popen([sys.executable, str(TOY), str(workdir), *extra], env=env,
+    return subprocess.Popen([sys.executable, str(TOY), str(workdir), *extra, *RUN], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -58,8 +61,7 @@ def _latest(run_dir: Path):
 def ref_run(tmp_path_factory):
     """An uninterrupted 6-epoch tiny run (same config as the child process)."""
     ref = tmp_path_factory.mktemp("ref")
-    m = train_hft(tiny_config(["train.epochs=6"]), toy_dataset(), ref, progress=False,
-                  log=lambda *a: None)
+    m = train_hft(tiny_config(RUN), toy_dataset(), ref, progress=False, log=lambda *a: None)
     return ref, m
 
 
@@ -105,7 +107,7 @@ def test_nan_guard_keeps_last_good_checkpoint(tmp_path, ref_run):
     steps = sorted(int(d.name) for d in ck.iterdir() if d.name.isdigit())
     for s in steps[1:]:  # pretend the run stopped after its first checkpoint
         shutil.rmtree(ck / str(s))
-    cfg = tiny_config(["train.epochs=6"])
+    cfg = tiny_config(RUN)
     data, extra = prepare_arrays(toy_dataset(), cfg)
     hp = hparams_from_config(cfg.train, cfg.model.dropout, 3)
     bad = hp._replace(loss_weights=hp.loss_weights.at[0].set(np.nan))
@@ -148,7 +150,7 @@ def test_refused_runs_write_nothing(tmp_path, ref_run):
     shutil.copytree(ref_run[0], run)
     (run / "config.yaml").write_text("sentinel: 1\n")
     before = sorted(p.name for p in run.iterdir())
-    same = TINY_OVERRIDES + ["train.epochs=6"]
+    same = TINY_OVERRIDES + RUN
     with pytest.raises(UserError, match="already holds checkpoints.*--resume"):
         train_hft_run(None, run, overrides=same, progress=False)
     with pytest.raises(UserError, match=r"model\.hidden_size: 8 -> 16; train\.learning_rate: "
@@ -158,7 +160,7 @@ def test_refused_runs_write_nothing(tmp_path, ref_run):
     assert (run / "config.yaml").read_text() == "sentinel: 1\n"
     assert sorted(p.name for p in run.iterdir()) == before
     logs = []
-    check_workdir(run, resume=True, config=to_dict(tiny_config(["train.epochs=7"])),
+    check_workdir(run, resume=True, config=to_dict(tiny_config([*RUN, "train.epochs=7"])),
                   log=logs.append)
     assert logs == ["resuming with a changed train.epochs: 6 -> 7"]
 
@@ -174,7 +176,7 @@ def test_metrics_loader_and_resume_required(ref_run):
     # the trained model beats the majority class on the planted toy signal
     assert m["test"]["directional_accuracy"] > m["test"]["majority_baseline_accuracy"]
     with pytest.raises(UserError, match="--resume"):
-        train_hft(tiny_config(["train.epochs=6"]), toy_dataset(), ref, progress=False)
+        train_hft(tiny_config(RUN), toy_dataset(), ref, progress=False)
     model_cfg, params, scaler, extra = load_for_inference(ref)
     assert model_cfg.hidden_size == 8 and scaler.mean.shape == (4,)
     assert extra["feature_names"] == ("f0", "f1", "f2", "f3") and extra["price_scale"] > 0
