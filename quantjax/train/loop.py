@@ -218,6 +218,9 @@ def fit(task: Task, cfg: TrainConfig, hp: HParams, data: Any, workdir: str | Pat
     hp = place.replicate(hp)
     hp_local = distributed.local_copy(hp)
     state = jax.jit(lambda h: init_state(task, cfg, h), **place.out)(hp)
+    # committed to the devices it is on, as a restored state is: a fresh run and a resumed one
+    # then compile the same programs (and a resume hits the compilation cache)
+    state = jax.tree.map(lambda x: jax.device_put(x, x.sharding), state)
 
     es, epoch0, stopped = early_stopping.init(), 0, False
     latest = store.latest_step()
