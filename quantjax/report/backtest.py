@@ -303,10 +303,7 @@ def _var_backtest(rep: Report, m: dict, df) -> None:
 
 def _trades(rep: Report, run_dir: Path, m: dict) -> None:
     rep.section("Trades")
-    reasons = m.get("portfolio", {}).get("exit_reasons")
-    if isinstance(reasons, dict) and reasons:
-        rep.metric_table([(k, ("portfolio", "exit_reasons", k)) for k in reasons],
-                         headers=("exit reason", "trades"))
+    rep.mapping_table(("portfolio", "exit_reasons"), headers=("exit reason", "trades"))
     p = run_dir / "trades.parquet"
     if not p.is_file():
         rep.note("trades.parquet is missing: no trade PnL histogram.")

@@ -114,6 +114,13 @@ class Report:
                               f"<th>{esc(headers[1])}</th></tr></thead><tbody>"
                               + "".join(body) + "</tbody></table>")
 
+    def mapping_table(self, path: Path, headers=("key", "value")) -> None:
+        """:meth:`metric_table` of every key of the mapping at ``path`` (nothing if it is
+        absent, empty or not a mapping)."""
+        d = lookup(self.metrics, path) if has(self.metrics, path) else None
+        if isinstance(d, dict) and d:
+            self.metric_table([(str(k), (*path, k)) for k in d], headers=headers)
+
     def grid_table(self, row_labels: Sequence[str], col_labels: Sequence[str],
                    paths: Sequence[Sequence[Path | None]], corner: str = "",
                    sortable: bool = False) -> None:

@@ -124,10 +124,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 def _alerts(rep: Report, run_dir: Path, metrics: dict) -> None:
     rep.section("Monitoring alerts")
-    by_rule = metrics.get("alerts_by_rule")
-    if isinstance(by_rule, dict) and by_rule:
-        rep.metric_table([(rule, ("alerts_by_rule", rule)) for rule in by_rule],
-                         headers=("rule", "alerts (not INFO)"))
+    rep.mapping_table(("alerts_by_rule",), headers=("rule", "alerts (not INFO)"))
     p = run_dir / "alerts.jsonl"
     if not p.is_file():
         rep.note("alerts.jsonl is missing.")
@@ -169,10 +166,7 @@ def _tick_execution(rep: Report, run_dir: Path, metrics: dict) -> None:
              "rules (order latency, limit orders and their queue, impact, carry; "
              "docs/execution.md).")
     rep.metric_table(TICKS)
-    counters = ex.get("execution")
-    if isinstance(counters, dict) and counters:
-        rep.metric_table([(k, ("tick_execution", "execution", k)) for k in counters],
-                         headers=("execution counter", "value"))
+    rep.mapping_table(("tick_execution", "execution"), headers=("execution counter", "value"))
     p = run_dir / "fills.parquet"
     if not p.is_file():
         rep.note("fills.parquet is missing: the fill figure and table are omitted.")
